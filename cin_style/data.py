@@ -1,0 +1,172 @@
+"""Training data: random crops from a folder of photos, and the named style set."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, load_image, resize_array
+
+STYLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class DataError(ValueError):
+    """Training data that cannot be used; the message is meant for users."""
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """float [H, W, 3] → float tensor [3, H, W]."""
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def to_array(tensor: torch.Tensor) -> np.ndarray:
+    """float tensor [3, H, W] → float [H, W, 3]."""
+    return tensor.detach().float().cpu().numpy().transpose(1, 2, 0)
+
+
+def resize_short_side(array: np.ndarray, size: int) -> np.ndarray:
+    h, w = array.shape[:2]
+    scale = size / min(h, w)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    if new == (w, h):
+        return array
+    pil = Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return np.asarray(pil.resize(new, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+
+
+class ContentImages:
+    """Random square crops from every photo under a folder (recursive).
+
+    Unreadable files are skipped and counted (see ``skipped``), never fatal
+    unless no file is readable.  Photos are decoded once and kept, resized,
+    in memory up to ``cache_bytes``.  All randomness comes from the generator
+    passed to ``sample``, so a resumed run draws the same crops.
+    """
+
+    def __init__(self, root: str | Path, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 cache_bytes: int = 1 << 30):
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"content folder not found: {root}")
+        self.files = list_images(root)
+        if not self.files:
+            raise DataError(f"no .jpg/.png/.webp images under {root}")
+        if image_size < 16:
+            raise DataError(f"--image-size must be at least 16, got {image_size}")
+        self.image_size = image_size
+        self.max_pixels = max_pixels
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, np.ndarray] = {}
+        self._cached_bytes = 0
+        self.skipped: dict[Path, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, index: int) -> np.ndarray | None:
+        if index in self._cache:
+            return self._cache[index]
+        path = self.files[index]
+        if path in self.skipped:
+            return None
+        try:
+            array = resize_short_side(load_image(path, self.max_pixels), self.image_size)
+        except ImageError as exc:
+            self.skipped[path] = str(exc)
+            return None
+        if self._cached_bytes + array.nbytes <= self.cache_bytes:
+            self._cache[index] = array
+            self._cached_bytes += array.nbytes
+        return array
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """[batch_size, 3, S, S] random crops (with random horizontal flips)."""
+        s, crops = self.image_size, []
+        while len(crops) < batch_size:
+            if len(self.skipped) == len(self.files):
+                raise DataError(f"none of the {len(self.files)} content images could be read "
+                                f"(first: {next(iter(self.skipped.values()))})")
+            index = int(torch.randint(len(self.files), (1,), generator=generator))
+            array = self._load(index)
+            if array is None:
+                continue
+            h, w = array.shape[:2]
+            top = int(torch.randint(h - s + 1, (1,), generator=generator))
+            left = int(torch.randint(w - s + 1, (1,), generator=generator))
+            crop = to_tensor(array[top:top + s, left:left + s])
+            if bool(torch.rand((), generator=generator) < 0.5):
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.stack(crops)
+
+    def skipped_report(self) -> str | None:
+        if not self.skipped:
+            return None
+        first = next(iter(self.skipped.values()))
+        return (f"skipped {len(self.skipped)} unreadable content image(s) of {len(self.files)}; "
+                f"first: {first}")
+
+
+@dataclass(frozen=True)
+class StyleSpec:
+    name: str
+    path: Path
+
+
+def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
+    """Folders, files and ``name=path`` items → named style specs, in order.
+
+    Names default to file stems; they must be unique and shell-friendly
+    (letters, digits, ``_ . -``) so they work in ``--style NAME=W``.
+    """
+    specs: list[StyleSpec] = []
+    for item in inputs:
+        item = str(item)
+        name = None
+        if "=" in item and not Path(item).exists():
+            name, _, item = item.partition("=")
+        path = Path(item)
+        if path.is_dir():
+            if name:
+                raise DataError(f"{name}={path}: a style name needs a single image, not a folder")
+            files = list_images(path)
+            if not files:
+                raise DataError(f"no style images in folder {path}")
+            specs += [StyleSpec(f.stem, f) for f in files]
+        elif path.is_file():
+            specs.append(StyleSpec(name or path.stem, path))
+        else:
+            raise DataError(f"style image not found: {path}")
+    if not specs:
+        raise DataError("no styles given")
+    seen: dict[str, Path] = {}
+    for spec in specs:
+        if not STYLE_NAME_RE.match(spec.name):
+            raise DataError(f"style name {spec.name!r} ({spec.path}) may only use letters, digits, "
+                            f"'_', '.', '-'; rename it with NAME=PATH")
+        if spec.name in seen:
+            raise DataError(f"two styles are named {spec.name!r}: {seen[spec.name]} and {spec.path}; "
+                            f"rename one with NAME=PATH")
+        seen[spec.name] = spec.path
+    return specs
+
+
+def load_style_image(path: Path, style_size: int | None,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Style image → [3, H, W] with the long side scaled to ``style_size``."""
+    try:
+        array = load_image(path, max_pixels)
+    except ImageError as exc:
+        raise DataError(f"style image unreadable: {exc}") from None
+    if style_size:
+        h, w = array.shape[:2]
+        scale = style_size / max(h, w)
+        if scale != 1:
+            array = resize_array(array, (max(16, round(w * scale)), max(16, round(h * scale))))
+    return to_tensor(array)

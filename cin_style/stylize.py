@@ -1,0 +1,86 @@
+"""Stylize images with a PyTorch model: ``stylize(model, image, weights)``."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .blend import BlendError, blend_weights, check_weight_matrix, weights_from_specs
+from .imageio import to_rgb, to_uint8
+from .model import StyleNet
+
+
+def weight_matrix(weights, style_names: Sequence[str], batch: int,
+                  normalize: bool = True) -> np.ndarray:
+    """Any accepted blend form → validated float32 [batch, num_styles].
+
+    Accepts a spec string (``"a=0.7,b=0.3"``), a list of spec strings, a
+    ``{name: weight}`` mapping, a style index, or a numeric vector/matrix.
+    """
+    if isinstance(weights, str):
+        vector = weights_from_specs([weights], style_names, normalize)
+    elif isinstance(weights, Mapping):
+        vector = blend_weights(weights, style_names, normalize)
+    elif isinstance(weights, (int, np.integer)) and not isinstance(weights, bool):
+        vector = blend_weights([(int(weights), 1.0)], style_names, normalize)
+    elif isinstance(weights, (list, tuple)) and weights and all(isinstance(w, str) for w in weights):
+        vector = weights_from_specs(list(weights), style_names, normalize)
+    else:
+        if isinstance(weights, torch.Tensor):
+            weights = weights.detach().cpu().numpy()
+        matrix = check_weight_matrix(np.asarray(weights, dtype=np.float32), len(style_names), batch)
+        if normalize:
+            sums = matrix.sum(axis=1, keepdims=True)
+            if np.any(sums <= 0):
+                raise BlendError("style weights sum to 0; give at least one positive weight")
+            matrix = matrix / sums
+        return matrix.astype(np.float32)
+    return check_weight_matrix(vector, len(style_names), batch)
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def stylize_tensor(model: StyleNet, images: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
+    """[N, 3, H, W] float in [0, 1] + [N, S] weights → [N, 3, H, W]."""
+    if not torch.isfinite(images).all():
+        raise ValueError("input image contains NaN or infinite values")
+    device = _model_device(model)
+    w = torch.as_tensor(weights, dtype=torch.float32, device=device)
+    return model(images.to(device, torch.float32).clamp(0, 1), w).float()
+
+
+def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
+    """Stylize one image or a batch with a blend of the model's styles.
+
+    ``image``: a PIL image, a float [H, W, 3] array in [0, 1] (uint8 arrays
+    are scaled), or a tensor [3, H, W] / [N, 3, H, W].  ``weights``: see
+    ``weight_matrix``; names refer to ``model.style_names``.
+    Returns the same kind of object it was given (PIL in, PIL out).
+    """
+    names = model.style_names
+    if isinstance(image, Image.Image):
+        array = to_rgb(image)
+        batch = torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
+        out = stylize_tensor(model, batch, weight_matrix(weights, names, 1, normalize))
+        return Image.fromarray(to_uint8(out[0].cpu().numpy().transpose(1, 2, 0)))
+    if isinstance(image, np.ndarray):
+        array = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise ValueError(f"image array must be [H, W, 3], got {list(array.shape)}")
+        batch = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+        out = stylize_tensor(model, batch, weight_matrix(weights, names, 1, normalize))
+        return out[0].cpu().numpy().transpose(1, 2, 0)
+    if isinstance(image, torch.Tensor):
+        single = image.dim() == 3
+        batch = image[None] if single else image
+        if batch.dim() != 4 or batch.shape[1] != 3:
+            raise ValueError(f"image tensor must be [3, H, W] or [N, 3, H, W], got {list(image.shape)}")
+        out = stylize_tensor(model, batch, weight_matrix(weights, names, batch.shape[0], normalize))
+        return out[0] if single else out
+    raise TypeError(f"cannot stylize a {type(image).__name__}; pass a PIL image, array or tensor")

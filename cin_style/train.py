@@ -1,0 +1,361 @@
+"""Multi-style training: one network, N styles, one perceptual-loss trainer.
+
+Every sample of a batch draws its own style, so a single run learns all
+styles at once; the styles differ only in their CIN γ/β rows (Dumoulin et
+al. 2017).  ``add_styles`` grows a trained model by new styles and trains only
+their new rows, leaving the old styles bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .data import ContentImages, StyleSpec, load_style_image, parse_style_inputs
+from .encoder import build_encoder
+from .losses import LossConfig, PerceptualLoss
+from .model import StyleNet, StyleNetConfig, one_hot_weights
+from .progress import Progress
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run.  Stored in every checkpoint."""
+
+    steps: int = 4000
+    batch_size: int = 4
+    image_size: int = 256
+    style_size: int | None = 384
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 1% of lr at `steps`)
+    grad_clip: float | None = None  # max global gradient norm; None disables clipping
+    seed: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    base_width: int = 32
+    residual_blocks: int = 5
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig(**self.loss)
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps must be >= 1 (got {self.steps})")
+        if self.batch_size < 1:
+            problems.append(f"batch size must be >= 1 (got {self.batch_size})")
+        if self.image_size < 16:
+            problems.append(f"image size must be >= 16 (got {self.image_size})")
+        if self.style_size is not None and self.style_size < 16:
+            problems.append(f"style size must be >= 16 (got {self.style_size})")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"learning rate must be > 0 (got {self.lr})")
+        if self.lr_schedule not in ("constant", "cosine"):
+            problems.append(f"lr schedule must be constant or cosine (got {self.lr_schedule!r})")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            problems.append(f"grad clip must be > 0 (got {self.grad_clip})")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self.loss, name)
+            if not (value >= 0 and math.isfinite(value)):
+                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but PyTorch sees no CUDA GPU")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda (got {device!r})")
+    return torch.device(device)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if config.lr_schedule == "cosine":
+        floor = 0.01
+        t = min(step, config.steps) / config.steps
+        return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+    return config.lr
+
+
+@dataclass
+class TrainResult:
+    model: StyleNet
+    style_names: list[str]
+    step: int
+    checkpoint: Path
+    history: list[dict]
+    samples: list[Path]
+    skipped: str | None
+    seconds: float
+    images_per_second: float
+
+
+class _Run:
+    """The state one training loop needs; shared by ``train`` and ``add_styles``."""
+
+    def __init__(self, model: StyleNet, style_names: list[str], styles: Sequence[StyleSpec],
+                 style_indices: list[int], content: ContentImages, loss_fn: PerceptualLoss,
+                 config: TrainConfig, device: torch.device, params: list[nn.Parameter]):
+        self.model, self.style_names, self.config, self.device = model, style_names, config, device
+        self.content, self.loss_fn = content, loss_fn
+        self.style_indices = torch.tensor(style_indices)
+        self.params = params
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.history: list[dict] = []
+        images = [load_style_image(s.path, config.style_size).to(device) for s in styles]
+        with self._autocast():
+            grams = loss_fn.style_targets(images)
+        # One Gram row per model style; styles not being trained stay zero.
+        self.grams = {}
+        for name, value in grams.items():
+            table = torch.zeros(len(style_names), *value.shape[1:], device=device)
+            table[self.style_indices] = value.float()
+            self.grams[name] = table
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def state(self, extra: dict) -> dict:
+        return ckpt.make_checkpoint(
+            self.model, self.style_names,
+            train_config=self.config.to_dict(),
+            step=self.step,
+            optimizer=self.optimizer.state_dict(),
+            rng={"data": self.generator.get_state(), "torch": torch.get_rng_state()},
+            history=self.history[-1000:],
+            **extra,
+        )
+
+    def restore(self, data: dict) -> None:
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.generator.set_state(data["rng"]["data"])
+        torch.set_rng_state(data["rng"]["torch"])
+        self.step = int(data["step"])
+        self.history = list(data.get("history", []))
+
+    def train_step(self) -> dict:
+        cfg = self.config
+        content = self.content.sample(cfg.batch_size, self.generator).to(self.device)
+        pick = torch.randint(len(self.style_indices), (cfg.batch_size,), generator=self.generator)
+        indices = self.style_indices[pick].to(self.device)
+        weights = one_hot_weights(indices, len(self.style_names))
+        if self.device.type == "cuda":
+            content = content.contiguous(memory_format=torch.channels_last)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, self.step)
+        with self._autocast():
+            output = self.model(content, weights)
+            targets = {name: table[indices] for name, table in self.grams.items()}
+            total, parts = self.loss_fn(output, content, targets)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss became {float(total)} at step {self.step + 1}; "
+                                     f"lower --lr or set --grad-clip")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        record = {"step": self.step, "loss": float(total.detach()),
+                  **{k: float(v.detach()) for k, v in parts.items()}}
+        self.history.append(record)
+        return record
+
+
+def _sample_grid(model: StyleNet, content: torch.Tensor, style_indices: Sequence[int],
+                 num_styles: int, device: torch.device) -> torch.Tensor:
+    """Rows: the content images then one row per style; columns: sample photos."""
+    rows = [content]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for index in style_indices:
+            w = one_hot_weights(torch.full((len(content),), index), num_styles).to(device)
+            rows.append(model(content.to(device), w).float().cpu())
+    model.train(was_training)
+    n, _, h, w_ = content.shape
+    grid = torch.stack(rows)  # [R, N, 3, H, W]
+    return grid.permute(2, 0, 3, 1, 4).reshape(3, len(rows) * h, n * w_)
+
+
+def _save_sample(run: _Run, fixed: torch.Tensor, folder: Path, indices: Sequence[int]) -> Path:
+    from .data import to_array
+    from .imageio import save_image
+
+    grid = _sample_grid(run.model, fixed, indices, len(run.style_names), run.device)
+    return save_image(folder / f"step_{run.step:06d}.jpg", to_array(grid), quality=90)
+
+
+def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
+          time_budget: float | None, sample_dir: Path | None, extra_state: dict,
+          after_step: Callable[[], None] = lambda: None) -> tuple[list[Path], float, int]:
+    cfg = run.config
+    fixed = run.content.sample(min(4, max(1, len(run.content))), torch.Generator().manual_seed(1234))
+    samples: list[Path] = []
+    bar = Progress(cfg.steps, "train", enabled=progress, start=run.step)
+    started, start_step = time.perf_counter(), run.step
+    run.model.train()
+    try:
+        while run.step < cfg.steps:
+            record = run.train_step()
+            after_step()
+            elapsed = time.perf_counter() - started
+            ips = (run.step - start_step) * cfg.batch_size / max(elapsed, 1e-9)
+            bar.update(1, f"loss {record['loss']:.3g} (content {record['content']:.3g} "
+                          f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s")
+            out_of_time = time_budget is not None and elapsed >= time_budget
+            if time_budget is not None:  # show the steps the budget will allow
+                per_step = elapsed / max(1, run.step - start_step)
+                bar.total = min(cfg.steps, run.step + max(0, int((time_budget - elapsed) / per_step)))
+            last = run.step >= cfg.steps or out_of_time
+            if sample_dir is not None and (run.step % cfg.sample_every == 0 or last):
+                samples.append(_save_sample(run, fixed, sample_dir, run.style_indices.tolist()))
+            if run.step % cfg.checkpoint_every == 0 or last:
+                ckpt.atomic_torch_save(run.state(extra_state), out)
+            if out_of_time:
+                log(f"time budget of {time_budget:.0f}s reached at step {run.step}")
+                break
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    return samples, elapsed, run.step - start_step
+
+
+def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
+          config: TrainConfig | None = None, *, resume: bool = False, device: str = "auto",
+          vgg_weights: str | Path | None = None, encoder: nn.Module | None = None,
+          samples: bool = True, progress: bool = True, time_budget: float | None = None,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Train a multi-style network; write checkpoints to ``out``.
+
+    ``encoder`` overrides the VGG loss network (tests pass a random one).
+    With ``resume`` the run continues from ``out`` exactly where it stopped;
+    the checkpoint's training config is used, except that ``config.steps``
+    may extend the run.
+    """
+    out = Path(out)
+    config = config or TrainConfig()
+    dev = pick_device(device)
+    specs = parse_style_inputs(styles)
+    names = [s.name for s in specs]
+    resumed = None
+    if resume:
+        if not out.is_file():
+            raise ckpt.CheckpointError(f"--resume: no checkpoint at {out} to resume from")
+        resumed = ckpt.load_checkpoint(out)
+        if "optimizer" not in resumed:
+            raise ckpt.CheckpointError(f"{out}: holds no training state to resume from")
+        if list(resumed["style_names"]) != names:
+            raise ckpt.CheckpointError(f"{out} was trained on styles {resumed['style_names']}, "
+                                       f"not {names}")
+        config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps})
+    torch.manual_seed(config.seed)
+    model_config = StyleNetConfig(num_styles=len(specs), base_width=config.base_width,
+                                  num_residual_blocks=config.residual_blocks)
+    model = StyleNet(model_config)
+    if resumed is not None:
+        model, _ = ckpt.model_from_checkpoint(resumed, str(out))
+    model.to(dev)
+    if encoder is None:
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
+    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        loss_fn.to(memory_format=torch.channels_last)
+    data = ContentImages(content, config.image_size)
+    run = _Run(model, names, specs, list(range(len(names))), data, loss_fn, config, dev,
+               list(model.parameters()))
+    if resumed is not None:
+        run.restore(resumed)
+        log(f"resuming from step {run.step} of {config.steps}")
+    sample_dir = out.with_name(out.stem + "_samples") if samples else None
+    extra = {"loss_config": config.loss.to_dict(),
+             "content": str(content), "style_paths": [str(s.path) for s in specs]}
+    sample_paths, seconds, done = _loop(run, out, log, progress, time_budget, sample_dir, extra)
+    report = data.skipped_report()
+    if report:
+        log(report)
+    model.eval()
+    return TrainResult(model.cpu(), names, run.step, out, run.history, sample_paths, report,
+                       seconds, done * config.batch_size / max(seconds, 1e-9))
+
+
+def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
+               out: str | Path | None = None, *, steps: int = 1000, lr: float = 1e-2,
+               device: str = "auto", vgg_weights: str | Path | None = None,
+               encoder: nn.Module | None = None, samples: bool = True, progress: bool = True,
+               log: Callable[[str], None] = print) -> TrainResult:
+    """Grow a trained model by ``new_styles``, training only their new γ/β rows.
+
+    Everything else is frozen and the old rows are restored after every step,
+    so the old styles' outputs stay bit-identical.
+    """
+    model_path = Path(model_path)
+    out = Path(out) if out else model_path
+    data = ckpt.load_checkpoint(model_path)
+    model, names = ckpt.model_from_checkpoint(data, str(model_path))
+    specs = parse_style_inputs(new_styles)
+    clash = [s.name for s in specs if s.name in names]
+    if clash:
+        raise ValueError(f"the model already has style(s) {clash}; rename with NAME=PATH")
+    base = TrainConfig.from_dict(data.get("train_config", {}))
+    config = TrainConfig(**{**{f.name: getattr(base, f.name) for f in fields(TrainConfig)},
+                            "steps": steps, "lr": lr, "lr_schedule": "constant"})
+    dev = pick_device(device)
+    old_count = model.num_styles
+    model.add_styles(len(specs))
+    model.requires_grad_(False)
+    norms = model.cin_layers()
+    params = []
+    for norm in norms:
+        norm.gamma.requires_grad_(True)
+        norm.beta.requires_grad_(True)
+        params += [norm.gamma, norm.beta]
+    frozen = [(p, p.detach()[:old_count].clone()) for p in params]
+
+    def restore_old_rows():
+        with torch.no_grad():
+            for param, old in frozen:
+                param[:old_count] = old
+
+    model.to(dev)
+    frozen = [(p, old.to(dev)) for p, old in frozen]
+    if encoder is None:
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
+    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
+    all_names = names + [s.name for s in specs]
+    content_images = ContentImages(content, config.image_size)
+    run = _Run(model, all_names, specs, list(range(old_count, len(all_names))), content_images,
+               loss_fn, config, dev, params)
+    sample_dir = out.with_name(out.stem + "_samples") if samples else None
+    extra = {"loss_config": config.loss.to_dict(), "content": str(content),
+             "style_paths": list(data.get("style_paths", [])) + [str(s.path) for s in specs]}
+    sample_paths, seconds, done = _loop(run, out, log, progress, None, sample_dir, extra,
+                                        after_step=restore_old_rows)
+    model.eval()
+    return TrainResult(model.cpu(), all_names, run.step, out, run.history, sample_paths,
+                       content_images.skipped_report(), seconds,
+                       done * config.batch_size / max(seconds, 1e-9))
