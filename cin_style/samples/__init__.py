@@ -1,0 +1,1 @@
+"""CC0 / public-domain sample photos for the demo (see CREDITS.md); data only."""

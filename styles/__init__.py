@@ -1,0 +1,1 @@
+"""The bundled public-domain style paintings (see CREDITS.md); data only."""
