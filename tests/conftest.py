@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny networks, a random-init VGG and synthetic images.
+
+Nothing here touches the network or the real VGG weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cin_style.encoder import VGGEncoder
+from cin_style.losses import LossConfig
+from cin_style.model import StyleNet, StyleNetConfig
+from cin_style.train import TrainConfig
+
+# Small crops and shallow layers keep a training step to a few milliseconds.
+TINY_LOSS = LossConfig(content_layers={"relu2_2": 1.0},
+                       style_layers={"relu1_2": 1.0, "relu2_2": 1.0},
+                       style_weight=1e3, tv_weight=1e-3)
+
+
+def tiny_train_config(**overrides) -> TrainConfig:
+    base = dict(steps=4, batch_size=2, image_size=24, style_size=32, lr=1e-2, seed=3,
+                checkpoint_every=2, sample_every=2, base_width=4, residual_blocks=1,
+                loss=TINY_LOSS)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def random_encoder(layers=("relu1_2", "relu2_2"), seed: int = 0) -> VGGEncoder:
+    torch.manual_seed(seed)
+    return VGGEncoder("vgg16", layers)
+
+
+@pytest.fixture
+def encoder() -> VGGEncoder:
+    return random_encoder()
+
+
+@pytest.fixture
+def tiny_model() -> StyleNet:
+    torch.manual_seed(0)
+    model = StyleNet(StyleNetConfig(num_styles=3, base_width=4, num_residual_blocks=1))
+    # Spread γ/β away from their identical init so styles really differ.
+    with torch.no_grad():
+        for norm in model.cin_layers():
+            norm.gamma.uniform_(0.5, 1.5)
+            norm.beta.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def write_image(path: Path, seed: int, size=(40, 32), mode="RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / w, yy / h, (xx + yy) / (w + h)], axis=2)
+    noise = rng.random((h, w, 3)) * 0.3
+    array = (np.clip(base * 0.7 + noise, 0, 1) * 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def content_dir(tmp_path) -> Path:
+    folder = tmp_path / "content"
+    for i in range(4):
+        write_image(folder / f"photo{i}.png", seed=i)
+    write_image(folder / "nested" / "deep.jpg", seed=9)
+    return folder
+
+
+@pytest.fixture
+def style_dir(tmp_path) -> Path:
+    folder = tmp_path / "styles"
+    for i, name in enumerate(["alpha", "beta", "gamma"]):
+        write_image(folder / f"{name}.png", seed=100 + i, size=(36, 36))
+    return folder
+
+
+@pytest.fixture
+def vgg_weights_file(tmp_path) -> Path:
+    """A random-init VGG16 weights file in cin-style's format (for CLI tests)."""
+    torch.manual_seed(1)
+    enc = VGGEncoder("vgg16", ["relu5_3"])
+    state = {k.replace("stack.", ""): v for k, v in enc.state_dict().items()}
+    path = tmp_path / "vgg16-random.pt"
+    torch.save(state, path)
+    return path

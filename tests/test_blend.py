@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from cin_style.blend import (BlendError, blend_weights, check_weight_matrix, format_blend,
+                             parse_style_spec, weights_from_specs)
+
+NAMES = ["starry", "wave", "mosaic"]
+
+
+def test_parse_spec_forms():
+    assert parse_style_spec("starry=0.7, wave=0.3") == [("starry", 0.7), ("wave", 0.3)]
+    assert parse_style_spec("mosaic") == [("mosaic", 1.0)]
+    with pytest.raises(BlendError, match="not a number"):
+        parse_style_spec("starry=lots")
+
+
+def test_names_and_indices_normalised_to_one():
+    w = weights_from_specs(["starry=3", "2=1"], NAMES)
+    np.testing.assert_allclose(w, [0.75, 0.0, 0.25])
+    assert w.dtype == np.float32
+    np.testing.assert_allclose(weights_from_specs(["wave=2"], NAMES, normalize=False), [0, 2, 0])
+
+
+def test_unknown_name_lists_valid_styles():
+    with pytest.raises(BlendError, match="unknown style 'vangogh'; valid styles: starry, wave, mosaic"):
+        weights_from_specs(["vangogh=1"], NAMES)
+    with pytest.raises(BlendError, match="out of range"):
+        weights_from_specs(["7=1"], NAMES)
+
+
+@pytest.mark.parametrize("spec,match", [("starry=-1", "negative"), ("starry=nan", "finite"),
+                                        ("starry=inf", "finite"), ("starry=0", "sum to 0")])
+def test_bad_weights_rejected(spec, match):
+    with pytest.raises(BlendError, match=match):
+        weights_from_specs([spec], NAMES)
+
+
+def test_repeated_styles_add_up_and_format_round_trips():
+    w = blend_weights([("wave", 1), ("wave", 1), ("starry", 2)], NAMES)
+    np.testing.assert_allclose(w, [0.5, 0.5, 0])
+    assert format_blend(w, NAMES) == "starry=0.5,wave=0.5"
+
+
+def test_weight_matrix_checks():
+    assert check_weight_matrix(np.array([1, 0, 0]), 3, 2).shape == (2, 3)
+    with pytest.raises(BlendError, match=r"\[2, 3\]"):
+        check_weight_matrix(np.ones((2, 2)), 3, 2)
+    with pytest.raises(BlendError, match="NaN"):
+        check_weight_matrix(np.array([[np.nan, 0, 1]]), 3, 1)

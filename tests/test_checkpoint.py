@@ -1,0 +1,91 @@
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from cin_style.checkpoint import (CheckpointError, atomic_torch_save, load_checkpoint, load_model,
+                                  make_checkpoint)
+from cin_style.model import one_hot_weights
+
+
+def test_round_trip_under_weights_only(tiny_model, tmp_path):
+    path = atomic_torch_save(make_checkpoint(tiny_model, ["a", "b", "c"], step=7), tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)  # no pickled code anywhere
+    assert raw["format_version"] == 1 and raw["step"] == 7
+    model, names = load_model(path)
+    assert names == ["a", "b", "c"] and model.style_names == names
+    x, w = torch.rand(1, 3, 18, 22), one_hot_weights(torch.tensor([2]), 3)
+    assert torch.equal(model(x, w), tiny_model(x, w))
+
+
+def test_garbage_and_foreign_files_give_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00\x01 definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable cin-style checkpoint"):
+        load_checkpoint(garbage)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a cin-style checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_newer_format_is_refused(tiny_model, tmp_path):
+    data = make_checkpoint(tiny_model, ["a", "b", "c"])
+    data["format_version"] = 99
+    torch.save(data, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="newer"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_save_keeps_previous_and_failed_save_keeps_current(tiny_model, tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    atomic_torch_save(make_checkpoint(tiny_model, ["a", "b", "c"], step=1), path)
+    atomic_torch_save(make_checkpoint(tiny_model, ["a", "b", "c"], step=2), path)
+    assert load_checkpoint(path)["step"] == 2
+    assert load_checkpoint(tmp_path / "m.pt.prev")["step"] == 1
+
+    def broken_save(obj, fh):
+        fh.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        atomic_torch_save({"x": 1}, path)
+    assert load_checkpoint(path)["step"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.prev"]
+
+
+def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    script = textwrap.dedent(f"""
+        import torch
+        from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+        from cin_style.model import StyleNet, StyleNetConfig
+        model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
+        step = 0
+        while True:
+            step += 1
+            atomic_torch_save(make_checkpoint(model, ["a", "b"], step=step,
+                                              padding=torch.zeros(300_000)), {str(path)!r})
+            print(step, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "1"  # at least one complete save
+        steps = []
+        for delay in (0.013, 0.021, 0.034):
+            time.sleep(delay)
+            steps.append(load_checkpoint(path)["step"])  # readable while being rewritten
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    data = load_checkpoint(path)
+    assert data["step"] >= max(steps) >= 1
+    assert not list(tmp_path.glob(".ckpt.pt.*.tmp")) or data  # stray temp files never replace it

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cin_style.checkpoint import CheckpointError, load_checkpoint, load_model
+from cin_style.data import DataError, parse_style_inputs
+from cin_style.model import one_hot_weights
+from cin_style.train import TrainConfig, add_styles, train
+
+from conftest import random_encoder, tiny_train_config
+
+
+def run(style_dir, content_dir, out, **kw):
+    config = kw.pop("config", None) or tiny_train_config()
+    return train([style_dir], content_dir, out, config, device="cpu", encoder=random_encoder(),
+                 progress=False, log=lambda s: None, **kw)
+
+
+def test_checkpoint_holds_everything_needed(style_dir, content_dir, tmp_path):
+    result = run(style_dir, content_dir, tmp_path / "m.pt")
+    data = load_checkpoint(tmp_path / "m.pt")
+    for key in ("format_version", "model_config", "style_names", "train_config", "step",
+                "optimizer", "rng", "model"):
+        assert key in data
+    assert data["style_names"] == ["alpha", "beta", "gamma"] == result.style_names
+    assert data["step"] == 4 and data["model_config"]["num_styles"] == 3
+    assert TrainConfig.from_dict(data["train_config"]) == tiny_train_config()
+
+
+def test_resume_is_exact(style_dir, content_dir, tmp_path):
+    straight = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=4))
+    run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=2))
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=4),
+                  resume=True)
+    assert resumed.step == 4
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    opt_a = load_checkpoint(tmp_path / "a.pt")["optimizer"]["state"]
+    opt_b = load_checkpoint(tmp_path / "b.pt")["optimizer"]["state"]
+    assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
+
+
+def test_resume_refuses_other_styles(style_dir, content_dir, tmp_path):
+    run(style_dir, content_dir, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="trained on styles"):
+        train([style_dir / "alpha.png"], content_dir, tmp_path / "m.pt", tiny_train_config(),
+              resume=True, device="cpu", encoder=random_encoder(), progress=False, log=lambda s: None)
+
+
+def test_losses_fall_and_every_style_trains(style_dir, content_dir, tmp_path):
+    config = tiny_train_config(steps=40, checkpoint_every=40, sample_every=40, lr=2e-2)
+    result = run(style_dir, content_dir, tmp_path / "m.pt", config=config, samples=False)
+    losses = [r["loss"] for r in result.history]
+    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
+    for norm in result.model.cin_layers():  # each style's γ rows moved away from 1
+        assert (norm.gamma - 1).abs().amax(dim=1).min() > 0
+
+
+def test_sample_grid_has_a_row_per_style(style_dir, content_dir, tmp_path):
+    result = run(style_dir, content_dir, tmp_path / "m.pt")
+    assert [p.name for p in result.samples] == ["step_000002.jpg", "step_000004.jpg"]
+    with Image.open(result.samples[-1]) as grid:
+        assert grid.size == (4 * 24, (1 + 3) * 24)  # content row + 3 style rows, 4 photos
+
+
+def test_unreadable_content_is_skipped_and_counted(style_dir, content_dir, tmp_path):
+    (content_dir / "broken.jpg").write_bytes(b"garbage")
+    config = tiny_train_config(steps=12, batch_size=4)
+    result = run(style_dir, content_dir, tmp_path / "m.pt", config=config)
+    assert result.skipped and result.skipped.startswith("skipped 1 unreadable content image(s) of 6")
+
+
+def test_bad_data_is_reported_clearly(style_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no .jpg/.png/.webp images"):
+        run(style_dir, empty, tmp_path / "m.pt")
+    with pytest.raises(DataError, match="style image not found"):
+        parse_style_inputs([tmp_path / "nope.jpg"])
+    with pytest.raises(DataError, match="two styles are named"):
+        parse_style_inputs([style_dir / "alpha.png", f"alpha={style_dir / 'beta.png'}"])
+    with pytest.raises(ValueError, match="learning rate"):
+        tiny_train_config(lr=-1)
+
+
+def test_named_style_inputs(style_dir):
+    specs = parse_style_inputs([f"wave={style_dir / 'beta.png'}", style_dir / "alpha.png"])
+    assert [s.name for s in specs] == ["wave", "alpha"]
+
+
+def test_add_style_keeps_old_styles_bit_identical(style_dir, content_dir, tmp_path):
+    base = run(style_dir, content_dir, tmp_path / "m.pt")
+    extra = tmp_path / "extra.png"
+    Image.fromarray((np.random.default_rng(5).random((30, 30, 3)) * 255).astype(np.uint8)).save(extra)
+    grown = add_styles(tmp_path / "m.pt", [f"new={extra}"], content_dir, tmp_path / "grown.pt",
+                       steps=3, device="cpu", encoder=random_encoder(), progress=False,
+                       log=lambda s: None)
+    assert grown.style_names == ["alpha", "beta", "gamma", "new"]
+    old_model, _ = load_model(tmp_path / "m.pt")
+    new_model, names = load_model(tmp_path / "grown.pt")
+    x = torch.rand(2, 3, 21, 26)
+    for i in range(3):
+        before = old_model(x, one_hot_weights(torch.full((2,), i), 3))
+        after = new_model(x, one_hot_weights(torch.full((2,), i), 4))
+        assert torch.equal(before, after)
+    # the new style was trained: its rows left the starting point (mean of the old rows)
+    start = old_model.head.norm.gamma.mean(dim=0)
+    assert not torch.equal(new_model.head.norm.gamma[3], start)
+    # shared convolution weights are untouched
+    assert torch.equal(old_model.head.conv.weight, new_model.head.conv.weight)
+    assert base.step == 4
+
+
+def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
+    from cin_style.train import learning_rate
+
+    config = tiny_train_config(lr_schedule="cosine", grad_clip=0.5)
+    assert learning_rate(config, 0) == pytest.approx(config.lr)
+    assert learning_rate(config, config.steps) == pytest.approx(0.01 * config.lr)
+    result = run(style_dir, content_dir, tmp_path / "m.pt", config=config)
+    assert all(np.isfinite(r["loss"]) for r in result.history)
