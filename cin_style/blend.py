@@ -112,3 +112,31 @@ def check_weight_matrix(weights: np.ndarray, num_styles: int, batch: int) -> np.
     if np.any(weights < 0):
         raise BlendError("style weights must be >= 0")
     return np.ascontiguousarray(weights)
+
+
+def weight_matrix(weights, style_names: Sequence[str], batch: int,
+                  normalize: bool = True) -> np.ndarray:
+    """Any accepted blend form → validated float32 [batch, num_styles].
+
+    Accepts a spec string (``"a=0.7,b=0.3"``), a list of spec strings, a
+    ``{name: weight}`` mapping, a style index, or a numeric vector/matrix.
+    """
+    if isinstance(weights, str):
+        vector = weights_from_specs([weights], style_names, normalize)
+    elif isinstance(weights, Mapping):
+        vector = blend_weights(weights, style_names, normalize)
+    elif isinstance(weights, (int, np.integer)) and not isinstance(weights, bool):
+        vector = blend_weights([(int(weights), 1.0)], style_names, normalize)
+    elif isinstance(weights, (list, tuple)) and weights and all(isinstance(w, str) for w in weights):
+        vector = weights_from_specs(list(weights), style_names, normalize)
+    else:
+        if hasattr(weights, "detach"):  # a torch tensor, without importing torch here
+            weights = weights.detach().cpu().numpy()
+        matrix = check_weight_matrix(np.asarray(weights, dtype=np.float32), len(style_names), batch)
+        if normalize:
+            sums = matrix.sum(axis=1, keepdims=True)
+            if np.any(sums <= 0):
+                raise BlendError("style weights sum to 0; give at least one positive weight")
+            matrix = matrix / sums
+        return matrix.astype(np.float32)
+    return check_weight_matrix(vector, len(style_names), batch)

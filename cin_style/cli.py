@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__
 
@@ -247,27 +248,33 @@ def expand_inputs(inputs) -> list[Path]:
 @click.option("--no-normalize", is_flag=True, help="Use weights as given instead of scaling them to sum 1.")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png",
               show_default=True, help="File type when writing into a folder.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Mix with the photo: 1 = fully stylized, 0 = the photo.")
+@click.option("--preserve-color", is_flag=True,
+              help="Keep the photo's colours; transfer only the style's luminance.")
 @click.option("--max-size", type=int, default=None, help="Downscale inputs so the long side fits (px).")
 @click.option("--max-pixels", type=int, default=None,
               help="Refuse inputs larger than this many pixels (default 64M; bomb guard).")
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON record per image.")
-def stylize(model, inputs, output, style_specs, no_normalize, fmt, max_size, max_pixels, device,
-            as_json):
+def stylize(model, inputs, output, style_specs, no_normalize, fmt, strength, preserve_color,
+            max_size, max_pixels, device, as_json):
     """Stylize photos with a blend of a model's styles.
 
-    MODEL is a .pt checkpoint or an exported .onnx file. INPUT is a file,
-    folder or glob.
+    MODEL is a .pt checkpoint or an exported .onnx file (run by onnxruntime,
+    CUDA when available). INPUT is a file, folder or glob.
 
     \b
     Examples:
       cin-style stylize model.pt photo.jpg -o out.png --style starry_night
       cin-style stylize model.pt photos/ -o out/ --style starry_night=0.7 --style great_wave=0.3
-      cin-style stylize model.pt 'shots/*.jpg' -o out/ --style 0=1,2=1
+      cin-style stylize model.onnx 'shots/*.jpg' -o out/ --style 0=1,2=1 --json
+      cin-style stylize model.pt photo.jpg -o soft.jpg --strength 0.6 --preserve-color
     """
     from .blend import format_blend, weights_from_specs
     from .imageio import DEFAULT_MAX_PIXELS, ImageError, load_image, output_format, save_image
     from .inference import load_stylizer
+    from .postprocess import mix_strength, preserve_color as keep_colors
 
     if max_size is not None and max_size < 16:
         raise click.BadParameter("--max-size must be at least 16")
@@ -279,9 +286,16 @@ def stylize(model, inputs, output, style_specs, no_normalize, fmt, max_size, max
         if len(paths) > 1:
             raise click.UsageError(f"{len(paths)} inputs need an output folder, not the file {out}")
     runner = load_stylizer(model, device=device)
-    weights = weights_from_specs(list(style_specs) or [runner.style_names[0]], runner.style_names,
-                                 normalize=not no_normalize)
-    blend = format_blend(weights, runner.style_names)
+    if getattr(runner, "baked", False):
+        if style_specs:
+            raise click.UsageError(f"{model} has a baked blend "
+                                   f"({runner.metadata.get('baked_blend')}); drop --style")
+        weights = np.zeros(len(runner.style_names), np.float32)
+        blend = runner.metadata.get("baked_blend", "baked")
+    else:
+        weights = weights_from_specs(list(style_specs) or [runner.style_names[0]],
+                                     runner.style_names, normalize=not no_normalize)
+        blend = format_blend(weights, runner.style_names)
     failures = 0
     for path in paths:
         started = time.perf_counter()
@@ -291,6 +305,10 @@ def stylize(model, inputs, output, style_specs, no_normalize, fmt, max_size, max
             if min(image.shape[:2]) < 16:
                 raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small (min 16 px)")
             result = runner.run(image[None], weights[None])[0]
+            if preserve_color:
+                result = keep_colors(result, image)
+            if strength < 1:
+                result = mix_strength(result, image, strength)
             save_image(target, result)
         except ImageError as exc:
             failures += 1
@@ -302,6 +320,49 @@ def stylize(model, inputs, output, style_specs, no_normalize, fmt, max_size, max
         click.echo(json.dumps(record) if as_json else f"{path} -> {target}")
     if failures:
         raise click.ClickException(f"{failures} of {len(paths)} input(s) failed")
+
+
+# --------------------------------------------------------------------------- export
+
+@cli.command("export")
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .onnx file to write.")
+@click.option("--bake", "bake", default=None, metavar="NAME=W[,NAME=W...]",
+              help="Fold this blend into the graph: a single-input graph (image → stylized).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
+              help="fp16 weights and compute; inputs/outputs stay float32.")
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--no-verify", is_flag=True, help="Skip the PyTorch-vs-onnxruntime parity check.")
+@quiet_option
+def export_cmd(model, output, bake, precision, opset, no_verify, quiet):
+    """Export a checkpoint to ONNX (checked, parity-verified, with metadata).
+
+    \b
+    Graph: image [N,3,H,W] float32 in [0,1] + style_weights [N,S] float32
+           → stylized [N,3,H,W] float32 in [0,1]; N, H, W dynamic (H, W >= 16).
+    Example:
+      cin-style export model.pt -o model.onnx
+      cin-style export model.pt -o wave.onnx --bake great_wave=0.7,starry_night=0.3
+    """
+    from cin_style_export.onnx_export import export_onnx
+
+    from .blend import weights_from_specs
+    from .checkpoint import load_model
+
+    if not output.lower().endswith(".onnx"):
+        raise click.BadParameter(f"{output}: the output must end in .onnx", param_hint="-o")
+    net, names = load_model(model)
+    baked = weights_from_specs([bake], names) if bake else None
+    result = export_onnx(net, names, output, opset=opset, bake=baked, precision=precision,
+                         verify=not no_verify, model_source=Path(model).name, log=_log(quiet))
+    parity = result.parity
+    if parity:
+        click.echo(f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
+                   f"min PSNR {parity['min_psnr_db']:.1f} dB over "
+                   + ", ".join(f"{c['size'][0]}x{c['size'][1]}" for c in parity["cases"]))
+    click.echo(f"wrote {result.path} ({precision}, opset {opset}, {len(names)} styles"
+               f"{', baked ' + result.baked_blend if result.baked_blend else ''})")
 
 
 # --------------------------------------------------------------------------- weights
@@ -337,6 +398,44 @@ def weights_path(encoder):
     except Exception as exc:
         click.echo(f"none yet (would be {cached_weights_path(encoder)}): {exc}", err=True)
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- bench
+
+@cli.command()
+@click.option("--sizes", default="256,512,1024", show_default=True,
+              help="Comma list of square image sizes (px).")
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help="Timed runs per case (halved above 512 px); the median is reported.")
+@click.option("--memory-size", type=int, default=2048, show_default=True,
+              help="Image size for the peak-memory run (0 skips it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
+@quiet_option
+def bench(sizes, repeats, memory_size, as_json, quiet):
+    """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
+
+    Median latency per image for one-hot, 50/50 and all-style blends, the
+    default and a lite (half width) net; effective GFLOP/s beside a measured
+    sgemm peak; peak resident memory for one large image on the CPU.
+    Numbers only — nothing is asserted.
+    """
+    from .bench import run_bench, to_json
+
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--sizes must be integers, got {sizes!r}") from None
+    if not size_list or min(size_list) < 16 or repeats < 1:
+        raise click.BadParameter("sizes must be >= 16 px and --repeats >= 1")
+    report = run_bench(tuple(size_list), repeats, memory_size or None, log=_log(quiet))
+    if as_json:
+        click.echo(to_json(report))
+        return
+    click.echo(report["table"])
+    click.echo(f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s, {report['torch_threads']} torch threads")
+    for backend, mem in report["memory"].items():
+        click.echo(f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
+                   f"({mem['rss_before_mib']:.0f} MiB before it)")
 
 
 # --------------------------------------------------------------------------- demo

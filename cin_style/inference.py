@@ -13,7 +13,6 @@ import numpy as np
 
 class TorchStylizer:
     def __init__(self, path: str | Path, device: str = "auto"):
-        import torch
 
         from .checkpoint import load_model
         from .train import pick_device

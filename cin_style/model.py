@@ -63,7 +63,9 @@ class ConditionalInstanceNorm2d(nn.Module):
         return self.gamma.shape[0]
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        normalized = F.instance_norm(x, eps=self.eps)
+        # Statistics in float32 whatever the activations' dtype: fp16/bf16 sums
+        # over H·W drift (and for float32 input this cast is a no-op).
+        normalized = F.instance_norm(x.float(), eps=self.eps).to(x.dtype)
         gamma = (style_weights @ self.gamma).to(x.dtype)[:, :, None, None]
         beta = (style_weights @ self.beta).to(x.dtype)[:, :, None, None]
         return normalized * gamma + beta
@@ -156,6 +158,24 @@ class StyleNet(nn.Module):
         x = self.up1(x, style_weights, size_half)
         x = self.up2(x, style_weights, size_full)
         return torch.sigmoid(self.tail(x, style_weights))
+
+    def flops(self, height: int, width: int) -> int:
+        """Multiply-adds x2 of the convolutions for one image (norms, activations
+        and resizes are a rounding error beside them)."""
+        cfg, total = self.config, 0
+        w, k = cfg.base_width, cfg.outer_kernel
+        half = (-(-height // 2), -(-width // 2))
+        quarter = (-(-half[0] // 2), -(-half[1] // 2))
+
+        def conv(cin, cout, kernel, size):
+            return 2 * cin * cout * kernel * kernel * size[0] * size[1]
+
+        total += conv(3, w, k, (height, width)) + conv(w, 2 * w, 3, half)
+        total += conv(2 * w, 4 * w, 3, quarter)
+        total += 2 * cfg.num_residual_blocks * conv(4 * w, 4 * w, 3, quarter)
+        total += conv(4 * w, 2 * w, 3, half) + conv(2 * w, w, 3, (height, width))
+        total += conv(w, 3, k, (height, width))
+        return total
 
     @torch.no_grad()
     def add_styles(self, count: int) -> None:

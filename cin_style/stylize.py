@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 import numpy as np
 import torch
 from PIL import Image
 
-from .blend import BlendError, blend_weights, check_weight_matrix, weights_from_specs
+from .blend import weight_matrix
 from .imageio import to_rgb, to_uint8
 from .model import StyleNet
-
-
-def weight_matrix(weights, style_names: Sequence[str], batch: int,
-                  normalize: bool = True) -> np.ndarray:
-    """Any accepted blend form → validated float32 [batch, num_styles].
-
-    Accepts a spec string (``"a=0.7,b=0.3"``), a list of spec strings, a
-    ``{name: weight}`` mapping, a style index, or a numeric vector/matrix.
-    """
-    if isinstance(weights, str):
-        vector = weights_from_specs([weights], style_names, normalize)
-    elif isinstance(weights, Mapping):
-        vector = blend_weights(weights, style_names, normalize)
-    elif isinstance(weights, (int, np.integer)) and not isinstance(weights, bool):
-        vector = blend_weights([(int(weights), 1.0)], style_names, normalize)
-    elif isinstance(weights, (list, tuple)) and weights and all(isinstance(w, str) for w in weights):
-        vector = weights_from_specs(list(weights), style_names, normalize)
-    else:
-        if isinstance(weights, torch.Tensor):
-            weights = weights.detach().cpu().numpy()
-        matrix = check_weight_matrix(np.asarray(weights, dtype=np.float32), len(style_names), batch)
-        if normalize:
-            sums = matrix.sum(axis=1, keepdims=True)
-            if np.any(sums <= 0):
-                raise BlendError("style weights sum to 0; give at least one positive weight")
-            matrix = matrix / sums
-        return matrix.astype(np.float32)
-    return check_weight_matrix(vector, len(style_names), batch)
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:

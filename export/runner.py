@@ -1,0 +1,201 @@
+"""Run exported cin-style graphs with onnxruntime — no torch needed.
+
+``StyleRunner`` picks execution providers from what this onnxruntime build
+offers, then reads back what the session really uses: onnxruntime falls back
+to the CPU silently, so ``device="cuda"`` that did not become active is an
+error that says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cin_style.blend import weight_matrix
+from cin_style.imageio import to_rgb
+
+META_PREFIX = "cin_style."
+
+
+class RunnerError(RuntimeError):
+    """A graph that cannot be run as asked; the message is meant for users."""
+
+
+def _installed_ort_distributions() -> list[str]:
+    names = []
+    for dist in metadata.distributions():
+        name = (dist.metadata.get("Name") or "").lower()
+        if name.startswith("onnxruntime") and name not in names:
+            names.append(name)
+    return sorted(names)
+
+
+def cuda_driver_present() -> bool:
+    """Whether the NVIDIA driver library loads (no driver: no point asking ORT for CUDA,
+    which would only print errors and fall back to the CPU)."""
+    import ctypes
+    import sys
+
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def cuda_unavailable_reason(ort) -> str:
+    """Why the CUDA provider is missing or did not load, as precisely as we can tell."""
+    dists = _installed_ort_distributions()
+    if "onnxruntime" in dists and any(d.startswith("onnxruntime-gpu") for d in dists):
+        return ("both onnxruntime and onnxruntime-gpu are installed and shadow each other; "
+                "`pip uninstall onnxruntime onnxruntime-gpu` then `pip install onnxruntime-gpu`")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return (f"this onnxruntime build ({', '.join(dists) or 'onnxruntime'} {ort.__version__}) has "
+                f"no CUDA provider; install onnxruntime-gpu")
+    if not cuda_driver_present():
+        return "no NVIDIA driver found (libcuda cannot be loaded): this machine has no usable GPU"
+    return ("the CUDA provider is built in but could not load its libraries (CUDA 13 runtime, "
+            "cuBLAS, cuDNN 9) or found no GPU; install the nvidia-* CUDA 13 wheels (torch's CUDA "
+            "build brings them) or put the libraries on LD_LIBRARY_PATH")
+
+
+def _preload_cuda_libraries(ort) -> None:
+    # onnxruntime's documented way to use the CUDA/cuDNN libraries that pip
+    # installed (e.g. with torch) without importing torch.
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload()
+    except Exception:  # missing libraries are diagnosed after session creation
+        pass
+
+
+class StyleRunner:
+    """An exported cin-style graph, ready to stylize.
+
+    ``device``: ``"auto"`` (CUDA when it really works, else CPU), ``"cpu"`` or
+    ``"cuda"`` (an error if CUDA does not become active).  ``threads`` sets
+    onnxruntime's intra-op threads (default: its own choice).
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None,
+                 warmup: bool = True):
+        import onnxruntime as ort
+
+        if device not in ("auto", "cpu", "cuda"):
+            raise RunnerError(f"device must be auto, cpu or cuda, got {device!r}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RunnerError(f"{self.path}: no such file")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        providers: list = ["CPUExecutionProvider"]
+        want_cuda = device in ("auto", "cuda")
+        if (want_cuda and "CUDAExecutionProvider" in ort.get_available_providers()
+                and cuda_driver_present()):
+            _preload_cuda_libraries(ort)
+            providers.insert(0, ("CUDAExecutionProvider", {
+                # Heuristic algorithm choice: exhaustive search would re-benchmark
+                # cuDNN for every new image size.
+                "cudnn_conv_algo_search": "HEURISTIC",
+                "arena_extend_strategy": "kSameAsRequested",
+                "do_copy_in_default_stream": "1",
+            }))
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise RunnerError(f"{self.path}: onnxruntime cannot load it ({text[:200]})") from None
+        self.providers = self.session.get_providers()
+        self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise RunnerError(f"--device cuda requested but onnxruntime runs on the CPU: "
+                              f"{cuda_unavailable_reason(ort)}")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = {k[len(META_PREFIX):]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
+        if "style_names" not in self.metadata:
+            raise RunnerError(f"{self.path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
+        self.style_names: list[str] = json.loads(self.metadata["style_names"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.baked = "style_weights" not in self.input_names
+        if warmup:
+            self._warmup()
+
+    def _warmup(self) -> None:
+        image = np.full((1, 3, 64, 64), 0.5, np.float32)
+        self._run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names),
+                                      np.float32))
+
+    def _run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        feeds = {"image": np.ascontiguousarray(images, dtype=np.float32)}
+        if not self.baked:
+            feeds["style_weights"] = np.ascontiguousarray(weights, dtype=np.float32)
+        return self.session.run(["stylized"], feeds)[0]
+
+    def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """float32 [N, H, W, 3] in [0, 1] + [N, S] weights → [N, H, W, 3].
+
+        For a baked graph ``weights`` is ignored (its blend is fixed).
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[3] != 3:
+            raise RunnerError(f"images must be [N, H, W, 3], got {list(images.shape)}")
+        if min(images.shape[1:3]) < 16:
+            raise RunnerError(f"images must be at least 16x16 pixels, got "
+                              f"{images.shape[2]}x{images.shape[1]}")
+        if not np.all(np.isfinite(images)):
+            raise RunnerError("input image contains NaN or infinite values")
+        weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
+        out = self._run_nchw(np.clip(images, 0, 1).transpose(0, 3, 1, 2), weights)
+        return out.transpose(0, 2, 3, 1)
+
+    def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8):
+        """Stylize PIL images or uint8/float [H, W, 3] arrays with one blend.
+
+        ``images``: one image or a list; ``weights``: a spec string, mapping,
+        index, vector or [N, S] matrix (one row per image).  Images of equal
+        size are batched together.  Returns float32 [H, W, 3] arrays (a list
+        for a list input).
+        """
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        arrays = [self._as_float(image) for image in items]
+        matrix = weight_matrix(weights, self.style_names, len(arrays), normalize)
+        results: list[np.ndarray | None] = [None] * len(arrays)
+        groups: dict[tuple, list[int]] = {}
+        for i, array in enumerate(arrays):
+            groups.setdefault(array.shape, []).append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                out = self.run(np.stack([arrays[i] for i in chunk]), matrix[chunk])
+                for i, result in zip(chunk, out):
+                    results[i] = result
+        return results[0] if single else results
+
+    @staticmethod
+    def _as_float(image) -> np.ndarray:
+        if hasattr(image, "mode") and hasattr(image, "size"):  # a PIL image
+            return to_rgb(image)
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise RunnerError(f"image arrays must be [H, W, 3], got {list(array.shape)}")
+        if array.dtype == np.uint8:
+            return array.astype(np.float32) / 255.0
+        return array.astype(np.float32)
+
+
+def available_devices() -> Sequence[str]:
+    import onnxruntime as ort
+
+    return ["cuda", "cpu"] if "CUDAExecutionProvider" in ort.get_available_providers() else ["cpu"]

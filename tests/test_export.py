@@ -1,0 +1,238 @@
+"""ONNX export, the onnxruntime runner, and other runtimes on a tiny model."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+from cin_style.cli import cli
+from cin_style_export import runner as runner_mod
+from cin_style_export.onnx_export import ExportError, export_onnx, read_metadata
+from cin_style_export.runner import RunnerError, StyleRunner
+
+from conftest import write_image
+
+NAMES = ["alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    from cin_style.model import StyleNet, StyleNetConfig
+
+    torch.manual_seed(0)
+    net = StyleNet(StyleNetConfig(num_styles=3, base_width=4, num_residual_blocks=1))
+    with torch.no_grad():
+        for norm in net.cin_layers():
+            norm.gamma.uniform_(0.5, 1.5)
+            norm.beta.uniform_(-0.5, 0.5)
+    net.style_names = NAMES
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    return {
+        "fp32": export_onnx(model, NAMES, folder / "m.onnx"),
+        "baked": export_onnx(model, NAMES, folder / "baked.onnx", bake=np.array([0.25, 0.0, 0.75])),
+        "fp16": export_onnx(model, NAMES, folder / "half.onnx", precision="fp16"),
+    }
+
+
+def _torch(model, image, weights):
+    with torch.no_grad():
+        return model(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_graph_is_checked_standard_and_dynamic(exported):
+    proto = onnx.load(str(exported["fp32"].path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert {n.domain for n in proto.graph.node} <= {""}  # standard ONNX ops only
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [18]
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+            for i in proto.graph.input}
+    assert dims["image"][1] == 3 and all(isinstance(d, str) for d in (dims["image"][0], *dims["image"][2:]))
+    assert dims["style_weights"][1] == 3 and dims["style_weights"][0] == dims["image"][0]
+    assert [o.name for o in proto.graph.output] == ["stylized"]
+    assert proto.producer_name == "cin-style"
+
+
+def test_metadata_present(exported):
+    meta = read_metadata(exported["fp32"].path)
+    assert json.loads(meta["style_names"]) == NAMES
+    assert json.loads(meta["model_config"])["num_styles"] == 3
+    assert meta["value_range"] == "[0, 1]" and meta["format_version"] == "1"
+    parity = json.loads(meta["parity"])
+    assert parity["max_abs_diff"] <= 1e-4 and len(parity["cases"]) == 3
+    assert any(c["size"][0] % 2 for c in parity["cases"])  # an odd size was checked
+
+
+@pytest.mark.parametrize("h,w", [(16, 16), (17, 31), (40, 24)])
+def test_ort_parity_with_mixed_blends_in_one_batch(model, exported, h, w):
+    image = np.random.default_rng(h).random((2, 3, h, w), dtype=np.float32)
+    weights = np.array([[0, 1, 0], [0.2, 0.3, 0.5]], np.float32)
+    got = _session(exported["fp32"].path).run(None, {"image": image, "style_weights": weights})[0]
+    assert got.shape == (2, 3, h, w)
+    assert np.abs(got - _torch(model, image, weights)).max() <= 1e-4
+
+
+def test_baked_graph_equals_two_input_graph_with_that_blend(exported):
+    image = np.random.default_rng(1).random((2, 3, 21, 18), dtype=np.float32)
+    baked = _session(exported["baked"].path)
+    assert [i.name for i in baked.get_inputs()] == ["image"]
+    weights = np.tile(np.array([[0.25, 0.0, 0.75]], np.float32), (2, 1))
+    two = _session(exported["fp32"].path).run(None, {"image": image, "style_weights": weights})[0]
+    np.testing.assert_allclose(baked.run(None, {"image": image})[0], two, atol=1e-5)
+    assert read_metadata(exported["baked"].path)["baked_blend"] == "alpha=0.25,gamma=0.75"
+
+
+def test_fp16_graph_parity_figure(model, exported):
+    proto = onnx.load(str(exported["fp16"].path))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    parity = json.loads(read_metadata(exported["fp16"].path)["parity"])
+    assert parity["min_psnr_db"] >= 40
+    image = np.random.default_rng(2).random((1, 3, 33, 27), dtype=np.float32)
+    weights = np.array([[0.5, 0.5, 0]], np.float32)
+    got = _session(exported["fp16"].path).run(None, {"image": image, "style_weights": weights})[0]
+    assert got.dtype == np.float32
+    mse = np.mean((got - _torch(model, image, weights)) ** 2)
+    assert 10 * np.log10(1 / mse) >= 40
+
+
+def test_export_refuses_bad_requests(model, tmp_path):
+    with pytest.raises(ExportError, match="precision"):
+        export_onnx(model, NAMES, tmp_path / "x.onnx", precision="int8")
+    with pytest.raises(ExportError, match="baked blend has 2 weights"):
+        export_onnx(model, NAMES, tmp_path / "x.onnx", bake=np.array([1.0, 0.0]))
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_reference_evaluator_and_opencv_agree_with_onnxruntime(exported):
+    from onnx.reference import ReferenceEvaluator
+
+    cv2 = pytest.importorskip("cv2")
+    path = str(exported["fp32"].path)
+    image = np.random.default_rng(3).random((1, 3, 24, 20), dtype=np.float32)
+    weights = np.array([[0.1, 0.6, 0.3]], np.float32)
+    expected = _session(path).run(None, {"image": image, "style_weights": weights})[0]
+    reference = ReferenceEvaluator(path).run(None, {"image": image, "style_weights": weights})[0]
+    assert np.abs(reference - expected).max() <= 1e-4
+    net = cv2.dnn.readNetFromONNX(path)
+    net.setInput(image, "image")
+    net.setInput(weights, "style_weights")
+    assert np.abs(net.forward() - expected).max() <= 1e-4
+
+
+def test_runner_imports_and_runs_without_torch(exported):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        from cin_style_export.runner import StyleRunner
+        runner = StyleRunner({str(exported["fp32"].path)!r}, device="cpu")
+        out = runner.stylize(np.zeros((20, 17, 3), np.uint8), "beta=1")
+        assert out.shape == (20, 17, 3), out.shape
+        assert "torch" not in sys.modules, "torch was imported"
+        print(runner.device, runner.style_names)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "cpu ['alpha', 'beta', 'gamma']"
+
+
+def test_runner_stylize_batches_mixed_sizes_and_blends(model, exported):
+    runner = StyleRunner(exported["fp32"].path, device="cpu")
+    rng = np.random.default_rng(4)
+    images = [rng.random((18, 22, 3)).astype(np.float32), Image.new("RGB", (30, 16), (10, 200, 30)),
+              rng.random((18, 22, 3)).astype(np.float32)]
+    weights = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 2]], np.float32)
+    outs = runner.stylize(images, weights)
+    assert [o.shape for o in outs] == [(18, 22, 3), (16, 30, 3), (18, 22, 3)]
+    expected = _torch(model, images[2].transpose(2, 0, 1)[None].copy(),
+                      np.array([[0, 0, 1]], np.float32))[0].transpose(1, 2, 0)
+    assert np.abs(outs[2] - expected).max() <= 1e-4  # the [0, 0, 2] row was normalised
+    with pytest.raises(ValueError, match="unknown style 'delta'; valid styles: alpha, beta, gamma"):
+        runner.stylize(images[0], "delta=1")
+    with pytest.raises(RunnerError, match="at least 16x16"):
+        runner.run(np.zeros((1, 8, 8, 3), np.float32), np.array([[1, 0, 0]], np.float32))
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(exported, monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(RunnerError, match="has no CUDA provider; install onnxruntime-gpu"):
+        StyleRunner(exported["fp32"].path, device="cuda")
+    assert StyleRunner(exported["fp32"].path, device="auto").device == "cpu"  # auto falls back
+    monkeypatch.setattr(runner_mod, "_installed_ort_distributions",
+                        lambda: ["onnxruntime", "onnxruntime-gpu"])
+    with pytest.raises(RunnerError, match="both onnxruntime and onnxruntime-gpu"):
+        StyleRunner(exported["fp32"].path, device="cuda")
+
+
+@pytest.mark.skipif(runner_mod.cuda_driver_present(), reason="this machine has a GPU driver")
+def test_cuda_request_on_a_machine_without_gpu(exported):
+    with pytest.raises(RunnerError, match="runs on the CPU"):
+        StyleRunner(exported["fp32"].path, device="cuda")
+
+
+def test_cli_export_and_stylize_onnx_with_json(model, tmp_path):
+    ckpt = atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
+    cli_runner = CliRunner()
+    onnx_path = tmp_path / "m.onnx"
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(onnx_path), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "parity vs PyTorch" in result.output and onnx_path.is_file()
+    photo = write_image(tmp_path / "photo.png", seed=5, size=(35, 27))
+    outputs = {}
+    for model_path in (ckpt, onnx_path):
+        out = tmp_path / f"out_{model_path.suffix[1:]}.png"
+        result = cli_runner.invoke(cli, ["stylize", str(model_path), str(photo), "-o", str(out),
+                                         "--style", "alpha=1", "--style", "gamma=3", "--json"])
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.output.strip().splitlines()[-1])
+        assert record["device"] == "cpu" and record["blend"] == "alpha=0.25,gamma=0.75"
+        assert record["size"] == [35, 27]
+        outputs[model_path.suffix] = np.asarray(Image.open(out), dtype=np.int16)
+    assert np.abs(outputs[".pt"] - outputs[".onnx"]).max() <= 1  # same pixels, up to rounding
+    result = cli_runner.invoke(cli, ["stylize", str(onnx_path), str(photo), "-o",
+                                     str(tmp_path / "x.png"), "--style", "nope"])
+    assert result.exit_code == 1 and "valid styles: alpha, beta, gamma" in result.output
+    result = cli_runner.invoke(cli, ["stylize", str(onnx_path), str(photo), "-o",
+                                     str(tmp_path / "x.png"), "--device", "cuda"])
+    if not runner_mod.cuda_driver_present():
+        assert result.exit_code == 1 and "runs on the CPU" in result.output
+
+
+def test_cli_export_bake_and_errors(model, tmp_path):
+    ckpt = atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
+    cli_runner = CliRunner()
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"),
+                                     "--bake", "beta=1,gamma=1", "--no-verify", "-q"])
+    assert result.exit_code == 0 and "baked beta=0.5,gamma=0.5" in result.output
+    photo = write_image(tmp_path / "photo.png", seed=6, size=(20, 20))
+    result = cli_runner.invoke(cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o",
+                                     str(tmp_path / "o.png"), "--json"])
+    assert result.exit_code == 0 and '"blend": "beta=0.5,gamma=0.5"' in result.output
+    result = cli_runner.invoke(cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o",
+                                     str(tmp_path / "o.png"), "--style", "alpha"])
+    assert result.exit_code == 2 and "baked blend" in result.output
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"),
+                                     "--bake", "zeta=1"])
+    assert result.exit_code == 1 and "unknown style 'zeta'" in result.output
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.txt")])
+    assert result.exit_code == 2 and ".onnx" in result.output
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"nope")
+    result = cli_runner.invoke(cli, ["styles", str(junk)])
+    assert result.exit_code == 1 and "onnxruntime cannot load it" in result.output
