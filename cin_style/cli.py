@@ -419,10 +419,10 @@ def _parse_weighted_path(item: str) -> tuple[Path, float]:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Result image (.png/.jpg/.webp).")
 @click.option("--size", type=int, default=512, show_default=True, help="Long side of the result (px).")
-@click.option("--steps", type=int, default=50, show_default=True,
+@click.option("--steps", type=int, default=60, show_default=True,
               help="Iterations at full size (each coarser level runs twice as many).")
-@click.option("--scales", type=int, default=2, show_default=True,
-              help="Coarse-to-fine levels; 1 optimises at full size only.")
+@click.option("--scales", type=int, default=1, show_default=True,
+              help="Coarse-to-fine levels: 2 starts at half size; 1 optimises at full size only.")
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
 @click.option("--lr", type=float, default=None, help="Step size (default 1.0 for L-BFGS, 0.02 for Adam).")
 @click.option("--init", type=click.Choice(["content", "noise"]), default="content", show_default=True)
@@ -433,7 +433,7 @@ def _parse_weighted_path(item: str) -> tuple[Path, float]:
               help="Comma list of layers, optionally NAME:WEIGHT  [default: conv1_1,...,conv5_1]")
 @click.option("--content-weight", type=float, default=None, help="[default: 1]")
 @click.option("--style-weight", type=float, default=None,
-              help="Raise for a stronger style, lower to keep more of the photo  [default: 1e3]")
+              help="Raise for a stronger style, lower to keep more of the photo  [default: 1e2]")
 @click.option("--tv-weight", type=float, default=None, help="Smoothing; raise if noisy  [default: 1e5]")
 @click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance-only transfer).")
 @click.option("--frames-every", type=int, default=None, metavar="K",

@@ -236,3 +236,20 @@ def test_cli_export_bake_and_errors(model, tmp_path):
     junk.write_bytes(b"nope")
     result = cli_runner.invoke(cli, ["styles", str(junk)])
     assert result.exit_code == 1 and "onnxruntime cannot load it" in result.output
+
+
+def test_instance_norm_nodes_carry_unit_scale_and_zero_bias(exported):
+    """Per-sample blended γ/β cannot live in InstanceNormalization (per channel only):
+    the node must be a plain normalisation, with the blend applied after it."""
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(exported["fp32"].path))
+    constants = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    norms = [n for n in proto.graph.node if n.op_type == "InstanceNormalization"]
+    assert len(norms) == 8  # head, 2 down, 2 in the one residual block, 2 up, tail
+    for node in norms:
+        scale, bias = constants[node.input[1]], constants[node.input[2]]
+        assert np.all(scale == 1) and np.all(bias == 0)
