@@ -112,12 +112,14 @@ def _resize_long(array: np.ndarray, size: int) -> np.ndarray:
 
 def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
              blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
-             optimize_steps: int = 0, optimize_encoder=None, seed: int = 0,
+             optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
              progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
     """The report as a JSON-ready dict; also returns images for a contact sheet.
 
     ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
     With ``optimize_steps`` > 0, Gatys results on the same photos are scored too.
+    ``size`` stays at ``EVAL_SIZE`` for numbers that compare across models (the
+    CLI offers no other); tests shrink it.
     """
     from .imageio import load_image
 
@@ -132,9 +134,9 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     if not photos:
         raise ValueError("no evaluation photos")
     evaluator = Evaluator(encoder)
-    arrays = [_resize_long(load_image(p), EVAL_SIZE) for p in photos]
+    arrays = [_resize_long(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
-    style_grams = {n: evaluator.grams(load_style_image(Path(p), EVAL_SIZE)) for n, p in style_images.items()}
+    style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
     stacked = {layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
 
     def run(weights: np.ndarray) -> list[torch.Tensor]:
@@ -143,7 +145,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     report: dict = {"eval_network": {"encoder": EVAL_LOSS.encoder,
                                      "content_layers": list(EVAL_LOSS.content_layers),
                                      "style_layers": list(EVAL_LOSS.style_layers),
-                                     "size": EVAL_SIZE},
+                                     "size": size},
                     "photos": [p.name for p in photos], "styles": {}, "blends": {}}
     sheet_columns: dict[str, list[np.ndarray]] = {}
     for i, name in enumerate(names):
@@ -174,18 +176,18 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
             arrays, tensors, style_images, names, evaluator, style_grams, optimize_steps,
-            optimize_encoder, seed, progress, log)
+            optimize_encoder, seed, size, progress, log)
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 
 
 def _optimize_reference(arrays, tensors, style_images, names, evaluator, style_grams, steps,
-                        encoder, seed, progress, log) -> dict:
+                        encoder, seed, size, progress, log) -> dict:
     from .imageio import load_image
     from .optimize import OptimizeConfig, optimize_image
 
     results = {}
     for name in names:
-        style = _resize_long(load_image(style_images[name]), EVAL_SIZE)
+        style = _resize_long(load_image(style_images[name]), size)
         outputs = []
         for array in arrays:
             config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)

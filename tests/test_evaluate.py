@@ -7,10 +7,10 @@ from click.testing import CliRunner
 
 from cin_style.checkpoint import atomic_torch_save, make_checkpoint
 from cin_style.cli import cli
-from cin_style.evaluate import EVAL_LOSS, evaluate, luminance, ssim
+from cin_style.evaluate import EVAL_LOSS, evaluate, format_report, luminance, ssim
 from cin_style.inference import TorchStylizer
 
-from conftest import random_encoder, write_image
+from conftest import random_encoder
 
 
 def test_ssim_is_one_for_identical_and_lower_for_noise():
@@ -33,7 +33,7 @@ def _run(checkpoint, content_dir, style_dir):
     styles = {n: style_dir / f"{n}.png" for n in stylizer.style_names}
     photos = sorted(content_dir.glob("*.png"))[:2]
     return evaluate(stylizer, photos, styles, random_encoder(EVAL_LOSS.layers),
-                    blends=["alpha=1,beta=1"], progress=False)["report"]
+                    blends=["alpha=1,beta=1"], size=48, progress=False)["report"]
 
 
 def test_evaluate_gives_finite_numbers_for_every_style_and_the_blend_path(tiny_checkpoint, content_dir,
@@ -55,18 +55,37 @@ def test_evaluate_json_is_stable_across_runs(tiny_checkpoint, content_dir, style
     assert first == second
 
 
+def test_report_table_lists_every_row(tiny_checkpoint, content_dir, style_dir):
+    table = format_report(_run(tiny_checkpoint, content_dir, style_dir))
+    for text in ("alpha", "beta", "gamma", "alpha=0.5,beta=0.5", "blend path alpha → beta"):
+        assert text in table
+
+
+def test_with_optimize_scores_a_gatys_reference(tiny_checkpoint, content_dir, style_dir):
+    from cin_style.encoder import VGGEncoder
+
+    stylizer = TorchStylizer(tiny_checkpoint, device="cpu")
+    torch.manual_seed(0)
+    gatys_encoder = VGGEncoder("vgg19", ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2",
+                                         "conv5_1"], preprocessing="caffe")
+    report = evaluate(stylizer, sorted(content_dir.glob("*.png"))[:1],
+                      {n: style_dir / f"{n}.png" for n in stylizer.style_names},
+                      random_encoder(EVAL_LOSS.layers), size=32, optimize_steps=1,
+                      optimize_encoder=gatys_encoder, progress=False)["report"]
+    assert set(report["optimize_reference"]) == {"alpha", "beta", "gamma"}
+    assert all(np.isfinite(v) for m in report["optimize_reference"].values() for v in m.values())
+
+
 def test_evaluate_cli_json_and_sheet(tiny_checkpoint, content_dir, vgg_weights_file, tmp_path):
     sheet = tmp_path / "sheet.png"
     result = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content", str(content_dir),
-                                      "--limit", "2", "--json", "--sheet", str(sheet), "-q",
-                                      "--vgg-weights", str(vgg_weights_file), "--device", "cpu"])
+                                      "--limit", "1", "--json", "--sheet", str(sheet), "-q",
+                                      "--pair", "beta,gamma", "--vgg-weights", str(vgg_weights_file),
+                                      "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["styles"]) == {"alpha", "beta", "gamma"} and sheet.is_file()
-    table = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content", str(content_dir),
-                                     "--limit", "1", "--pair", "beta,gamma", "-q", "--sheet",
-                                     str(sheet), "--vgg-weights", str(vgg_weights_file)])
-    assert table.exit_code == 0 and "blend path beta → gamma" in table.output
+    assert report["blend_path"]["from"] == "beta" and report["eval_network"]["size"] == 256
     missing = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content",
                                        str(tmp_path / "none"), "--vgg-weights", str(vgg_weights_file)])
     assert missing.exit_code == 2 and "content folder not found" in missing.output
