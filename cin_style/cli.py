@@ -433,8 +433,8 @@ def _parse_weighted_path(item: str) -> tuple[Path, float]:
               help="Comma list of layers, optionally NAME:WEIGHT  [default: conv1_1,...,conv5_1]")
 @click.option("--content-weight", type=float, default=None, help="[default: 1]")
 @click.option("--style-weight", type=float, default=None,
-              help="Raise for a stronger style, lower to keep more of the photo  [default: 1e2]")
-@click.option("--tv-weight", type=float, default=None, help="Smoothing; raise if noisy  [default: 1e5]")
+              help="Raise for a stronger style, lower to keep more of the photo  [default: 3e5]")
+@click.option("--tv-weight", type=float, default=None, help="Smoothing; raise if noisy  [default: 30]")
 @click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance-only transfer).")
 @click.option("--frames-every", type=int, default=None, metavar="K",
               help="Also save the image every K steps into OUTPUT_frames/.")

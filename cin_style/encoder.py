@@ -120,6 +120,11 @@ class VGGEncoder(nn.Module):
             mean, scale = torch.tensor(CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 255.0)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        # Caffe networks see inputs ~255·σ̄ ≈ 58x larger than ImageNet-normalised ones,
+        # and their features are that much larger: divide them back so content
+        # (∝ scale²) and style (∝ scale⁴) losses keep the same balance, and the same
+        # loss weights work for either encoder.
+        self.feature_scale = 1.0 if preprocessing == "imagenet" else 1.0 / (255.0 * sum(IMAGENET_STD) / 3)
         if state_dict is not None:
             self.load_conv_weights(state_dict)
         self.requires_grad_(False)
@@ -155,7 +160,7 @@ class VGGEncoder(nn.Module):
         for name in self.names:
             x = self.stack[name](x)
             if name in wanted:
-                out[name] = x
+                out[name] = x if self.feature_scale == 1.0 else x * self.feature_scale
         return out
 
 

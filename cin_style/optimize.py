@@ -25,7 +25,7 @@ def gatys_loss_config() -> LossConfig:
     """Gatys et al.: VGG19, content conv4_2, style conv1_1 … conv5_1 (equal weights)."""
     return LossConfig(encoder="vgg19", content_layers={"conv4_2": 1.0},
                       style_layers={f"conv{i}_1": 1.0 for i in range(1, 6)},
-                      content_weight=1.0, style_weight=1e2, tv_weight=1e5)
+                      content_weight=1.0, style_weight=3e5, tv_weight=30.0)
 
 
 @dataclass
