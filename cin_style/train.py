@@ -224,12 +224,13 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
             after_step()
             elapsed = time.perf_counter() - started
             ips = (run.step - start_step) * cfg.batch_size / max(elapsed, 1e-9)
-            bar.update(1, f"loss {record['loss']:.3g} (content {record['content']:.3g} "
-                          f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s")
             out_of_time = time_budget is not None and elapsed >= time_budget
             if time_budget is not None:  # show the steps the budget will allow
                 per_step = elapsed / max(1, run.step - start_step)
-                bar.total = min(cfg.steps, run.step + max(0, int((time_budget - elapsed) / per_step)))
+                remaining = 0 if out_of_time else max(0, int((time_budget - elapsed) / per_step))
+                bar.total = max(run.step, min(cfg.steps, run.step + remaining))
+            bar.update(1, f"loss {record['loss']:.3g} (content {record['content']:.3g} "
+                          f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s")
             last = run.step >= cfg.steps or out_of_time
             if run.step % cfg.checkpoint_every == 0 or last:  # checkpoint first: it matters most
                 ckpt.atomic_torch_save(run.state(extra_state), out)

@@ -41,8 +41,8 @@ def encoder() -> VGGEncoder:
     return random_encoder()
 
 
-@pytest.fixture
-def tiny_model() -> StyleNet:
+def make_tiny_model() -> StyleNet:
+    """3 styles, base width 4, one residual block, with distinct γ/β per style."""
     torch.manual_seed(0)
     model = StyleNet(StyleNetConfig(num_styles=3, base_width=4, num_residual_blocks=1))
     # Spread γ/β away from their identical init so styles really differ.
@@ -51,6 +51,11 @@ def tiny_model() -> StyleNet:
             norm.gamma.uniform_(0.5, 1.5)
             norm.beta.uniform_(-0.5, 0.5)
     return model.eval()
+
+
+@pytest.fixture
+def tiny_model() -> StyleNet:
+    return make_tiny_model()
 
 
 def write_image(path: Path, seed: int, size=(40, 32), mode="RGB") -> Path:

@@ -19,23 +19,16 @@ from cin_style_export import runner as runner_mod
 from cin_style_export.onnx_export import ExportError, export_onnx, read_metadata
 from cin_style_export.runner import RunnerError, StyleRunner
 
-from conftest import write_image
+from conftest import make_tiny_model, write_image
 
 NAMES = ["alpha", "beta", "gamma"]
 
 
 @pytest.fixture(scope="module")
 def model():
-    from cin_style.model import StyleNet, StyleNetConfig
-
-    torch.manual_seed(0)
-    net = StyleNet(StyleNetConfig(num_styles=3, base_width=4, num_residual_blocks=1))
-    with torch.no_grad():
-        for norm in net.cin_layers():
-            norm.gamma.uniform_(0.5, 1.5)
-            norm.beta.uniform_(-0.5, 0.5)
+    net = make_tiny_model()
     net.style_names = NAMES
-    return net.eval()
+    return net
 
 
 @pytest.fixture(scope="module")
