@@ -18,7 +18,8 @@ import numpy as np
 
 from . import __version__
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError,
+                                                 ArithmeticError)
 
 
 class CinGroup(click.Group):
