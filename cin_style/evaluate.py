@@ -72,13 +72,16 @@ def _round(value: float) -> float:
 
 
 class Evaluator:
-    """Scores stylized images against their photos and a style Gram target."""
+    """Scores stylizations of a fixed set of photos against style Gram targets."""
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, photos: list[torch.Tensor]):
         missing = [n for n in EVAL_LOSS.layers if n not in encoder.layers]
         if missing:
             raise ValueError(f"the evaluation encoder lacks layers {missing}")
         self.encoder = encoder
+        self.photos = [p[None] for p in photos]
+        with torch.no_grad():  # every stylization is compared with these: encode them once
+            self.photo_features = [encoder(p) for p in self.photos]
 
     @torch.no_grad()
     def grams(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -86,20 +89,27 @@ class Evaluator:
         return {n: gram_matrix(feats[n]) for n in EVAL_LOSS.style_layers}
 
     @torch.no_grad()
-    def score(self, outputs: list[torch.Tensor], photos: list[torch.Tensor],
-              target: dict[str, torch.Tensor]) -> Metrics:
-        sums = np.zeros(4)
-        for out, photo in zip(outputs, photos):
-            out, photo = out[None], photo[None]
-            fo, fp = self.encoder(out), self.encoder(photo)
-            sums += [
+    def score(self, outputs: list[torch.Tensor],
+              *targets: dict[str, torch.Tensor]) -> Metrics | list[Metrics]:
+        """Mean metrics of ``outputs`` (one per photo, in order), one Metrics per
+        style target (features are computed once however many targets)."""
+        if len(outputs) != len(self.photos):
+            raise ValueError(f"{len(outputs)} outputs for {len(self.photos)} photos")
+        sums = np.zeros((len(targets), 4))
+        for out, photo, fp in zip(outputs, self.photos, self.photo_features):
+            out = out[None]
+            fo = self.encoder(out)
+            shared = [
                 sum(w * content_loss(fo[n], fp[n]).item() for n, w in EVAL_LOSS.content_layers.items()),
-                style_loss(fo, {n: t[None] if t.dim() == 2 else t for n, t in target.items()},
-                           EVAL_LOSS.style_layers).item(),
                 total_variation(out).item(),
                 ssim(luminance(out), luminance(photo)).item(),
             ]
-        return Metrics(*(sums / max(1, len(outputs))))
+            for i, target in enumerate(targets):
+                style = style_loss(fo, {n: t[None] if t.dim() == 2 else t for n, t in target.items()},
+                                   EVAL_LOSS.style_layers).item()
+                sums[i] += [shared[0], style, shared[1], shared[2]]
+        metrics = [Metrics(*(row / max(1, len(outputs)))) for row in sums]
+        return metrics[0] if len(metrics) == 1 else metrics
 
 
 def _resize_long(array: np.ndarray, size: int) -> np.ndarray:
@@ -133,9 +143,9 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         raise ValueError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
     if not photos:
         raise ValueError("no evaluation photos")
-    evaluator = Evaluator(encoder)
     arrays = [_resize_long(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
+    evaluator = Evaluator(encoder, tensors)
     style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
     stacked = {layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
 
@@ -150,14 +160,14 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     sheet_columns: dict[str, list[np.ndarray]] = {}
     for i, name in enumerate(names):
         outputs = run(np.eye(len(names), dtype=np.float32)[i])
-        report["styles"][name] = evaluator.score(outputs, tensors, style_grams[name]).to_dict()
+        report["styles"][name] = evaluator.score(outputs, style_grams[name]).to_dict()
         sheet_columns[name] = [o.numpy().transpose(1, 2, 0) for o in outputs]
         log(f"evaluated {name}")
     for spec in blends:
         weights = weights_from_specs([spec], names)
         target = blend_grams(stacked, weights.tolist())
         key = format_blend(weights, names)
-        report["blends"][key] = evaluator.score(run(weights), tensors, target).to_dict()
+        report["blends"][key] = evaluator.score(run(weights), target).to_dict()
     if pair is None and len(names) >= 2:
         pair = (names[0], names[1])
     if pair is not None:
@@ -168,19 +178,18 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         path = []
         for t in BLEND_PATH:
             weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)
-            outputs = run(weights)
-            path.append({"t": t,
-                         f"style_loss_{a}": _round(evaluator.score(outputs, tensors, style_grams[a]).style),
-                         f"style_loss_{b}": _round(evaluator.score(outputs, tensors, style_grams[b]).style)})
+            vs_a, vs_b = evaluator.score(run(weights), style_grams[a], style_grams[b])
+            path.append({"t": t, f"style_loss_{a}": _round(vs_a.style),
+                         f"style_loss_{b}": _round(vs_b.style)})
         report["blend_path"] = {"from": a, "to": b, "points": path}
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
-            arrays, tensors, style_images, names, evaluator, style_grams, optimize_steps,
+            arrays, style_images, names, evaluator, style_grams, optimize_steps,
             optimize_encoder, seed, size, progress, log)
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 
 
-def _optimize_reference(arrays, tensors, style_images, names, evaluator, style_grams, steps,
+def _optimize_reference(arrays, style_images, names, evaluator, style_grams, steps,
                         encoder, seed, size, progress, log) -> dict:
     from .imageio import load_image
     from .optimize import OptimizeConfig, optimize_image
@@ -193,7 +202,7 @@ def _optimize_reference(arrays, tensors, style_images, names, evaluator, style_g
             config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)
             result = optimize_image(array, [style], [1.0], config, encoder, progress=progress)
             outputs.append(to_tensor(result.image))
-        results[name] = evaluator.score(outputs, tensors, style_grams[name]).to_dict()
+        results[name] = evaluator.score(outputs, style_grams[name]).to_dict()
         log(f"optimize reference for {name} done")
     return results
 
