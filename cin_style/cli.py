@@ -457,7 +457,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
       cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
     """
     from .encoder import build_encoder
-    from .imageio import load_image, output_format, resize_array, save_image
+    from .imageio import load_image, output_format, resize_long_side, save_image
     from .losses import LossConfig
     from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
     from .train import pick_device
@@ -475,10 +475,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
         tv_weight=preset.tv_weight if tv_weight is None else tv_weight)
     config = OptimizeConfig(size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr, init=init,
                             seed=seed, preserve_color=preserve_color, loss=loss)
-    image = load_image(content)
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    image = resize_array(image, (max(16, round(w * scale)), max(16, round(h * scale))))
+    image = resize_long_side(load_image(content), size)
     parsed = [_parse_weighted_path(s) for s in styles]
     style_images = [load_image(p, max_size=size) for p, _ in parsed]
     dev = pick_device(device)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, load_image, resize_array
+from .imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, load_image, resize_long_side
 
 STYLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -165,8 +165,5 @@ def load_style_image(path: Path, style_size: int | None,
     except ImageError as exc:
         raise DataError(f"style image unreadable: {exc}") from None
     if style_size:
-        h, w = array.shape[:2]
-        scale = style_size / max(h, w)
-        if scale != 1:
-            array = resize_array(array, (max(16, round(w * scale)), max(16, round(h * scale))))
+        array = resize_long_side(array, style_size)
     return to_tensor(array)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .blend import format_blend, weights_from_specs
 from .data import load_style_image, to_tensor
+from .imageio import resize_long_side
 from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
 EVAL_LOSS = LossConfig(encoder="vgg16", content_layers={"relu2_2": 1.0},
@@ -112,14 +113,6 @@ class Evaluator:
         return metrics[0] if len(metrics) == 1 else metrics
 
 
-def _resize_long(array: np.ndarray, size: int) -> np.ndarray:
-    from .imageio import resize_array
-
-    h, w = array.shape[:2]
-    scale = size / max(h, w)
-    return resize_array(array, (max(16, round(w * scale)), max(16, round(h * scale))))
-
-
 def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
              blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
              optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
@@ -143,7 +136,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         raise ValueError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
     if not photos:
         raise ValueError("no evaluation photos")
-    arrays = [_resize_long(load_image(p), size) for p in photos]
+    arrays = [resize_long_side(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
     evaluator = Evaluator(encoder, tensors)
     style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
@@ -196,7 +189,7 @@ def _optimize_reference(arrays, style_images, names, evaluator, style_grams, ste
 
     results = {}
     for name in names:
-        style = _resize_long(load_image(style_images[name]), size)
+        style = resize_long_side(load_image(style_images[name]), size)
         outputs = []
         for array in arrays:
             config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)

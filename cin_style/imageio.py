@@ -132,6 +132,14 @@ def resize_array(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0.0, 1.0)
 
 
+def resize_long_side(array: np.ndarray, size: int, min_side: int = 16) -> np.ndarray:
+    """float [H, W, 3] scaled (up or down) so its long side is ``size``; no side
+    goes below ``min_side``."""
+    h, w = array.shape[:2]
+    scale = size / max(h, w)
+    return resize_array(array, (max(min_side, round(w * scale)), max(min_side, round(h * scale))))
+
+
 def to_uint8(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array, dtype=np.float32)
     if array.ndim != 3 or array.shape[2] != 3:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -323,8 +323,7 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     if clash:
         raise ValueError(f"the model already has style(s) {clash}; rename with NAME=PATH")
     base = TrainConfig.from_dict(data.get("train_config", {}))
-    config = TrainConfig(**{**{f.name: getattr(base, f.name) for f in fields(TrainConfig)},
-                            "steps": steps, "lr": lr, "lr_schedule": "constant"})
+    config = replace(base, steps=steps, lr=lr, lr_schedule="constant")
     dev = pick_device(device)
     old_count = model.num_styles
     model.add_styles(len(specs))
