@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, load_image, resize_long_side
+from .imageio import (DEFAULT_MAX_PIXELS, ImageError, is_image_source, list_images, load_image,
+                      resize_long_side)
 
 STYLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -41,7 +42,8 @@ def resize_short_side(array: np.ndarray, size: int) -> np.ndarray:
 
 
 class ContentImages:
-    """Random square crops from every photo under a folder (recursive).
+    """Random square crops from every photo under a folder (recursive) or in a
+    ``.txt`` image list.
 
     Unreadable files are skipped and counted (see ``skipped``), never fatal
     unless no file is readable.  Photos are decoded once and kept, resized,
@@ -50,16 +52,21 @@ class ContentImages:
     """
 
     def __init__(self, root: str | Path, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 cache_bytes: int = 1 << 30):
+                 cache_bytes: int = 1 << 30, photo_size: int | None = None):
         root = Path(root)
-        if not root.is_dir():
-            raise DataError(f"content folder not found: {root}")
+        if not is_image_source(root):
+            raise DataError(f"content folder (or .txt image list) not found: {root}")
         self.files = list_images(root)
         if not self.files:
-            raise DataError(f"no .jpg/.png/.webp images under {root}")
+            raise DataError(f"no .jpg/.png/.webp images in {root}")
         if image_size < 16:
             raise DataError(f"--image-size must be at least 16, got {image_size}")
+        if photo_size is not None and photo_size < image_size:
+            raise DataError(f"--photo-size ({photo_size}) must be at least --image-size ({image_size})")
         self.image_size = image_size
+        # Crops come from photos scaled to this short side: a crop smaller than the
+        # photo keeps objects at the scale the network will meet them at.
+        self.photo_size = photo_size or image_size
         self.max_pixels = max_pixels
         self.cache_bytes = cache_bytes
         self._cache: dict[int, np.ndarray] = {}
@@ -76,7 +83,7 @@ class ContentImages:
         if path in self.skipped:
             return None
         try:
-            array = resize_short_side(load_image(path, self.max_pixels), self.image_size)
+            array = resize_short_side(load_image(path, self.max_pixels), self.photo_size)
         except ImageError as exc:
             self.skipped[path] = str(exc)
             return None
@@ -113,6 +120,27 @@ class ContentImages:
                 f"first: {first}")
 
 
+def center_crops(source: str | Path, size: int, photo_size: int | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """[N, 3, size, size]: every photo of ``source`` (folder or .txt list), short
+    side scaled to ``photo_size`` (default ``size``), centre-cropped — a fixed
+    validation batch."""
+    if not is_image_source(source):
+        raise DataError(f"validation photos not found: {source} (a folder or a .txt image list)")
+    crops = []
+    for path in list_images(source):
+        try:
+            array = resize_short_side(load_image(path, max_pixels), photo_size or size)
+        except ImageError as exc:
+            raise DataError(f"validation photo unreadable: {exc}") from None
+        h, w = array.shape[:2]
+        top, left = (h - size) // 2, (w - size) // 2
+        crops.append(to_tensor(array[top:top + size, left:left + size]))
+    if not crops:
+        raise DataError(f"no .jpg/.png/.webp images in {source}")
+    return torch.stack(crops)
+
+
 @dataclass(frozen=True)
 class StyleSpec:
     name: str
@@ -120,7 +148,8 @@ class StyleSpec:
 
 
 def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
-    """Folders, files and ``name=path`` items → named style specs, in order.
+    """Folders, ``.txt`` image lists, files and ``name=path`` items → named
+    style specs, in order.
 
     Names default to file stems; they must be unique and shell-friendly
     (letters, digits, ``_ . -``) so they work in ``--style NAME=W``.
@@ -132,12 +161,12 @@ def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
         if "=" in item and not Path(item).exists():
             name, _, item = item.partition("=")
         path = Path(item)
-        if path.is_dir():
+        if is_image_source(path):
             if name:
                 raise DataError(f"{name}={path}: a style name needs a single image, not a folder")
             files = list_images(path)
             if not files:
-                raise DataError(f"no style images in folder {path}")
+                raise DataError(f"no style images in {path}")
             specs += [StyleSpec(f.stem, f) for f in files]
         elif path.is_file():
             specs.append(StyleSpec(name or path.stem, path))

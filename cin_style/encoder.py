@@ -154,13 +154,20 @@ class VGGEncoder(nn.Module):
             image = image.flip(1)  # RGB → BGR
         return (image - self.mean.to(image.dtype)) * self.scale.to(image.dtype)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.preprocess(image)
-        wanted, out = set(self.layers), {}
+    def forward(self, image: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """``{name: features}`` for ``layers`` (default: all of ``self.layers``); the
+        stack stops after the deepest one asked for (content targets need only relu2_2)."""
+        wanted = set(self.layers if layers is None else layers)
+        unknown = wanted - set(self.layers)
+        if unknown:
+            raise ValueError(f"encoder was built without layer(s) {sorted(unknown)}")
+        x, out = self.preprocess(image), {}
         for name in self.names:
             x = self.stack[name](x)
             if name in wanted:
                 out[name] = x if self.feature_scale == 1.0 else x * self.feature_scale
+                if len(out) == len(wanted):
+                    break
         return out
 
 

@@ -11,6 +11,7 @@ numpy + Pillow only: the torch-free ONNX runner uses it too.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -140,6 +141,12 @@ def resize_long_side(array: np.ndarray, size: int, min_side: int = 16) -> np.nda
     return resize_array(array, (max(min_side, round(w * scale)), max(min_side, round(h * scale))))
 
 
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of two same-shape arrays (inf when equal)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(data_range ** 2 / mse)
+
+
 def to_uint8(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array, dtype=np.float32)
     if array.ndim != 3 or array.shape[2] != 3:
@@ -168,9 +175,34 @@ def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, quality
     return atomic_write(path, lambda fh: pil.save(fh, format=fmt, **options))
 
 
-def list_images(folder: str | os.PathLike, suffixes=(".jpg", ".jpeg", ".png", ".webp")) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files skipped."""
-    folder = Path(folder)
-    return sorted(p for p in folder.rglob("*")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def list_images(source: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """Image files named by ``source``: a folder (recursive, sorted, hidden files
+    skipped) or a ``.txt`` list with one path per line, relative to the list's
+    folder (``#`` starts a comment).  Lists pin a fixed train/validation split
+    without copying photos."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".txt":
+        return read_image_list(source)
+    return sorted(p for p in source.rglob("*")
                   if p.is_file() and p.suffix.lower() in suffixes
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                  and not any(part.startswith(".") for part in p.relative_to(source).parts))
+
+
+def read_image_list(list_file: str | os.PathLike) -> list[Path]:
+    list_file = Path(list_file)
+    paths = []
+    for line in list_file.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            path = Path(line)
+            paths.append(path if path.is_absolute() else Path(os.path.normpath(list_file.parent / path)))
+    return paths
+
+
+def is_image_source(source: str | os.PathLike) -> bool:
+    """A folder, or a ``.txt`` image list (see ``list_images``)."""
+    source = Path(source)
+    return source.is_dir() or (source.is_file() and source.suffix.lower() == ".txt")

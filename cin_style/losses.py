@@ -140,8 +140,7 @@ class PerceptualLoss(nn.Module):
 
     @torch.no_grad()
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.encoder(content)
-        return {name: feats[name] for name in self.config.content_layers}
+        return self.encoder(content, layers=self.config.content_layers)
 
     def forward(self, output: torch.Tensor, content: torch.Tensor,
                 target_grams: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

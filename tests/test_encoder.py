@@ -201,3 +201,21 @@ def test_converted_file_records_its_preprocessing(tmp_path):
     enc.save_weights({**state, "preprocessing": "caffe"}, path)
     loaded, preprocessing = load_state_dict_file(path, "vgg19")
     assert preprocessing == "caffe" and set(loaded) == set(state)
+
+
+def test_forward_stops_after_the_deepest_layer_asked_for():
+    torch.manual_seed(0)
+    enc = VGGEncoder("vgg16", ["relu1_2", "relu2_2", "relu4_3"])
+    image = torch.rand(1, 3, 32, 32)
+    ran = []
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: ran.append(n)) for n, m in enc.stack.items()]
+    full = enc(image)
+    depth_full = len(ran)
+    ran.clear()
+    part = enc(image, layers=["relu2_2"])
+    for h in hooks:
+        h.remove()
+    assert list(part) == ["relu2_2"] and torch.equal(part["relu2_2"], full["relu2_2"])
+    assert ran[-1] == "relu2_2" and len(ran) < depth_full
+    with pytest.raises(ValueError, match="relu3_3"):
+        enc(image, layers=["relu3_3"])
