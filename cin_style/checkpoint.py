@@ -84,3 +84,57 @@ def model_from_checkpoint(data: dict, path: str = "checkpoint") -> tuple[StyleNe
 def load_model(path: str | os.PathLike) -> tuple[StyleNet, list[str]]:
     """Checkpoint file → (model in eval mode on the CPU, style names)."""
     return model_from_checkpoint(load_checkpoint(path), str(path))
+
+
+# Keys only training needs; a shipped model drops them (a third of the size is Adam's state).
+TRAINING_STATE_KEYS = ("optimizer", "rng", "history")
+SLIM_FP16_MIN_PSNR = 40.0  # the same bar as an fp16 ONNX export
+
+
+def slim_checkpoint(data: dict, precision: str = "fp32") -> dict:
+    """A checkpoint for shipping: no training state, weights stored at
+    ``precision`` ("fp32" or "fp16").  It loads like any other (``load_model``
+    casts the weights back to float32) and still carries its configs, so
+    ``add-style`` can grow it."""
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision must be fp32 or fp16 (got {precision!r})")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    slim = {k: v for k, v in data.items() if k not in TRAINING_STATE_KEYS}
+    slim["model"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in data["model"].items()}
+    slim["weights_precision"] = precision
+    return slim
+
+
+def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precision: str = "fp16",
+                      seed: int = 0) -> dict:
+    """Write ``slim_checkpoint(source)`` to ``out`` after checking that its outputs
+    match the source model's on random images and blends (fp16: PSNR >= 40 dB).
+    Returns the parity numbers."""
+    import math
+
+    import numpy as np
+
+    from .imageio import psnr
+
+    data = load_checkpoint(source)
+    reference, _ = model_from_checkpoint(data, str(source))
+    slim = slim_checkpoint(data, precision)
+    shipped, _ = model_from_checkpoint(slim, str(out))
+    generator = torch.Generator().manual_seed(seed)
+    worst_diff, worst_psnr = 0.0, math.inf
+    for h, w in ((64, 64), (37, 53)):
+        image = torch.rand(2, 3, h, w, generator=generator)
+        weights = torch.rand(2, reference.num_styles, generator=generator)
+        weights /= weights.sum(dim=1, keepdim=True)
+        with torch.no_grad():
+            a, b = reference(image, weights).numpy(), shipped(image, weights).numpy()
+        if not np.isfinite(b).all():  # NaN would slip through min()/max() below
+            raise CheckpointError(f"{precision} weights give non-finite outputs (values beyond "
+                                  f"the format's range?); keep fp32")
+        worst_diff = max(worst_diff, float(np.abs(a - b).max()))
+        worst_psnr = min(worst_psnr, psnr(a, b))
+    if worst_psnr < SLIM_FP16_MIN_PSNR:
+        raise CheckpointError(f"{precision} weights change the output too much: PSNR "
+                              f"{worst_psnr:.1f} dB < {SLIM_FP16_MIN_PSNR} dB; keep fp32")
+    atomic_torch_save(slim, out, keep_previous=False)
+    return {"precision": precision, "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2)}

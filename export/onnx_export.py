@@ -30,6 +30,7 @@ from torch import nn
 
 from cin_style import __version__
 from cin_style.atomic import atomic_write
+from cin_style.imageio import psnr
 from cin_style.model import StyleNet
 
 GRAPH_FORMAT_VERSION = 1
@@ -119,11 +120,6 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
             entry.key, entry.value = key, value
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
 def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
                   precision: str, seed: int = 0) -> dict:
     """PyTorch fp32 vs onnxruntime (CPU) on random images; returns the numbers."""
@@ -151,6 +147,8 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
         if got.shape != expected.shape or got.dtype != np.float32:
             raise ExportError(f"graph output {got.shape} {got.dtype} does not match "
                               f"{expected.shape} float32 at {h}x{w}")
+        if not np.isfinite(got).all():  # NaN would slip through min()/max() below
+            raise ExportError(f"parity check failed: the graph gives non-finite outputs at {h}x{w}")
         diff, quality = float(np.abs(got - expected).max()), psnr(got, expected)
         cases.append({"size": [h, w], "batch": 2, "max_abs_diff": diff, "psnr_db": round(quality, 2)})
         worst_diff, worst_psnr = max(worst_diff, diff), min(worst_psnr, quality)

@@ -246,3 +246,12 @@ def test_instance_norm_nodes_carry_unit_scale_and_zero_bias(exported):
     for node in norms:
         scale, bias = constants[node.input[1]], constants[node.input[2]]
         assert np.all(scale == 1) and np.all(bias == 0)
+
+
+def test_fp16_export_refuses_a_graph_that_overflows(tmp_path):
+    net = make_tiny_model()
+    with torch.no_grad():  # beyond fp16's range: the half graph computes inf, then NaN
+        next(net.parameters()).mul_(1e8)
+    with pytest.raises(ExportError, match="non-finite"):
+        export_onnx(net, NAMES, tmp_path / "bad.onnx", precision="fp16")
+    assert not (tmp_path / "bad.onnx").exists()
