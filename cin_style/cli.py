@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from . import __version__
+from .imageio import is_image_source
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError,
                                                  ArithmeticError)
@@ -80,12 +81,16 @@ def cli():
               help="Style paintings: a folder, files, or NAME=FILE. Repeat for more. "
                    "Names default to file stems.")
 @click.option("--content", type=click.Path(), required=True,
-              help="Folder of training photos (searched recursively; jpg/png/webp).")
+              help="Training photos: a folder (searched recursively; jpg/png/webp) or a .txt "
+                   "list of image paths, one per line, relative to the list.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Checkpoint to write (also the model file for stylize/export).")
 @click.option("--steps", type=int, default=4000, show_default=True, help="Optimizer steps in total.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--image-size", type=int, default=256, show_default=True, help="Training crop size (px).")
+@click.option("--photo-size", type=int, default=None,
+              help="Scale photos to this short side before cropping (default: --image-size). "
+                   "Crops smaller than the photo train at a real-use scale for less compute.")
 @click.option("--style-size", type=int, default=384, show_default=True,
               help="Long side the style images are scaled to before taking Gram matrices.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
@@ -107,8 +112,17 @@ def cli():
 @click.option("--base-width", type=int, default=32, show_default=True,
               help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
 @click.option("--residual-blocks", type=int, default=5, show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
+                   "the CPU. CPUs with AVX512-BF16/AMX train 2-3x faster in bf16 (see bench --train).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
+@click.option("--validation", type=click.Path(), default=None, metavar="DIR|LIST.txt",
+              help="Photos training never sees, scored at every checkpoint (loss parts and each "
+                   "style's loss, logged and kept in the checkpoint): watch them plateau.")
+@click.option("--max-seconds", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Stop after S seconds of training with a checkpoint written (run long trainings "
+                   "in parts; --resume continues bit for bit).")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="K",
               help="Write the checkpoint every K steps (atomically; the previous one is kept as .prev).")
 @click.option("--sample-every", type=int, default=500, show_default=True,
@@ -116,9 +130,10 @@ def cli():
 @vgg_weights_option
 @device_option
 @quiet_option
-def train(styles, content, out, steps, batch_size, image_size, style_size, lr, lr_schedule, grad_clip,
-          content_weight, style_weight, tv_weight, content_layers, style_layers, encoder, base_width,
-          residual_blocks, seed, resume, checkpoint_every, sample_every, vgg_weights, device, quiet):
+def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
+          grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
+          base_width, residual_blocks, precision, seed, resume, validation, max_seconds, checkpoint_every,
+          sample_every, vgg_weights, device, quiet):
     """Train one network on several styles at once.
 
     Each sample in a batch draws a style, so N styles train together. Losses
@@ -138,11 +153,14 @@ def train(styles, content, out, steps, batch_size, image_size, style_size, lr, l
     if checkpoint_every < 1 or sample_every < 1:
         raise click.BadParameter("--checkpoint-every and --sample-every must be >= 1")
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
-                         style_size=style_size, lr=lr, lr_schedule=lr_schedule, grad_clip=grad_clip,
+                         photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
+                         grad_clip=grad_clip,
                          seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every,
-                         base_width=base_width, residual_blocks=residual_blocks, loss=loss)
+                         base_width=base_width, residual_blocks=residual_blocks, precision=precision,
+                         loss=loss)
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
-                       vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet))
+                       vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet),
+                       time_budget=max_seconds, validation=validation)
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
                f"loss {last.get('loss', float('nan')):.4g}, {result.images_per_second:.2f} img/s")
@@ -167,30 +185,42 @@ def _parse_layers(spec: str) -> dict[str, float]:
 # --------------------------------------------------------------------------- add-style
 
 @cli.command("add-style")
-@click.argument("model", type=click.Path())
-@click.argument("new_styles", nargs=-1, required=True, metavar="NEW_STYLE...")
+@click.argument("new_styles", nargs=-1, required=True, metavar="[MODEL] NEW_STYLE...")
 @click.option("--content", type=click.Path(), default=None,
               help="Training photos (default: the folder the model was trained on).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the grown model (default: MODEL itself, old file kept as .prev).")
+              help="Where to write the grown model (default: MODEL itself, old file kept as .prev; "
+                   "required for the bundled model).")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--lr", type=float, default=1e-2, show_default=True,
               help="Learning rate for the new γ/β rows.")
 @vgg_weights_option
 @device_option
 @quiet_option
-def add_style(model, new_styles, content, out, steps, lr, vgg_weights, device, quiet):
+def add_style(new_styles, content, out, steps, lr, vgg_weights, device, quiet):
     """Add styles to a trained model, training only their new γ/β rows.
 
     The rest of the network is frozen, so the existing styles' outputs stay
-    bit-identical.  NEW_STYLE is an image, a folder, or NAME=IMAGE.
+    bit-identical.  MODEL is a .pt checkpoint (default: the bundled reference
+    model, written to -o); NEW_STYLE is an image, a folder, or NAME=IMAGE.
+
+    \b
+    Example:
+      cin-style add-style harvesters.jpg --content photos/ -o mine.pt --steps 1000
     """
+    from .bundled import resolve_model
     from .checkpoint import load_checkpoint
     from .train import add_styles
 
+    model, new_styles = _split_model(new_styles)
+    if not new_styles:
+        raise click.UsageError("no NEW_STYLE given")
+    if model is None and out is None:
+        raise click.UsageError("pass -o OUT.pt: the bundled model is not overwritten")
+    model = resolve_model(model)
     if content is None:
         content = load_checkpoint(model).get("content")
-        if not content or not Path(content).is_dir():
+        if not content or not is_image_source(content):
             raise click.UsageError("pass --content DIR (the model's training photos are not available)")
     result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
                         vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet))
@@ -200,18 +230,32 @@ def add_style(model, new_styles, content, out, steps, lr, vgg_weights, device, q
 # --------------------------------------------------------------------------- styles / stylize
 
 @cli.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=click.Path(), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
 def styles(model, as_json):
-    """List a model's styles (index and name); works for .pt and .onnx."""
+    """List a model's styles (index and name); works for .pt and .onnx.
+
+    Without MODEL: the bundled reference model.
+    """
+    from .bundled import resolve_model
     from .inference import load_stylizer
 
-    names = load_stylizer(model, device="cpu").style_names
+    names = load_stylizer(resolve_model(model), device="cpu").style_names
     if as_json:
         click.echo(json.dumps(names))
     else:
         for i, name in enumerate(names):
             click.echo(f"{i:3d}  {name}")
+
+
+def _split_model(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """``[MODEL] REST...``: a leading .pt/.onnx argument is the model; None means
+    the bundled one (``bundled.resolve_model``)."""
+    from .bundled import looks_like_model
+
+    if args and looks_like_model(args[0]):
+        return args[0], args[1:]
+    return None, args
 
 
 def expand_inputs(inputs) -> list[Path]:
@@ -239,8 +283,7 @@ def expand_inputs(inputs) -> list[Path]:
 
 
 @cli.command()
-@click.argument("model", type=click.Path())
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.argument("inputs", nargs=-1, required=True, metavar="[MODEL] INPUT...")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output file (one input, .png/.jpg/.webp) or folder.")
 @click.option("-s", "--style", "style_specs", multiple=True, metavar="NAME=W",
@@ -258,27 +301,34 @@ def expand_inputs(inputs) -> list[Path]:
               help="Refuse inputs larger than this many pixels (default 64M; bomb guard).")
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON record per image.")
-def stylize(model, inputs, output, style_specs, no_normalize, fmt, strength, preserve_color,
+def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_color,
             max_size, max_pixels, device, as_json):
     """Stylize photos with a blend of a model's styles.
 
     MODEL is a .pt checkpoint or an exported .onnx file (run by onnxruntime,
-    CUDA when available). INPUT is a file, folder or glob.
+    CUDA when available); without it, the bundled reference model (16
+    styles: `cin-style styles`). INPUT is a file, folder or glob.
 
     \b
     Examples:
+      cin-style stylize photo.jpg -o out.png --style starry_night
       cin-style stylize model.pt photo.jpg -o out.png --style starry_night
       cin-style stylize model.pt photos/ -o out/ --style starry_night=0.7 --style great_wave=0.3
       cin-style stylize model.onnx 'shots/*.jpg' -o out/ --style 0=1,2=1 --json
       cin-style stylize model.pt photo.jpg -o soft.jpg --strength 0.6 --preserve-color
     """
     from .blend import format_blend, weights_from_specs
+    from .bundled import resolve_model
     from .imageio import DEFAULT_MAX_PIXELS, ImageError, load_image, output_format, save_image
     from .inference import load_stylizer
     from .postprocess import mix_strength, preserve_color as keep_colors
 
     if max_size is not None and max_size < 16:
         raise click.BadParameter("--max-size must be at least 16")
+    model, inputs = _split_model(inputs)
+    if not inputs:
+        raise click.UsageError("no INPUT given: name the photos to stylize after the model")
+    model = resolve_model(model)
     paths = expand_inputs(inputs)
     out = Path(output)
     single_file = out.suffix != "" and not out.is_dir()
@@ -326,9 +376,10 @@ def stylize(model, inputs, output, style_specs, no_normalize, fmt, strength, pre
 # --------------------------------------------------------------------------- export
 
 @cli.command("export")
-@click.argument("model", type=click.Path())
+@click.argument("model", type=click.Path(), required=False)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .onnx file to write.")
+              help="The .onnx graph to write, or a .pt file: a slim checkpoint (no training "
+                   "state) for shipping.")
 @click.option("--bake", "bake", default=None, metavar="NAME=W[,NAME=W...]",
               help="Fold this blend into the graph: a single-input graph (image → stylized).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
@@ -337,7 +388,9 @@ def stylize(model, inputs, output, style_specs, no_normalize, fmt, strength, pre
 @click.option("--no-verify", is_flag=True, help="Skip the PyTorch-vs-onnxruntime parity check.")
 @quiet_option
 def export_cmd(model, output, bake, precision, opset, no_verify, quiet):
-    """Export a checkpoint to ONNX (checked, parity-verified, with metadata).
+    """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
+    or to a slim .pt checkpoint (weights only, fp16 halves it again).
+    Without MODEL: the bundled reference model.
 
     \b
     Graph: image [N,3,H,W] float32 in [0,1] + style_weights [N,S] float32
@@ -345,14 +398,24 @@ def export_cmd(model, output, bake, precision, opset, no_verify, quiet):
     Example:
       cin-style export model.pt -o model.onnx
       cin-style export model.pt -o wave.onnx --bake great_wave=0.7,starry_night=0.3
+      cin-style export run.pt -o model.pt --precision fp16   # what the package ships
     """
     from cin_style_export.onnx_export import export_onnx
 
     from .blend import weights_from_specs
-    from .checkpoint import load_model
+    from .bundled import resolve_model
+    from .checkpoint import export_checkpoint, load_model
 
+    model = resolve_model(model)
+    if output.lower().endswith(".pt"):
+        if bake:
+            raise click.UsageError("--bake needs an .onnx output")
+        parity = export_checkpoint(model, output, precision)
+        click.echo(f"wrote {output} ({precision} weights, no training state; max |diff| "
+                   f"{parity['max_abs_diff']:.3g}, min PSNR {parity['min_psnr_db']:.1f} dB vs {model})")
+        return
     if not output.lower().endswith(".onnx"):
-        raise click.BadParameter(f"{output}: the output must end in .onnx", param_hint="-o")
+        raise click.BadParameter(f"{output}: the output must end in .onnx or .pt", param_hint="-o")
     net, names = load_model(model)
     baked = weights_from_specs([bake], names) if bake else None
     result = export_onnx(net, names, output, opset=opset, bake=baked, precision=precision,
@@ -494,11 +557,15 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
 # --------------------------------------------------------------------------- evaluate
 
 @cli.command()
-@click.argument("model", type=click.Path())
-@click.option("--content", type=click.Path(), required=True, help="Folder of evaluation photos.")
+@click.argument("model", type=click.Path(), required=False)
+@click.option("--content", type=click.Path(), required=True,
+              help="Evaluation photos: a folder or a .txt list of image paths.")
 @click.option("--styles", "styles", multiple=True, metavar="DIR|FILE|NAME=FILE",
-              help="The model's style images (default: the paths stored in the checkpoint).")
+              help="The model's style images (default: the paths stored in the checkpoint, else "
+                   "the bundled painting of each style name).")
 @click.option("--limit", type=int, default=8, show_default=True, help="Use at most this many photos.")
+@click.option("--only", default=None, metavar="NAME[,NAME...]",
+              help="Score (and optimise) only these styles.")
 @click.option("--blend", "blends", multiple=True, metavar="NAME=W,...", help="Also score this blend.")
 @click.option("--pair", default=None, metavar="A,B",
               help="Style pair for the blend path 0→1 (default: the first two styles).")
@@ -512,8 +579,8 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
 @vgg_weights_option
 @device_option
 @quiet_option
-def evaluate(model, content, styles, limit, blends, pair, with_optimize, optimize_steps, sheet, as_json,
-             seed, vgg_weights, device, quiet):
+def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, optimize_steps, sheet,
+             as_json, seed, vgg_weights, device, quiet):
     """Score a model: content, style, TV and SSIM per style, blends, a blend path.
 
     Numbers come from a fixed evaluation network (VGG16; content relu2_2;
@@ -523,23 +590,19 @@ def evaluate(model, content, styles, limit, blends, pair, with_optimize, optimiz
     from .checkpoint import load_checkpoint
     from .data import parse_style_inputs
     from .encoder import build_encoder
-    from .evaluate import EVAL_LOSS, evaluate as run_evaluate, format_report, to_json
+    from .bundled import resolve_model
+    from .evaluate import EVAL_LOSS, evaluate as run_evaluate, format_report, model_style_images, to_json
     from .imageio import list_images, save_image
     from .inference import load_stylizer
     from .sheet import contact_sheet
 
+    model = resolve_model(model)
     stylizer = load_stylizer(model, device=device)
     if styles:
         style_images = {s.name: s.path for s in parse_style_inputs(list(styles))}
-    elif Path(model).suffix.lower() != ".onnx":
-        paths = load_checkpoint(model).get("style_paths", [])
-        style_images = dict(zip(stylizer.style_names, map(Path, paths)))
-        gone = [str(p) for p in style_images.values() if not p.is_file()]
-        if len(style_images) != len(stylizer.style_names) or gone:
-            raise click.UsageError("the model's style images are not available here; pass --styles")
     else:
-        raise click.UsageError("an .onnx model does not record its style images; pass --styles")
-    if not Path(content).is_dir():
+        style_images = model_style_images(model, stylizer.style_names)
+    if not is_image_source(content):
         raise click.UsageError(f"content folder not found: {content}")
     photos = list_images(content)[:max(1, limit)]
     encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=_log(quiet))
@@ -555,6 +618,7 @@ def evaluate(model, content, styles, limit, blends, pair, with_optimize, optimiz
     result = run_evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair_names,
                           optimize_steps=optimize_steps if with_optimize else 0,
                           optimize_encoder=optimize_encoder, seed=seed,
+                          only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
                           progress=_progress_enabled(quiet), log=_log(quiet))
     report = result["report"]
     sheet_path = Path(sheet) if sheet else Path(model).with_name(Path(model).stem + "_evaluation.png")
@@ -578,16 +642,35 @@ def evaluate(model, content, styles, limit, blends, pair, with_optimize, optimiz
 @click.option("--memory-size", type=int, default=2048, show_default=True,
               help="Image size for the peak-memory run (0 skips it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
+@click.option("--train", "train_step", is_flag=True,
+              help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.")
+@click.option("--peer", type=click.Path(file_okay=False, exists=True), default=None,
+              help="With --train: a pytorch/examples fast_neural_style folder to measure beside ours.")
+@click.option("--steps", type=int, default=5, show_default=True,
+              help="With --train: timed steps per trainer (after one warm-up); the median is reported.")
 @quiet_option
-def bench(sizes, repeats, memory_size, as_json, quiet):
+def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, quiet):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
 
     Median latency per image for one-hot, 50/50 and all-style blends, the
     default and a lite (half width) net; effective GFLOP/s beside a measured
     sgemm peak; peak resident memory for one large image on the CPU.
+    With --train: images/s of our training step (plain and channels-last)
+    and, with --peer, of pytorch/examples' step in the same run.
     Numbers only — nothing is asserted.
     """
     from .bench import run_bench, to_json
+
+    if train_step:
+        from .bench_train import format_train_table, run_train_bench
+
+        if steps < 1:
+            raise click.BadParameter("--steps must be >= 1")
+        report = run_train_bench(peer, steps=steps, log=_log(quiet))
+        click.echo(json.dumps(report, indent=2) if as_json else format_train_table(report))
+        return
+    if peer is not None:
+        raise click.UsageError("--peer needs --train")
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
@@ -610,25 +693,35 @@ def bench(sizes, repeats, memory_size, as_json, quiet):
 
 @cli.command()
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="cin-style-demo", show_default=True,
-              help="Folder for the checkpoint and the contact sheet.")
+              help="Folder for the contact sheet (and, with --train, the checkpoint).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Show this model instead of the bundled one (.pt or .onnx).")
+@click.option("--train", "train_first", is_flag=True,
+              help="Train a small 8-style model first (minutes on a CPU) and show that instead.")
 @click.option("--seconds", type=float, default=180, show_default=True,
-              help="Training time budget on the CPU (a GPU trains a fixed 3000 steps).")
-@click.option("--steps", type=int, default=None, help="Train exactly this many steps instead.")
+              help="With --train: the training time budget on the CPU (a GPU trains a fixed 3000 steps).")
+@click.option("--steps", type=int, default=None, help="With --train: exactly this many steps instead.")
 @vgg_weights_option
 @device_option
 @quiet_option
-def demo(out, seconds, steps, vgg_weights, device, quiet):
-    """Train on the bundled paintings and photos, then write a contact sheet.
+def demo(out, model, train_first, seconds, steps, vgg_weights, device, quiet):
+    """Show the bundled reference model: a contact sheet of every style and a
+    few 50/50 blends on the sample photos (seconds on a CPU).
 
-    One row per sample photo; one column per style plus a few 50/50 blends.
-    Fetches the VGG weights first if needed.
+    With --train: train on eight bundled paintings and the sample photos
+    first (fetching the VGG weights if needed), then show that model.
     """
-    from .demo import run_demo
+    from .demo import run_demo, train_demo
 
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise click.BadParameter("--seconds must be > 0")
-    result = run_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights,
-                      progress=_progress_enabled(quiet), log=lambda s: click.echo(s))
+    if train_first:
+        if model is not None:
+            raise click.UsageError("--model and --train exclude each other")
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise click.BadParameter("--seconds must be > 0")
+        result = train_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights,
+                            progress=_progress_enabled(quiet), log=lambda s: click.echo(s))
+    else:
+        result = run_demo(out, model=model, device=device, log=lambda s: click.echo(s))
     click.echo(f"open {result.sheet}")
 
 

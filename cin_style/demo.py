@@ -1,30 +1,27 @@
-"""`cin-style demo`: train on the bundled paintings and sample photos, then
-write a contact sheet — the whole pipeline on built-in defaults."""
+"""`cin-style demo`: the bundled reference model on the sample photos, as a
+contact sheet of every style and a few blends (seconds on a CPU); with
+``--train``, a short training run on eight bundled paintings instead — the
+whole pipeline on built-in defaults."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .blend import blend_weights
+from .bundled import bundled_samples, bundled_styles
 from .losses import LossConfig
 from .train import TrainConfig, pick_device
 
 DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"),
                ("night_cafe", "inokashira_snow"))
-
-
-def bundled_styles() -> Path:
-    return Path(str(resources.files("cin_style.styles")))
-
-
-def bundled_samples() -> Path:
-    return Path(str(resources.files("cin_style.samples")))
+# The paintings `demo --train` learns: eight that differ in palette and texture.
+TRAIN_DEMO_STYLES = ("arcimboldo_spring", "cafe_terrace", "composition_viii", "great_wave",
+                     "inokashira_snow", "night_cafe", "poppies", "starry_night")
 
 
 def demo_config(on_gpu: bool) -> TrainConfig:
@@ -50,13 +47,51 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device: str = "auto",
-             steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None,
-             progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
-    from .encoder import build_encoder
+def demo_sheet(stylizer, out: Path, cell: int = 160) -> tuple[Path, int, int]:
+    """Contact sheet of ``stylizer`` on the sample photos: a column per style,
+    then the 50/50 blends of ``DEMO_BLENDS`` the model has.  Returns (path, photos, columns)."""
     from .imageio import list_images, load_image, save_image
-    from .inference import TorchStylizer
     from .sheet import contact_sheet
+
+    names = stylizer.style_names
+    blends = [(a, b) for a, b in DEMO_BLENDS if a in names and b in names]
+    columns = [*names, *(f"{a}+{b}" for a, b in blends)]
+    vectors = [blend_weights([(n, 1.0)], names) for n in names]
+    vectors += [blend_weights([(a, 0.5), (b, 0.5)], names) for a, b in blends]
+    rows = []
+    for photo in list_images(bundled_samples()):
+        image = load_image(photo, max_size=256)
+        batch = np.repeat(image[None], len(vectors), axis=0)
+        rows.append([image, *stylizer.run(batch, np.stack(vectors))])
+    sheet = contact_sheet(rows, ["photo", *columns], cell=cell)
+    return save_image(out, sheet, quality=92), len(rows), len(columns)
+
+
+def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None,
+             device: str = "auto", log: Callable[[str], None] = print) -> DemoResult:
+    """The bundled reference model (or ``model``) on the sample photos: no training."""
+    from .bundled import resolve_model
+    from .inference import load_stylizer
+
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_model(model)
+    stylizer = load_stylizer(model_path, device=device)
+    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
+    elapsed = time.perf_counter() - started
+    log(f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
+        f"{stylizer.device}) in {elapsed:.1f}s")
+    return DemoResult(out, model_path, sheet, 0, elapsed)
+
+
+def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device: str = "auto",
+               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None,
+               progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
+    """Train a small model on eight bundled paintings and the sample photos, then
+    write its contact sheet — the training pipeline end to end in minutes."""
+    from .encoder import build_encoder
+    from .inference import TorchStylizer
     from .train import train
 
     started = time.perf_counter()
@@ -68,29 +103,16 @@ def run_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device:
         config.steps = steps
     if encoder is None:
         encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
-    style_dir, sample_dir = bundled_styles(), bundled_samples()
-    log(f"training {len(list_images(style_dir))} styles from {style_dir} on the sample photos "
+    styles = [bundled_styles() / f"{name}.jpg" for name in TRAIN_DEMO_STYLES]
+    log(f"training {len(styles)} styles from {bundled_styles()} on the sample photos "
         f"({'GPU' if on_gpu else f'CPU, {seconds:.0f}s budget'})")
-    result = train([style_dir], sample_dir, out / "model.pt", config, device=device,
+    result = train(styles, bundled_samples(), out / "model.pt", config, device=device,
                    encoder=encoder, samples=False, progress=progress,
                    time_budget=None if on_gpu and steps is None else seconds, log=log)
     stylizer = TorchStylizer(result.checkpoint, device=device)
-    names = stylizer.style_names
-    columns = ["photo", *names]
-    blends = [(a, b) for a, b in DEMO_BLENDS if a in names and b in names]
-    columns += [f"{a}+{b}" for a, b in blends]
-    vectors = [blend_weights([(n, 1.0)], names) for n in names]
-    vectors += [blend_weights([(a, 0.5), (b, 0.5)], names) for a, b in blends]
-    rows = []
-    for photo in list_images(sample_dir):
-        image = load_image(photo, max_size=256)
-        batch = np.repeat(image[None], len(vectors), axis=0)
-        outputs = stylizer.run(batch, np.stack(vectors))
-        rows.append([image, *outputs])
-    sheet = contact_sheet(rows, columns, cell=160)
-    sheet_path = save_image(out / "contact_sheet.jpg", sheet, quality=92)
+    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
     elapsed = time.perf_counter() - started
     log(f"wrote {result.checkpoint} ({result.step} steps, {result.images_per_second:.1f} img/s)")
-    log(f"wrote {sheet_path} ({len(rows)} photos x {len(columns) - 1} styles/blends)")
+    log(f"wrote {sheet} ({photos} photos x {columns} styles/blends)")
     log(f"demo finished in {elapsed:.0f}s")
-    return DemoResult(out, result.checkpoint, sheet_path, result.step, elapsed)
+    return DemoResult(out, result.checkpoint, sheet, result.step, elapsed)

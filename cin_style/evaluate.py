@@ -28,6 +28,29 @@ EVAL_SIZE = 256  # long side of the photos and the style images (px)
 BLEND_PATH = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def model_style_images(model_path: str | Path, names: Sequence[str]) -> dict[str, Path]:
+    """Each style's painting: the path a ``.pt`` checkpoint recorded when it is
+    still there, else the bundled painting of that name (``.onnx`` graphs record none)."""
+    from .bundled import bundled_style_image
+    from .checkpoint import load_checkpoint
+
+    recorded: list = []
+    if Path(model_path).suffix.lower() != ".onnx":
+        recorded = list(load_checkpoint(model_path).get("style_paths", []))
+    if len(recorded) != len(names):
+        recorded = [None] * len(names)
+    found, missing = {}, []
+    for name, stored in zip(names, recorded):
+        path = Path(stored) if stored and Path(stored).is_file() else bundled_style_image(name)
+        if path is None:
+            missing.append(name)
+        else:
+            found[name] = path
+    if missing:
+        raise ValueError(f"no style image found for {', '.join(missing)}; pass --styles")
+    return found
+
+
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
@@ -116,13 +139,15 @@ class Evaluator:
 def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
              blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
              optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
-             progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
+             only: Sequence[str] | None = None, progress: bool = True,
+             log: Callable[[str], None] = lambda s: None) -> dict:
     """The report as a JSON-ready dict; also returns images for a contact sheet.
 
     ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
     With ``optimize_steps`` > 0, Gatys results on the same photos are scored too.
     ``size`` stays at ``EVAL_SIZE`` for numbers that compare across models (the
-    CLI offers no other); tests shrink it.
+    CLI offers no other); tests shrink it.  ``only`` scores (and optimises)
+    just these styles; the default pair is then the first two of them.
     """
     from .imageio import load_image
 
@@ -131,7 +156,11 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     unknown = [n for n in style_images if n not in names]
     if unknown:
         raise ValueError(f"style images given for unknown styles {unknown}; model styles: {', '.join(names)}")
-    missing = [n for n in names if n not in style_images]
+    scored = list(only) if only else names
+    strangers = [n for n in scored if n not in names]
+    if strangers:
+        raise ValueError(f"unknown style(s) {strangers}; model styles: {', '.join(names)}")
+    missing = [n for n in (names if blends else scored) if n not in style_images]
     if missing:
         raise ValueError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
     if not photos:
@@ -140,7 +169,8 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     tensors = [to_tensor(a) for a in arrays]
     evaluator = Evaluator(encoder, tensors)
     style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
-    stacked = {layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
+    stacked = ({layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
+               if blends else {})
 
     def run(weights: np.ndarray) -> list[torch.Tensor]:
         return [to_tensor(stylizer.run(a[None], weights[None])[0]) for a in arrays]
@@ -151,8 +181,8 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
                                      "size": size},
                     "photos": [p.name for p in photos], "styles": {}, "blends": {}}
     sheet_columns: dict[str, list[np.ndarray]] = {}
-    for i, name in enumerate(names):
-        outputs = run(np.eye(len(names), dtype=np.float32)[i])
+    for name in scored:
+        outputs = run(np.eye(len(names), dtype=np.float32)[names.index(name)])
         report["styles"][name] = evaluator.score(outputs, style_grams[name]).to_dict()
         sheet_columns[name] = [o.numpy().transpose(1, 2, 0) for o in outputs]
         log(f"evaluated {name}")
@@ -161,13 +191,15 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         target = blend_grams(stacked, weights.tolist())
         key = format_blend(weights, names)
         report["blends"][key] = evaluator.score(run(weights), target).to_dict()
-    if pair is None and len(names) >= 2:
-        pair = (names[0], names[1])
+    if pair is None and len(scored) >= 2:
+        pair = (scored[0], scored[1])
     if pair is not None:
         a, b = pair
         for n in (a, b):
             if n not in names:
                 raise ValueError(f"unknown style {n!r}; valid styles: {', '.join(names)}")
+            if n not in style_grams:
+                raise ValueError(f"no style image for {n}; pass --styles with the model's paintings")
         path = []
         for t in BLEND_PATH:
             weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)
@@ -177,7 +209,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         report["blend_path"] = {"from": a, "to": b, "points": path}
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
-            arrays, style_images, names, evaluator, style_grams, optimize_steps,
+            arrays, style_images, scored, evaluator, style_grams, optimize_steps,
             optimize_encoder, seed, size, progress, log)
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 

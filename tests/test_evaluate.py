@@ -89,3 +89,19 @@ def test_evaluate_cli_json_and_sheet(tiny_checkpoint, content_dir, vgg_weights_f
     missing = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content",
                                        str(tmp_path / "none"), "--vgg-weights", str(vgg_weights_file)])
     assert missing.exit_code == 2 and "content folder not found" in missing.output
+
+
+def test_only_scores_the_named_styles_with_the_same_numbers(tiny_checkpoint, content_dir, style_dir):
+    stylizer = TorchStylizer(tiny_checkpoint, device="cpu")
+    photos = sorted(content_dir.glob("*.png"))[:2]
+    full = _run(tiny_checkpoint, content_dir, style_dir)
+    # only needs the paintings of the styles it scores
+    part = evaluate(stylizer, photos, {"gamma": style_dir / "gamma.png", "beta": style_dir / "beta.png"},
+                    random_encoder(EVAL_LOSS.layers), only=["gamma", "beta"], size=48,
+                    progress=False)["report"]
+    assert list(part["styles"]) == ["gamma", "beta"]
+    assert part["styles"]["gamma"] == full["styles"]["gamma"]
+    assert part["blend_path"]["from"] == "gamma" and part["blend_path"]["to"] == "beta"
+    with pytest.raises(ValueError, match="delta"):
+        evaluate(stylizer, photos, {}, random_encoder(EVAL_LOSS.layers), only=["delta"], size=48,
+                 progress=False)

@@ -1,0 +1,1 @@
+"""The bundled reference model (reference.pt) and its model card; data only."""
