@@ -1,0 +1,67 @@
+"""`bench --train`: the FLOP model and both training steps, on tiny sizes."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cin_style.bench_train import (format_train_table, our_step, peer_step, train_step_flops,
+                                   vgg_flops)
+from cin_style.encoder import VGGEncoder
+
+from conftest import random_encoder
+
+PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "pytorch-examples-fast-neural-style"
+
+
+def test_vgg_flops_match_the_convolutions_that_run():
+    torch.manual_seed(0)
+    enc = VGGEncoder("vgg16", ["relu3_3"])
+    counted = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            counted.append(2 * module.in_channels * module.out_channels * k * output.shape[2] * output.shape[3])
+    for m in enc.stack.values():
+        m.register_forward_hook(hook)
+    enc(torch.rand(1, 3, 48, 40))
+    assert vgg_flops("vgg16", "relu3_3", 48, 40) == sum(counted)
+    # backward through the output VGG counts twice, the content pass once, the net three times
+    assert train_step_flops(10, "vgg16", "relu3_3", "relu2_2", 48, 40) == (
+        30 + 2 * sum(counted) + vgg_flops("vgg16", "relu2_2", 48, 40))
+
+
+def test_our_benchmark_step_is_the_trainer_step_and_learns(tmp_path):
+    step, flops = our_step(32, 2, channels_last=True, precision="bf16",
+                           encoder=random_encoder(("relu1_2", "relu2_2", "relu3_3", "relu4_3")),
+                           workdir=tmp_path)
+    losses = [step()["loss"] for _ in range(3)]
+    assert flops > 0 and all(l > 0 for l in losses) and losses[0] != losses[-1]
+
+
+@pytest.mark.skipif(not PEER.is_dir(), reason="the peers folder is not beside the checkout")
+def test_peer_step_runs_their_network_with_our_vgg_weights():
+    torch.manual_seed(0)
+    enc = VGGEncoder("vgg16", ["relu4_3"])
+    state = {k.replace("stack.", ""): v for k, v in enc.state_dict().items()}
+    step = peer_step(PEER, 32, 2, state)
+    step()
+    # their modules are not left behind under generic names like `utils`
+    import sys
+    assert "transformer_net" not in sys.modules and "vgg" not in sys.modules
+
+
+def test_peer_folder_that_is_not_theirs_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="transformer_net.py"):
+        peer_step(tmp_path, 32, 2, {})
+
+
+def test_train_table_prints_the_ratio():
+    report = {"size": 256, "batch": 4, "steps": 3, "torch_threads": 2, "sgemm_gflops": 100.0,
+              "rows": [{"trainer": "cin-style", "images_per_s": 0.9, "gflops": 50.0,
+                        "percent_of_sgemm": 50.0, "vs_pytorch_examples": 1.5},
+                       {"trainer": "pytorch/examples", "images_per_s": 0.6, "gflops": 45.0,
+                        "percent_of_sgemm": 45.0, "vs_pytorch_examples": 1.0}]}
+    table = format_train_table(report)
+    assert "1.50x" in table and "pytorch/examples" in table and "50.0%" in table
