@@ -9,11 +9,13 @@ their new rows, leaving the old styles bit-identical.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -254,10 +256,39 @@ def _save_sample(run: _Run, fixed: torch.Tensor, folder: Path, indices: Sequence
     return save_image(folder / f"step_{run.step:06d}.jpg", to_array(grid), quality=90)
 
 
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """While training, SIGINT (Ctrl-C) and SIGTERM set an event instead of
+    killing the step half-way: the loop finishes the step, writes the
+    checkpoint and returns, so a stopped run resumes exactly.  A second
+    signal interrupts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
           time_budget: float | None, sample_dir: Path | None, extra_state: dict,
           after_step: Callable[[], None] = lambda: None,
-          validation: torch.Tensor | None = None) -> tuple[list[Path], float, int]:
+          validation: torch.Tensor | None = None,
+          stop: threading.Event | None = None) -> tuple[list[Path], float, int]:
+    if stop is None:
+        with stop_on_signals() as stop:
+            return _loop(run, out, log, progress, time_budget, sample_dir, extra_state,
+                         after_step, validation, stop)
     cfg = run.config
     fixed = run.content.sample(min(4, max(1, len(run.content))), torch.Generator().manual_seed(1234))
     samples: list[Path] = []
@@ -277,7 +308,7 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
                 bar.total = max(run.step, min(cfg.steps, run.step + remaining))
             bar.update(1, f"loss {record['loss']:.3g} (content {record['content']:.3g} "
                           f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s")
-            last = run.step >= cfg.steps or out_of_time
+            last = run.step >= cfg.steps or out_of_time or stop.is_set()
             if run.step % cfg.checkpoint_every == 0 or last:  # checkpoint first: it matters most
                 if validation is not None and not any(v["step"] == run.step for v in run.validation):
                     scores = validate(run, validation)
@@ -289,6 +320,9 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
                 samples.append(_save_sample(run, fixed, sample_dir, run.style_indices.tolist()))
             if out_of_time:
                 log(f"time budget of {time_budget:.0f}s reached at step {run.step}")
+                break
+            if stop.is_set():
+                log(f"stopped at step {run.step} with the checkpoint written; --resume continues")
                 break
     finally:
         bar.close()

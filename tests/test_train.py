@@ -120,3 +120,33 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
     assert learning_rate(config, config.steps) == pytest.approx(0.01 * config.lr)
     result = run(style_dir, content_dir, tmp_path / "m.pt", config=config)
     assert all(np.isfinite(r["loss"]) for r in result.history)
+
+
+def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, content_dir, tmp_path,
+                                                                    monkeypatch):
+    import os
+    import signal
+
+    from cin_style import train as train_module
+
+    straight = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=6))
+    real_step = train_module._Run.train_step
+
+    def step_then_interrupt(self):
+        record = real_step(self)
+        if self.step == 3:  # as if Ctrl-C arrived during step 3
+            os.kill(os.getpid(), signal.SIGINT)
+        return record
+
+    monkeypatch.setattr(train_module._Run, "train_step", step_then_interrupt)
+    logs = []
+    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=6),
+                    device="cpu", encoder=random_encoder(), progress=False, log=logs.append)
+    assert stopped.step == 3 and load_checkpoint(tmp_path / "b.pt")["step"] == 3
+    assert any("stopped at step 3" in line for line in logs)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    monkeypatch.setattr(train_module._Run, "train_step", real_step)
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=6),
+                  resume=True)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert resumed.step == 6 and all(torch.equal(a[k], b[k]) for k in a)
