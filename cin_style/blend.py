@@ -11,8 +11,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import CinStyleError
 
-class BlendError(ValueError):
+
+class BlendError(CinStyleError, ValueError):
     """A style blend that cannot be built; the message is meant for users."""
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from .errors import CinStyleError
+
 REFERENCE_MODEL_FILE = "reference.pt"
 MODEL_SUFFIXES = (".pt", ".onnx")
 
 
-class BundledModelMissing(FileNotFoundError):
+class BundledModelMissing(CinStyleError, FileNotFoundError):
     """This installation has no reference model (a source tree without it)."""
 
 

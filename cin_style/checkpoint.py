@@ -14,13 +14,14 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write
+from .errors import CinStyleError, ConfigError, first_line
 from .model import StyleNet, StyleNetConfig
 
 FORMAT = "cin-style"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(CinStyleError, RuntimeError):
     """A checkpoint that cannot be read; the message is meant for users."""
 
 
@@ -39,8 +40,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip errors, unpickling errors, truncated files ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise CheckpointError(f"{path}: not a readable cin-style checkpoint ({reason[:200]})") from None
+        raise CheckpointError(f"{path}: not a readable cin-style checkpoint "
+                              f"({first_line(exc)[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cin-style checkpoint")
     version = data.get("format_version")
@@ -97,7 +98,7 @@ def slim_checkpoint(data: dict, precision: str = "fp32") -> dict:
     casts the weights back to float32) and still carries its configs, so
     ``add-style`` can grow it."""
     if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be fp32 or fp16 (got {precision!r})")
+        raise ConfigError(f"precision must be fp32 or fp16 (got {precision!r})")
     dtype = torch.float16 if precision == "fp16" else torch.float32
     slim = {k: v for k, v in data.items() if k not in TRAINING_STATE_KEYS}
     slim["model"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in data["model"].items()}

@@ -17,30 +17,29 @@ import click
 import numpy as np
 
 from . import __version__
+from .errors import CinStyleError, first_line
 from .imageio import is_image_source
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError,
-                                                 ArithmeticError)
+# What a user can fix prints as one line; anything else is a bug and keeps its traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CinStyleError, OSError)
 
 
 class CinGroup(click.Group):
-    """Maps expected exceptions to `error: ...` and exit status 1."""
+    """Maps expected exceptions to `Error: ...` and exit status 1 (usage errors
+    stay 2); ``--debug`` shows the traceback of every error instead."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except (click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except EXPECTED_ERRORS as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            if isinstance(exc, KeyError):
-                message = f"missing key {message}"
-            raise click.ClickException(message) from None
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(first_line(exc)) from None
 
 
 def _progress_enabled(quiet: bool) -> bool:
@@ -61,16 +60,18 @@ vgg_weights_option = click.option(
 
 @click.group(cls=CinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cin-style")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the full traceback of any error.")
+def cli(debug):
     """Multi-style neural style transfer: train one network for many styles,
     blend them with weight vectors, export to ONNX.
 
     \b
     Quick start:
-      cin-style demo                                   # train on bundled paintings, write a contact sheet
+      cin-style demo                                   # the bundled 16-style model on sample photos
+      cin-style styles                                 # its styles
+      cin-style stylize photo.jpg -o out.png --style starry_night=0.7 --style great_wave=0.3
       cin-style train --styles styles/ --content photos/ --out model.pt
-      cin-style styles model.pt                        # list a model's styles
-      cin-style stylize model.pt photo.jpg -o out.png --style starry_night=0.7 --style great_wave=0.3
+      cin-style stylize model.pt photo.jpg -o out.png --style starry_night
     """
 
 

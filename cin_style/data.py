@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import CinStyleError
 from .imageio import (DEFAULT_MAX_PIXELS, ImageError, is_image_source, list_images, load_image,
                       resize_long_side)
 
 STYLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-class DataError(ValueError):
+class DataError(CinStyleError, ValueError):
     """Training data that cannot be used; the message is meant for users."""
 
 

@@ -36,9 +36,10 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write
+from .errors import CinStyleError, ConfigError
 
 
-class WeightsError(RuntimeError):
+class WeightsError(CinStyleError, RuntimeError):
     """The loss network's weights could not be found, fetched or read."""
 
 
@@ -74,7 +75,7 @@ def _blocks(arch: str) -> tuple[int, ...]:
     try:
         return VGG_BLOCKS[arch]
     except KeyError:
-        raise ValueError(f"unknown encoder {arch!r}; choose one of {sorted(VGG_BLOCKS)}") from None
+        raise ConfigError(f"unknown encoder {arch!r}; choose one of {sorted(VGG_BLOCKS)}") from None
 
 
 class VGGEncoder(nn.Module):
@@ -94,9 +95,9 @@ class VGGEncoder(nn.Module):
         self.layers = tuple(dict.fromkeys(layers))
         unknown = [n for n in self.layers if n not in all_names]
         if unknown:
-            raise ValueError(f"unknown {arch} layer(s) {unknown}; valid: {', '.join(all_names)}")
+            raise ConfigError(f"unknown {arch} layer(s) {unknown}; valid: {', '.join(all_names)}")
         if not self.layers:
-            raise ValueError("the encoder needs at least one layer")
+            raise ConfigError("the encoder needs at least one layer")
         if preprocessing not in ("imagenet", "caffe"):
             raise ValueError(f"unknown preprocessing {preprocessing!r}")
         self.preprocessing = preprocessing

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .blend import format_blend, weights_from_specs
-from .data import load_style_image, to_tensor
+from .data import DataError, load_style_image, to_tensor
 from .imageio import resize_long_side
 from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
@@ -47,7 +47,7 @@ def model_style_images(model_path: str | Path, names: Sequence[str]) -> dict[str
         else:
             found[name] = path
     if missing:
-        raise ValueError(f"no style image found for {', '.join(missing)}; pass --styles")
+        raise DataError(f"no style image found for {', '.join(missing)}; pass --styles")
     return found
 
 
@@ -155,16 +155,16 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     names = list(stylizer.style_names)
     unknown = [n for n in style_images if n not in names]
     if unknown:
-        raise ValueError(f"style images given for unknown styles {unknown}; model styles: {', '.join(names)}")
+        raise DataError(f"style images given for unknown styles {unknown}; model styles: {', '.join(names)}")
     scored = list(only) if only else names
     strangers = [n for n in scored if n not in names]
     if strangers:
-        raise ValueError(f"unknown style(s) {strangers}; model styles: {', '.join(names)}")
+        raise DataError(f"unknown style(s) {strangers}; model styles: {', '.join(names)}")
     missing = [n for n in (names if blends else scored) if n not in style_images]
     if missing:
-        raise ValueError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
+        raise DataError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
     if not photos:
-        raise ValueError("no evaluation photos")
+        raise DataError("no evaluation photos")
     arrays = [resize_long_side(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
     evaluator = Evaluator(encoder, tensors)
@@ -197,9 +197,9 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         a, b = pair
         for n in (a, b):
             if n not in names:
-                raise ValueError(f"unknown style {n!r}; valid styles: {', '.join(names)}")
+                raise DataError(f"unknown style {n!r}; valid styles: {', '.join(names)}")
             if n not in style_grams:
-                raise ValueError(f"no style image for {n}; pass --styles with the model's paintings")
+                raise DataError(f"no style image for {n}; pass --styles with the model's paintings")
         path = []
         for t in BLEND_PATH:
             weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)

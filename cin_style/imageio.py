@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
+from .errors import CinStyleError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: well past any photo, far below a bomb
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -28,7 +29,7 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
-class ImageError(ValueError):
+class ImageError(CinStyleError, ValueError):
     """An image that cannot be read or written; the message is meant for users."""
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
+
 
 def _check_4d(name: str, x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
@@ -123,7 +125,7 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         missing = [n for n in config.layers if n not in encoder.layers]
         if missing:
-            raise ValueError(f"encoder does not provide layers {missing}")
+            raise ConfigError(f"the loss network does not provide layer(s) {missing}")
         self.encoder = encoder
         self.config = config
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class StyleNetConfig:
@@ -27,11 +29,11 @@ class StyleNetConfig:
 
     def __post_init__(self) -> None:
         if self.num_styles < 1:
-            raise ValueError(f"num_styles must be >= 1, got {self.num_styles}")
+            raise ConfigError(f"num_styles must be >= 1, got {self.num_styles}")
         if self.base_width < 1 or self.num_residual_blocks < 0:
-            raise ValueError(f"invalid network shape: {self}")
+            raise ConfigError(f"invalid network shape: {self}")
         if self.outer_kernel % 2 != 1:
-            raise ValueError(f"outer_kernel must be odd, got {self.outer_kernel}")
+            raise ConfigError(f"outer_kernel must be odd, got {self.outer_kernel}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import to_array, to_tensor
+from .errors import ConfigError, TrainingDiverged
 from .losses import LossConfig, PerceptualLoss, blend_grams
 from .progress import Progress
 
@@ -44,13 +45,13 @@ class OptimizeConfig:
         if isinstance(self.loss, dict):
             self.loss = LossConfig(**self.loss)
         if self.size < 32:
-            raise ValueError(f"size must be at least 32 px, got {self.size}")
+            raise ConfigError(f"size must be at least 32 px, got {self.size}")
         if self.steps < 1 or self.scales < 1:
-            raise ValueError("steps and scales must be >= 1")
+            raise ConfigError("steps and scales must be >= 1")
         if self.optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
+            raise ConfigError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
         if self.init not in ("content", "noise"):
-            raise ValueError(f"init must be content or noise, got {self.init!r}")
+            raise ConfigError(f"init must be content or noise, got {self.init!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,10 +90,10 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
 
     device = torch.device(device)
     if len(styles) != len(style_weights) or not styles:
-        raise ValueError("give one weight per style image")
+        raise ConfigError("give one weight per style image")
     weights = np.asarray(style_weights, dtype=np.float64)
     if np.any(~np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError("style weights must be finite, >= 0 and not all 0")
+        raise ConfigError("style weights must be finite, >= 0 and not all 0")
     weights = weights / weights.sum()
     loss_fn = PerceptualLoss(encoder, config.loss).to(device)
     style_tensors = [to_tensor(s)[None].to(device) for s in styles]
@@ -175,7 +176,7 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
         optimizer.zero_grad(set_to_none=True)
         total, parts = loss_fn.score(image, content_feats, style_targets)
         if not torch.isfinite(total):
-            raise FloatingPointError("loss became NaN/inf; lower --style-weight or --lr, or use --optimizer adam")
+            raise TrainingDiverged("loss became NaN/inf; lower --style-weight or --lr, or use --optimizer adam")
         total.backward()
         value = float(total.detach())
         if not best or value < best["loss"]:

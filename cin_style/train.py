@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .data import ContentImages, StyleSpec, center_crops, load_style_image, parse_style_inputs
+from .errors import ConfigError, TrainingDiverged
+from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
 from .encoder import build_encoder
 from .losses import LossConfig, PerceptualLoss
 from .model import StyleNet, StyleNetConfig, one_hot_weights
@@ -78,7 +79,7 @@ class TrainConfig:
             if not (value >= 0 and math.isfinite(value)):
                 problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError("; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,9 +94,9 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but PyTorch sees no CUDA GPU")
+        raise ConfigError("--device cuda requested but PyTorch sees no CUDA GPU")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda (got {device!r})")
+        raise ConfigError(f"device must be auto, cpu or cuda (got {device!r})")
     return torch.device(device)
 
 
@@ -192,7 +193,7 @@ class _Run:
             targets = {name: table[indices] for name, table in self.grams.items()}
             total, parts = self.loss_fn(output, content, targets)
         if not torch.isfinite(total):
-            raise FloatingPointError(f"loss became {float(total)} at step {self.step + 1}; "
+            raise TrainingDiverged(f"loss became {float(total)} at step {self.step + 1}; "
                                      f"lower --lr or set --grad-clip")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -409,7 +410,7 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     specs = parse_style_inputs(new_styles)
     clash = [s.name for s in specs if s.name in names]
     if clash:
-        raise ValueError(f"the model already has style(s) {clash}; rename with NAME=PATH")
+        raise DataError(f"the model already has style(s) {clash}; rename with NAME=PATH")
     base = TrainConfig.from_dict(data.get("train_config", {}))
     config = replace(base, steps=steps, lr=lr, lr_schedule="constant")
     dev = pick_device(device)

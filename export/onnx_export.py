@@ -30,6 +30,7 @@ from torch import nn
 
 from cin_style import __version__
 from cin_style.atomic import atomic_write
+from cin_style.errors import CinStyleError
 from cin_style.imageio import psnr
 from cin_style.model import StyleNet
 
@@ -42,7 +43,7 @@ MIN_SIDE = 16
 PARITY_SIZES = ((64, 64), (37, 53), (16, 23))
 
 
-class ExportError(RuntimeError):
+class ExportError(CinStyleError, RuntimeError):
     """An export that failed or did not verify; the message is meant for users."""
 
 

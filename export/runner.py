@@ -17,12 +17,13 @@ from typing import Sequence
 import numpy as np
 
 from cin_style.blend import weight_matrix
+from cin_style.errors import CinStyleError
 from cin_style.imageio import to_rgb
 
 META_PREFIX = "cin_style."
 
 
-class RunnerError(RuntimeError):
+class RunnerError(CinStyleError, RuntimeError):
     """A graph that cannot be run as asked; the message is meant for users."""
 
 

@@ -153,3 +153,22 @@ def test_weights_path_uses_env(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("CIN_STYLE_VGG16_WEIGHTS", str(weights))
     result = runner.invoke(cli, ["weights", "path"])
     assert result.exit_code == 0 and str(weights) in result.output
+
+
+def test_a_bug_keeps_its_traceback_and_debug_shows_user_errors_in_full(runner, trained, tmp_path,
+                                                                        monkeypatch):
+    from cin_style import inference
+    from cin_style.checkpoint import CheckpointError
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an internal bug")
+
+    monkeypatch.setattr(inference, "load_stylizer", broken)
+    result = runner.invoke(cli, ["styles", str(trained)])
+    assert isinstance(result.exception, RuntimeError) and "an internal bug" in str(result.exception)
+    monkeypatch.undo()
+    missing = str(tmp_path / "nothere.pt")
+    result = runner.invoke(cli, ["styles", missing])
+    assert result.exit_code == 1 and result.output.startswith("Error:") and "no such file" in result.output
+    result = runner.invoke(cli, ["--debug", "styles", missing])
+    assert isinstance(result.exception, CheckpointError)

@@ -1,0 +1,27 @@
+"""One base for errors meant for users.
+
+The CLI prints a ``CinStyleError`` (and an ``OSError``) as one line and exits
+1; anything else is a bug and keeps its traceback.  Each subclass also keeps
+the builtin base it always had, so ``except ValueError`` callers still work.
+Pure Python: the torch-free runner imports it too.
+"""
+
+from __future__ import annotations
+
+
+class CinStyleError(Exception):
+    """Something the user can fix: bad input, a missing file, a wrong option."""
+
+
+class ConfigError(CinStyleError, ValueError):
+    """An option or config value out of its range."""
+
+
+class TrainingDiverged(CinStyleError, FloatingPointError):
+    """The loss became NaN or infinite; lower the learning rate or clip gradients."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (its class name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
