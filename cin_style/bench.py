@@ -83,15 +83,13 @@ def _backends(model: StyleNet, onnx_path: Path, log) -> dict[str, Callable]:
 
     runs["torch-cpu"] = torch_run(torch.device("cpu"))
     cpu = StyleRunner(onnx_path, device="cpu")
-    runs["ort-cpu"] = lambda image, weights: cpu.session.run(
-        ["stylized"], {"image": image, "style_weights": weights})
+    runs["ort-cpu"] = cpu.run_nchw
     if torch.cuda.is_available():
         runs["torch-cuda"] = torch_run(torch.device("cuda"))
     if cuda_driver_present():
         try:
             gpu = StyleRunner(onnx_path, device="cuda")
-            runs["ort-cuda"] = lambda image, weights: gpu.session.run(
-                ["stylized"], {"image": image, "style_weights": weights})
+            runs["ort-cuda"] = gpu.run_nchw
         except RuntimeError as exc:
             log(f"onnxruntime CUDA not measured: {exc}")
     return runs
@@ -159,7 +157,7 @@ else:
     from cin_style_export.runner import StyleRunner
     runner = StyleRunner(path, device="cpu", warmup=False)
     before = hwm_mib()
-    runner.session.run(["stylized"], {"image": image, "style_weights": weights})
+    runner.run_nchw(image, weights)
 print(before, hwm_mib())
 """
 

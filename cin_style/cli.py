@@ -320,12 +320,13 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
     """
     from .blend import format_blend, weights_from_specs
     from .bundled import resolve_model
-    from .imageio import DEFAULT_MAX_PIXELS, ImageError, load_image, output_format, save_image
+    from .imageio import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageError, check_min_side, load_image,
+                          output_format, save_image)
     from .inference import load_stylizer
     from .postprocess import mix_strength, preserve_color as keep_colors
 
-    if max_size is not None and max_size < 16:
-        raise click.BadParameter("--max-size must be at least 16")
+    if max_size is not None and max_size < MIN_SIDE:
+        raise click.BadParameter(f"--max-size must be at least {MIN_SIDE}")
     model, inputs = _split_model(inputs)
     if not inputs:
         raise click.UsageError("no INPUT given: name the photos to stylize after the model")
@@ -354,9 +355,7 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
         target = out if single_file else out / f"{path.stem}.{fmt}"
         try:
             image = load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size)
-            if min(image.shape[:2]) < 16:
-                raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small (min 16 px)")
-            result = runner.run(image[None], weights[None])[0]
+            result = runner.run(check_min_side(image, path)[None], weights[None])[0]
             if preserve_color:
                 result = keep_colors(result, image)
             if strength < 1:
@@ -524,7 +523,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
     from .imageio import load_image, output_format, resize_long_side, save_image
     from .losses import LossConfig
     from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
-    from .train import pick_device
+    from .devices import pick_device
 
     output_format(output)
     if frames_every is not None and frames_every < 1:

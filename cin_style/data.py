@@ -9,11 +9,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .errors import CinStyleError
-from .imageio import (DEFAULT_MAX_PIXELS, ImageError, is_image_source, list_images, load_image,
-                      resize_long_side)
+from .imageio import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageError, chw_to_hwc, hwc_to_chw,
+                      is_image_source, list_images, load_image, resize_long_side, resize_short_side)
 
 STYLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -23,23 +22,13 @@ class DataError(CinStyleError, ValueError):
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """float [H, W, 3] → float tensor [3, H, W]."""
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    """float [..., H, W, 3] → float tensor [..., 3, H, W]."""
+    return torch.from_numpy(hwc_to_chw(array))
 
 
 def to_array(tensor: torch.Tensor) -> np.ndarray:
-    """float tensor [3, H, W] → float [H, W, 3]."""
-    return tensor.detach().float().cpu().numpy().transpose(1, 2, 0)
-
-
-def resize_short_side(array: np.ndarray, size: int) -> np.ndarray:
-    h, w = array.shape[:2]
-    scale = size / min(h, w)
-    new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    if new == (w, h):
-        return array
-    pil = Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8))
-    return np.asarray(pil.resize(new, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    """float tensor [..., 3, H, W] → float [..., H, W, 3]."""
+    return chw_to_hwc(tensor.detach().float().cpu().numpy())
 
 
 class ContentImages:
@@ -60,8 +49,8 @@ class ContentImages:
         self.files = list_images(root)
         if not self.files:
             raise DataError(f"no .jpg/.png/.webp images in {root}")
-        if image_size < 16:
-            raise DataError(f"--image-size must be at least 16, got {image_size}")
+        if image_size < MIN_SIDE:
+            raise DataError(f"--image-size must be at least {MIN_SIDE}, got {image_size}")
         if photo_size is not None and photo_size < image_size:
             raise DataError(f"--photo-size ({photo_size}) must be at least --image-size ({image_size})")
         self.image_size = image_size

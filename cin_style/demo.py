@@ -15,7 +15,8 @@ import numpy as np
 from .blend import blend_weights
 from .bundled import bundled_samples, bundled_styles
 from .losses import LossConfig
-from .train import TrainConfig, pick_device
+from .devices import pick_device
+from .train import TrainConfig
 
 DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"),
                ("night_cafe", "inokashira_snow"))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .blend import format_blend, weights_from_specs
-from .data import DataError, load_style_image, to_tensor
+from .data import DataError, load_style_image, to_array, to_tensor
 from .imageio import resize_long_side
 from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
@@ -184,7 +184,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     for name in scored:
         outputs = run(np.eye(len(names), dtype=np.float32)[names.index(name)])
         report["styles"][name] = evaluator.score(outputs, style_grams[name]).to_dict()
-        sheet_columns[name] = [o.numpy().transpose(1, 2, 0) for o in outputs]
+        sheet_columns[name] = [to_array(o) for o in outputs]
         log(f"evaluated {name}")
     for spec in blends:
         weights = weights_from_specs([spec], names)

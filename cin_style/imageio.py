@@ -23,6 +23,8 @@ from .atomic import atomic_write
 from .errors import CinStyleError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: well past any photo, far below a bomb
+# The network downsamples twice with reflection padding: smaller sides cannot pass.
+MIN_SIDE = 16
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -134,12 +136,38 @@ def resize_array(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0.0, 1.0)
 
 
-def resize_long_side(array: np.ndarray, size: int, min_side: int = 16) -> np.ndarray:
+def resize_long_side(array: np.ndarray, size: int, min_side: int = MIN_SIDE) -> np.ndarray:
     """float [H, W, 3] scaled (up or down) so its long side is ``size``; no side
     goes below ``min_side``."""
     h, w = array.shape[:2]
     scale = size / max(h, w)
     return resize_array(array, (max(min_side, round(w * scale)), max(min_side, round(h * scale))))
+
+
+def resize_short_side(array: np.ndarray, size: int) -> np.ndarray:
+    """float [H, W, 3] scaled (up or down) so its short side is ``size``."""
+    h, w = array.shape[:2]
+    scale = size / min(h, w)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    return array if new == (w, h) else resize_array(array, new)
+
+
+def check_min_side(image: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
+    """``image`` [H, W, 3] unchanged, or an ImageError when a side is under ``MIN_SIDE``."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ImageError(f"{name}: {w}x{h} is too small (min {MIN_SIDE} px)")
+    return image
+
+
+def hwc_to_chw(images: np.ndarray) -> np.ndarray:
+    """[..., H, W, C] → contiguous [..., C, H, W] (one image or a batch)."""
+    return np.ascontiguousarray(np.moveaxis(images, -1, -3))
+
+
+def chw_to_hwc(images: np.ndarray) -> np.ndarray:
+    """[..., C, H, W] → [..., H, W, C] (one image or a batch)."""
+    return np.moveaxis(images, -3, -1)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
@@ -176,10 +204,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image, quality
     return atomic_write(path, lambda fh: pil.save(fh, format=fmt, **options))
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-
-
-def list_images(source: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+def list_images(source: str | os.PathLike, suffixes=(".jpg", ".jpeg", ".png", ".webp")) -> list[Path]:
     """Image files named by ``source``: a folder (recursive, sorted, hidden files
     skipped) or a ``.txt`` list with one path per line, relative to the list's
     folder (``#`` starts a comment).  Lists pin a fixed train/validation split

@@ -15,7 +15,7 @@ class TorchStylizer:
     def __init__(self, path: str | Path, device: str = "auto"):
 
         from .checkpoint import load_model
-        from .train import pick_device
+        from .devices import pick_device
 
         self.model, self.style_names = load_model(path)
         self._device = pick_device(device)
@@ -24,13 +24,10 @@ class TorchStylizer:
         self.path = Path(path)
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        import torch
-
+        from .data import to_array, to_tensor
         from .stylize import stylize_tensor
 
-        batch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-        out = stylize_tensor(self.model, batch, weights)
-        return out.cpu().numpy().transpose(0, 2, 3, 1)
+        return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
 
 
 def load_stylizer(path: str | Path, device: str = "auto"):

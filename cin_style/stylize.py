@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from .blend import weight_matrix
+from .data import to_array, to_tensor
 from .imageio import to_rgb, to_uint8
 from .model import StyleNet
 
@@ -35,17 +36,15 @@ def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
     """
     names = model.style_names
     if isinstance(image, Image.Image):
-        array = to_rgb(image)
-        batch = torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
+        batch = to_tensor(to_rgb(image))[None]
         out = stylize_tensor(model, batch, weight_matrix(weights, names, 1, normalize))
-        return Image.fromarray(to_uint8(out[0].cpu().numpy().transpose(1, 2, 0)))
+        return Image.fromarray(to_uint8(to_array(out[0])))
     if isinstance(image, np.ndarray):
         array = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
         if array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"image array must be [H, W, 3], got {list(array.shape)}")
-        batch = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-        out = stylize_tensor(model, batch, weight_matrix(weights, names, 1, normalize))
-        return out[0].cpu().numpy().transpose(1, 2, 0)
+        out = stylize_tensor(model, to_tensor(array)[None], weight_matrix(weights, names, 1, normalize))
+        return to_array(out[0])
     if isinstance(image, torch.Tensor):
         single = image.dim() == 3
         batch = image[None] if single else image

@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
+from .devices import pick_device
 from .errors import ConfigError, TrainingDiverged
+from .imageio import MIN_SIDE
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
 from .encoder import build_encoder
 from .losses import LossConfig, PerceptualLoss
@@ -60,12 +62,12 @@ class TrainConfig:
             problems.append(f"steps must be >= 1 (got {self.steps})")
         if self.batch_size < 1:
             problems.append(f"batch size must be >= 1 (got {self.batch_size})")
-        if self.image_size < 16:
-            problems.append(f"image size must be >= 16 (got {self.image_size})")
+        if self.image_size < MIN_SIDE:
+            problems.append(f"image size must be >= {MIN_SIDE} (got {self.image_size})")
         if self.photo_size is not None and self.photo_size < self.image_size:
             problems.append(f"photo size must be >= image size (got {self.photo_size} < {self.image_size})")
-        if self.style_size is not None and self.style_size < 16:
-            problems.append(f"style size must be >= 16 (got {self.style_size})")
+        if self.style_size is not None and self.style_size < MIN_SIDE:
+            problems.append(f"style size must be >= {MIN_SIDE} (got {self.style_size})")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             problems.append(f"learning rate must be > 0 (got {self.lr})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -88,16 +90,6 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but PyTorch sees no CUDA GPU")
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda (got {device!r})")
-    return torch.device(device)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -30,15 +30,15 @@ from torch import nn
 
 from cin_style import __version__
 from cin_style.atomic import atomic_write
-from cin_style.errors import CinStyleError
+from cin_style.errors import CinStyleError, first_line
 from cin_style.imageio import psnr
+
+from .contract import (GRAPH_FORMAT_VERSION, INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE,
+                       OUTPUT)
 from cin_style.model import StyleNet
 
-GRAPH_FORMAT_VERSION = 1
-META_PREFIX = "cin_style."
 FP32_TOLERANCE = 1e-4
 FP16_MIN_PSNR = 40.0
-MIN_SIDE = 16
 # Sizes the parity check runs at: square, odd, and the minimum side.
 PARITY_SIZES = ((64, 64), (37, 53), (16, 23))
 
@@ -88,19 +88,19 @@ def _dynamic_shapes(baked: bool):
     batch = torch.export.Dim("batch", min=1, max=4096)
     height = torch.export.Dim("height", min=MIN_SIDE, max=32768)
     width = torch.export.Dim("width", min=MIN_SIDE, max=32768)
-    shapes = {"image": {0: batch, 2: height, 3: width}}
+    shapes = {INPUT_IMAGE: {0: batch, 2: height, 3: width}}
     if not baked:
-        shapes["style_weights"] = {0: batch}
+        shapes[INPUT_WEIGHTS] = {0: batch}
     return shapes
 
 
 def _trace(graph: _Graph, num_styles: int, opset: int) -> onnx.ModelProto:
     image = torch.rand(2, 3, 64, 64)
     args = (image,) if graph.baked else (image, torch.full((2, num_styles), 1.0 / num_styles))
-    names = ["image"] if graph.baked else ["image", "style_weights"]
+    names = [INPUT_IMAGE] if graph.baked else [INPUT_IMAGE, INPUT_WEIGHTS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, args, input_names=names, output_names=["stylized"],
+        program = torch.onnx.export(graph, args, input_names=names, output_names=[OUTPUT],
                                     dynamo=True, opset_version=opset, verbose=False,
                                     dynamic_shapes=_dynamic_shapes(graph.baked))
     if program is None:
@@ -143,8 +143,8 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
             weights[1] = mix / mix.sum()
         with torch.no_grad():
             expected = model(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
-        feeds = {"image": image} if baked is not None else {"image": image, "style_weights": weights}
-        got = session.run(["stylized"], feeds)[0]
+        feeds = {INPUT_IMAGE: image} if baked is not None else {INPUT_IMAGE: image, INPUT_WEIGHTS: weights}
+        got = session.run([OUTPUT], feeds)[0]
         if got.shape != expected.shape or got.dtype != np.float32:
             raise ExportError(f"graph output {got.shape} {got.dtype} does not match "
                               f"{expected.shape} float32 at {h}x{w}")
@@ -199,14 +199,14 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         "format_version": str(GRAPH_FORMAT_VERSION),
         "precision": precision,
         "baked_blend": blend_text,
-        "inputs": "image" if baked is not None else "image,style_weights",
+        "inputs": INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
         "source": model_source,
     }
     set_metadata(proto, {META_PREFIX + k: v for k, v in meta.items()})
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the graph: {str(exc).splitlines()[0]}") from None
+        raise ExportError(f"onnx.checker rejected the graph: {first_line(exc)}") from None
     parity: dict = {}
     if verify:
         log("verifying against PyTorch with onnxruntime ...")

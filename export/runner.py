@@ -17,10 +17,11 @@ from typing import Sequence
 import numpy as np
 
 from cin_style.blend import weight_matrix
-from cin_style.errors import CinStyleError
-from cin_style.imageio import to_rgb
+from cin_style.errors import CinStyleError, first_line
+from cin_style.imageio import chw_to_hwc, hwc_to_chw, to_rgb
 
-META_PREFIX = "cin_style."
+from .contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE, OUTPUT
+
 
 
 class RunnerError(CinStyleError, RuntimeError):
@@ -119,8 +120,7 @@ class StyleRunner:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            raise RunnerError(f"{self.path}: onnxruntime cannot load it ({text[:200]})") from None
+            raise RunnerError(f"{self.path}: onnxruntime cannot load it ({first_line(exc)[:200]})") from None
         self.providers = self.session.get_providers()
         self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
         if device == "cuda" and self.device != "cuda":
@@ -132,20 +132,22 @@ class StyleRunner:
             raise RunnerError(f"{self.path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
         self.style_names: list[str] = json.loads(self.metadata["style_names"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.baked = "style_weights" not in self.input_names
+        self.baked = INPUT_WEIGHTS not in self.input_names
         if warmup:
             self._warmup()
 
     def _warmup(self) -> None:
         image = np.full((1, 3, 64, 64), 0.5, np.float32)
-        self._run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names),
+        self.run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names),
                                       np.float32))
 
-    def _run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        feeds = {"image": np.ascontiguousarray(images, dtype=np.float32)}
+    def run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The graph as it is: float32 [N, 3, H, W] + [N, S] → [N, 3, H, W], no checks
+        (benchmarks time exactly this)."""
+        feeds = {INPUT_IMAGE: np.ascontiguousarray(images, dtype=np.float32)}
         if not self.baked:
-            feeds["style_weights"] = np.ascontiguousarray(weights, dtype=np.float32)
-        return self.session.run(["stylized"], feeds)[0]
+            feeds[INPUT_WEIGHTS] = np.ascontiguousarray(weights, dtype=np.float32)
+        return self.session.run([OUTPUT], feeds)[0]
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """float32 [N, H, W, 3] in [0, 1] + [N, S] weights → [N, H, W, 3].
@@ -155,14 +157,13 @@ class StyleRunner:
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4 or images.shape[3] != 3:
             raise RunnerError(f"images must be [N, H, W, 3], got {list(images.shape)}")
-        if min(images.shape[1:3]) < 16:
-            raise RunnerError(f"images must be at least 16x16 pixels, got "
+        if min(images.shape[1:3]) < MIN_SIDE:
+            raise RunnerError(f"images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
                               f"{images.shape[2]}x{images.shape[1]}")
         if not np.all(np.isfinite(images)):
             raise RunnerError("input image contains NaN or infinite values")
         weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
-        out = self._run_nchw(np.clip(images, 0, 1).transpose(0, 3, 1, 2), weights)
-        return out.transpose(0, 2, 3, 1)
+        return chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(images, 0, 1)), weights))
 
     def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8):
         """Stylize PIL images or uint8/float [H, W, 3] arrays with one blend.

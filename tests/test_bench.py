@@ -1,4 +1,4 @@
-"""`bench --train`: the FLOP model and both training steps, on tiny sizes."""
+"""Benchmarks: the training-step FLOP model and both training steps, and the inference bench, on tiny sizes."""
 
 from pathlib import Path
 
@@ -65,3 +65,15 @@ def test_train_table_prints_the_ratio():
                         "percent_of_sgemm": 45.0, "vs_pytorch_examples": 1.0}]}
     table = format_train_table(report)
     assert "1.50x" in table and "pytorch/examples" in table and "50.0%" in table
+
+
+def test_inference_bench_measures_every_net_backend_and_blend():
+    from cin_style.bench import run_bench
+
+    report = run_bench(sizes=(32,), repeats=1, memory_size=None)
+    rows = report["rows"]
+    assert {(r["net"], r["backend"], r["blend"]) for r in rows} >= {
+        (net, backend, blend) for net in ("default", "lite") for backend in ("torch-cpu", "ort-cpu")
+        for blend in ("one-hot", "50/50", "all")}
+    assert all(r["median_ms"] > 0 and r["gflops"] > 0 for r in rows)
+    assert report["sgemm_gflops"] > 0 and "ort-cpu" in report["table"]
