@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import CinStyleError
+from .specs import SpecError, parse_weighted_names
 
 
 class BlendError(CinStyleError, ValueError):
@@ -23,26 +24,10 @@ def parse_style_spec(spec: str) -> list[tuple[str, float]]:
 
     A bare name (or index) means weight 1.
     """
-    items = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" in part:
-            name, _, raw = part.rpartition("=")
-            name = name.strip()
-            try:
-                weight = float(raw)
-            except ValueError:
-                raise BlendError(f"weight for {name!r} is not a number: {raw!r}") from None
-        else:
-            name, weight = part, 1.0
-        if not name:
-            raise BlendError(f"missing style name in {spec!r}")
-        items.append((name, weight))
-    if not items:
-        raise BlendError(f"empty style spec {spec!r}")
-    return items
+    try:
+        return parse_weighted_names(spec, "=", "style")
+    except SpecError as exc:
+        raise BlendError(str(exc)) from None
 
 
 def resolve_style(name: str, style_names: Sequence[str]) -> int:

@@ -168,19 +168,9 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
 
 
 def _parse_layers(spec: str) -> dict[str, float]:
-    layers = {}
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, _, weight = part.partition(":")
-        try:
-            layers[name.strip()] = float(weight) if weight else 1.0
-        except ValueError:
-            raise click.BadParameter(f"layer weight {weight!r} is not a number") from None
-    if not layers:
-        raise click.BadParameter("at least one layer is needed")
-    return layers
+    from .specs import parse_weighted_names
+
+    return dict(parse_weighted_names(spec, ":", "layer"))
 
 
 # --------------------------------------------------------------------------- add-style
@@ -466,17 +456,6 @@ def weights_path(encoder):
 
 # --------------------------------------------------------------------------- optimize
 
-def _parse_weighted_path(item: str) -> tuple[Path, float]:
-    """``painting.jpg`` or ``painting.jpg=0.7`` (a file named with '=' still works)."""
-    if Path(item).exists() or "=" not in item:
-        return Path(item), 1.0
-    path, _, weight = item.rpartition("=")
-    try:
-        return Path(path), float(weight)
-    except ValueError:
-        raise click.BadParameter(f"style weight in {item!r} is not a number") from None
-
-
 @cli.command()
 @click.argument("content", type=click.Path())
 @click.argument("styles", nargs=-1, required=True, metavar="STYLE[=W]...")
@@ -519,11 +498,12 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
       cin-style optimize photo.jpg starry_night.jpg -o out.png
       cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
     """
+    from .devices import pick_device
     from .encoder import build_encoder
     from .imageio import load_image, output_format, resize_long_side, save_image
     from .losses import LossConfig
     from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
-    from .devices import pick_device
+    from .specs import split_path_weight
 
     output_format(output)
     if frames_every is not None and frames_every < 1:
@@ -539,7 +519,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
     config = OptimizeConfig(size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr, init=init,
                             seed=seed, preserve_color=preserve_color, loss=loss)
     image = resize_long_side(load_image(content), size)
-    parsed = [_parse_weighted_path(s) for s in styles]
+    parsed = [split_path_weight(s) for s in styles]
     style_images = [load_image(p, max_size=size) for p, _ in parsed]
     dev = pick_device(device)
     net = build_encoder(encoder, loss.layers, vgg_weights, log=_log(quiet)).to(dev)

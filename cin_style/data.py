@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .errors import CinStyleError
+from .specs import split_name_path
 from .imageio import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageError, chw_to_hwc, hwc_to_chw,
                       is_image_source, list_images, load_image, resize_long_side, resize_short_side)
 
@@ -146,11 +147,7 @@ def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
     """
     specs: list[StyleSpec] = []
     for item in inputs:
-        item = str(item)
-        name = None
-        if "=" in item and not Path(item).exists():
-            name, _, item = item.partition("=")
-        path = Path(item)
+        name, path = split_name_path(str(item))
         if is_image_source(path):
             if name:
                 raise DataError(f"{name}={path}: a style name needs a single image, not a folder")

@@ -47,3 +47,21 @@ def test_weight_matrix_checks():
         check_weight_matrix(np.ones((2, 2)), 3, 2)
     with pytest.raises(BlendError, match="NaN"):
         check_weight_matrix(np.array([[np.nan, 0, 1]]), 3, 1)
+
+
+def test_one_grammar_for_weighted_names_and_path_assignments(tmp_path):
+    from pathlib import Path
+
+    from cin_style.specs import SpecError, parse_weighted_names, split_name_path, split_path_weight
+
+    assert parse_weighted_names("relu1_2:2, relu3_3", ":", "layer") == [("relu1_2", 2.0), ("relu3_3", 1.0)]
+    with pytest.raises(SpecError, match="layer 'relu1_2'"):
+        parse_weighted_names("relu1_2:big", ":", "layer")
+    with pytest.raises(SpecError, match="empty"):
+        parse_weighted_names(" , ", ":", "layer")
+    odd = tmp_path / "a=b.jpg"
+    odd.write_bytes(b"")
+    assert split_path_weight(str(odd)) == (odd, 1.0)  # an existing file is taken whole
+    assert split_path_weight("wave.jpg=0.25") == (Path("wave.jpg"), 0.25)
+    assert split_name_path("wave=paintings/w.jpg") == ("wave", Path("paintings/w.jpg"))
+    assert split_name_path(str(odd)) == (None, odd)
