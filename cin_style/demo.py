@@ -91,7 +91,7 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
                progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
     """Train a small model on eight bundled paintings and the sample photos, then
     write its contact sheet — the training pipeline end to end in minutes."""
-    from .encoder import build_encoder
+    from .vgg import build_encoder
     from .inference import TorchStylizer
     from .train import train
 

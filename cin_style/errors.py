@@ -17,6 +17,10 @@ class ConfigError(CinStyleError, ValueError):
     """An option or config value out of its range."""
 
 
+class WeightsError(CinStyleError, RuntimeError):
+    """The loss network's weights could not be found, fetched or read."""
+
+
 class TrainingDiverged(CinStyleError, FloatingPointError):
     """The loss became NaN or infinite; lower the learning rate or clip gradients."""
 

@@ -25,7 +25,7 @@ from .devices import pick_device
 from .errors import ConfigError, TrainingDiverged
 from .imageio import MIN_SIDE
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
-from .encoder import build_encoder
+from .vgg import build_encoder
 from .losses import LossConfig, PerceptualLoss
 from .model import StyleNet, StyleNetConfig, one_hot_weights
 from .progress import Progress

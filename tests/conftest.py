@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cin_style.encoder import VGGEncoder
+from cin_style.vgg import VGGEncoder
 from cin_style.losses import LossConfig
 from cin_style.model import StyleNet, StyleNetConfig
 from cin_style.train import TrainConfig

@@ -7,7 +7,7 @@ import torch
 
 from cin_style.bench_train import (format_train_table, our_step, peer_step, train_step_flops,
                                    vgg_flops)
-from cin_style.encoder import VGGEncoder
+from cin_style.vgg import VGGEncoder
 
 from conftest import random_encoder
 

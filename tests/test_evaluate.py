@@ -62,7 +62,7 @@ def test_report_table_lists_every_row(tiny_checkpoint, content_dir, style_dir):
 
 
 def test_with_optimize_scores_a_gatys_reference(tiny_checkpoint, content_dir, style_dir):
-    from cin_style.encoder import VGGEncoder
+    from cin_style.vgg import VGGEncoder
 
     stylizer = TorchStylizer(tiny_checkpoint, device="cpu")
     torch.manual_seed(0)

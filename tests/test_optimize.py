@@ -5,7 +5,7 @@ import torch
 from click.testing import CliRunner
 
 from cin_style.cli import cli
-from cin_style.encoder import VGGEncoder
+from cin_style.vgg import VGGEncoder
 from cin_style.losses import LossConfig, blend_grams, gram_matrix
 from cin_style.optimize import OptimizeConfig, optimize_image
 

