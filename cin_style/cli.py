@@ -17,7 +17,7 @@ import click
 import numpy as np
 
 from . import __version__
-from .errors import CinStyleError, first_line
+from .errors import CinStyleError, UsageError, first_line
 from .imageio import is_image_source
 
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
@@ -39,6 +39,8 @@ class CinGroup(click.Group):
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise
+            if isinstance(exc, UsageError):
+                raise click.UsageError(first_line(exc)) from None
             raise click.ClickException(first_line(exc)) from None
 
 
@@ -308,57 +310,31 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
       cin-style stylize model.onnx 'shots/*.jpg' -o out/ --style 0=1,2=1 --json
       cin-style stylize model.pt photo.jpg -o soft.jpg --strength 0.6 --preserve-color
     """
-    from .blend import format_blend, weights_from_specs
     from .bundled import resolve_model
-    from .imageio import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageError, check_min_side, load_image,
-                          output_format, save_image)
-    from .inference import load_stylizer
-    from .postprocess import mix_strength, preserve_color as keep_colors
+    from .imageio import MIN_SIDE
+    from .inference import blend_for, load_stylizer, output_paths, stylize_files
 
     if max_size is not None and max_size < MIN_SIDE:
         raise click.BadParameter(f"--max-size must be at least {MIN_SIDE}")
     model, inputs = _split_model(inputs)
     if not inputs:
         raise click.UsageError("no INPUT given: name the photos to stylize after the model")
-    model = resolve_model(model)
     paths = expand_inputs(inputs)
-    out = Path(output)
-    single_file = out.suffix != "" and not out.is_dir()
-    if single_file:
-        output_format(out)  # fail on .gif etc. before any work
-        if len(paths) > 1:
-            raise click.UsageError(f"{len(paths)} inputs need an output folder, not the file {out}")
-    runner = load_stylizer(model, device=device)
-    if getattr(runner, "baked", False):
-        if style_specs:
-            raise click.UsageError(f"{model} has a baked blend "
-                                   f"({runner.metadata.get('baked_blend')}); drop --style")
-        weights = np.zeros(len(runner.style_names), np.float32)
-        blend = runner.metadata.get("baked_blend", "baked")
-    else:
-        weights = weights_from_specs(list(style_specs) or [runner.style_names[0]],
-                                     runner.style_names, normalize=not no_normalize)
-        blend = format_blend(weights, runner.style_names)
+    targets = output_paths(paths, output, fmt)
+    stylizer = load_stylizer(resolve_model(model), device=device)
+    weights, blend = blend_for(stylizer, style_specs, normalize=not no_normalize)
     failures = 0
-    for path in paths:
-        started = time.perf_counter()
-        target = out if single_file else out / f"{path.stem}.{fmt}"
-        try:
-            image = load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size)
-            result = runner.run(check_min_side(image, path)[None], weights[None])[0]
-            if preserve_color:
-                result = keep_colors(result, image)
-            if strength < 1:
-                result = mix_strength(result, image, strength)
-            save_image(target, result)
-        except ImageError as exc:
+    for done in stylize_files(stylizer, paths, targets, weights, strength=strength,
+                              preserve_color=preserve_color, max_size=max_size, max_pixels=max_pixels):
+        if done.error:
             failures += 1
-            click.echo(f"error: {exc}", err=True)
-            continue
-        record = {"input": str(path), "output": str(target), "size": [image.shape[1], image.shape[0]],
-                  "blend": blend, "device": runner.device,
-                  "seconds": round(time.perf_counter() - started, 4)}
-        click.echo(json.dumps(record) if as_json else f"{path} -> {target}")
+            click.echo(f"error: {done.error}", err=True)
+        elif as_json:
+            click.echo(json.dumps({"input": str(done.input), "output": str(done.output),
+                                   "size": list(done.size), "blend": blend, "device": stylizer.device,
+                                   "seconds": done.seconds}))
+        else:
+            click.echo(f"{done.input} -> {done.output}")
     if failures:
         raise click.ClickException(f"{failures} of {len(paths)} input(s) failed")
 

@@ -13,6 +13,10 @@ class CinStyleError(Exception):
     """Something the user can fix: bad input, a missing file, a wrong option."""
 
 
+class UsageError(CinStyleError, ValueError):
+    """Options that do not go together (the CLI exits 2, as for any usage error)."""
+
+
 class ConfigError(CinStyleError, ValueError):
     """An option or config value out of its range."""
 

@@ -6,9 +6,15 @@ A stylizer has ``style_names``, ``device`` (what actually runs) and
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
+
+from .errors import ConfigError, UsageError
+from .imageio import ImageError
 
 
 class TorchStylizer:
@@ -38,3 +44,71 @@ def load_stylizer(path: str | Path, device: str = "auto"):
 
         return StyleRunner(path, device=device)
     return TorchStylizer(path, device=device)
+
+
+def blend_for(stylizer, style_specs: Sequence[str] = (), normalize: bool = True) -> tuple[np.ndarray, str]:
+    """The weight row and its label for ``style_specs`` (default: the first style).
+    A baked graph takes no specs; its row is ignored by the graph."""
+    from .blend import format_blend, weights_from_specs
+
+    if getattr(stylizer, "baked", False):
+        if style_specs:
+            raise UsageError(f"{stylizer.path} has a baked blend "
+                                  f"({stylizer.metadata.get('baked_blend')}); drop --style")
+        return (np.zeros(len(stylizer.style_names), np.float32),
+                stylizer.metadata.get("baked_blend", "baked"))
+    weights = weights_from_specs(list(style_specs) or [stylizer.style_names[0]],
+                                 stylizer.style_names, normalize=normalize)
+    return weights, format_blend(weights, stylizer.style_names)
+
+
+@dataclass
+class FileResult:
+    """One input of ``stylize_files``: where it went, or why it failed."""
+
+    input: Path
+    output: Path
+    size: tuple[int, int] | None = None  # (width, height)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -> list[Path]:
+    """A file for one input (its type from the extension), else ``output/STEM.fmt``."""
+    from .imageio import output_format
+
+    out = Path(output)
+    if out.suffix != "" and not out.is_dir():
+        output_format(out)  # fail on .gif etc. before any work
+        if len(inputs) > 1:
+            raise UsageError(f"{len(inputs)} inputs need an output folder, not the file {out}")
+        return [out]
+    return [out / f"{path.stem}.{fmt}" for path in inputs]
+
+
+def stylize_files(stylizer, inputs: Sequence[Path], outputs: Sequence[Path], weights: np.ndarray, *,
+                  strength: float = 1.0, preserve_color: bool = False, max_size: int | None = None,
+                  max_pixels: int | None = None) -> Iterator[FileResult]:
+    """Stylize each input into its output, one at a time, yielding as it goes.
+    An unreadable, too small or too large image fails alone (``error`` says why);
+    the others are still written (atomically)."""
+    from .imageio import DEFAULT_MAX_PIXELS, check_min_side, load_image, save_image
+    from .postprocess import mix_strength, preserve_color as keep_colors
+
+    if not 0 <= strength <= 1:
+        raise ConfigError(f"strength must be in [0, 1] (got {strength})")
+    for path, target in zip(inputs, outputs, strict=True):
+        started = time.perf_counter()
+        try:
+            image = load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size)
+            result = stylizer.run(check_min_side(image, path)[None], weights[None])[0]
+            if preserve_color:
+                result = keep_colors(result, image)
+            if strength < 1:
+                result = mix_strength(result, image, strength)
+            save_image(target, result)
+        except ImageError as exc:
+            yield FileResult(path, target, error=str(exc))
+            continue
+        yield FileResult(path, target, (image.shape[1], image.shape[0]),
+                         round(time.perf_counter() - started, 4))
