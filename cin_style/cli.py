@@ -543,44 +543,18 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
     style relu1_2..relu4_3; 256 px), independent of how the model was
     trained, so they compare across models.
     """
-    from .checkpoint import load_checkpoint
-    from .data import parse_style_inputs
-    from .vgg import build_encoder
-    from .bundled import resolve_model
-    from .evaluate import EVAL_LOSS, evaluate as run_evaluate, format_report, model_style_images, to_json
-    from .imageio import list_images, save_image
-    from .inference import load_stylizer
-    from .sheet import contact_sheet
+    from .evaluate import evaluate_model, format_report, to_json
 
-    model = resolve_model(model)
-    stylizer = load_stylizer(model, device=device)
-    if styles:
-        style_images = {s.name: s.path for s in parse_style_inputs(list(styles))}
-    else:
-        style_images = model_style_images(model, stylizer.style_names)
-    if not is_image_source(content):
-        raise click.UsageError(f"content folder not found: {content}")
-    photos = list_images(content)[:max(1, limit)]
-    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=_log(quiet))
-    optimize_encoder = None
-    if with_optimize:
-        from .optimize import gatys_loss_config
-
-        gatys = gatys_loss_config()
-        optimize_encoder = build_encoder(gatys.encoder, gatys.layers, log=_log(quiet))
     pair_names = tuple(p.strip() for p in pair.split(",")) if pair else None
     if pair_names is not None and len(pair_names) != 2:
         raise click.BadParameter("--pair takes two style names: A,B")
-    result = run_evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair_names,
-                          optimize_steps=optimize_steps if with_optimize else 0,
-                          optimize_encoder=optimize_encoder, seed=seed,
-                          only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
-                          progress=_progress_enabled(quiet), log=_log(quiet))
-    report = result["report"]
-    sheet_path = Path(sheet) if sheet else Path(model).with_name(Path(model).stem + "_evaluation.png")
-    columns = list(result["columns"])
-    rows = [[photo, *(result["columns"][c][i] for c in columns)] for i, photo in enumerate(result["photos"])]
-    save_image(sheet_path, contact_sheet(rows, ["photo", *columns], cell=160))
+    result = evaluate_model(model, content, styles=styles, limit=limit,
+                            only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
+                            blends=blends, pair=pair_names,
+                            optimize_steps=optimize_steps if with_optimize else 0, sheet=sheet,
+                            seed=seed, vgg_weights=vgg_weights, device=device,
+                            progress=_progress_enabled(quiet), log=_log(quiet))
+    report, sheet_path = result.report, result.sheet
     if as_json:
         click.echo(to_json(report))
     else:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .blend import format_blend, weights_from_specs
 from .data import DataError, load_style_image, to_array, to_tensor
+from .errors import UsageError
 from .imageio import resize_long_side
 from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
@@ -98,18 +99,19 @@ def _round(value: float) -> float:
 class Evaluator:
     """Scores stylizations of a fixed set of photos against style Gram targets."""
 
-    def __init__(self, encoder, photos: list[torch.Tensor]):
+    def __init__(self, encoder, photos: list[torch.Tensor], device: str | torch.device = "cpu"):
         missing = [n for n in EVAL_LOSS.layers if n not in encoder.layers]
         if missing:
             raise ValueError(f"the evaluation encoder lacks layers {missing}")
-        self.encoder = encoder
-        self.photos = [p[None] for p in photos]
+        self.device = torch.device(device)
+        self.encoder = encoder.to(self.device)
+        self.photos = [p[None].to(self.device) for p in photos]
         with torch.no_grad():  # every stylization is compared with these: encode them once
             self.photo_features = [encoder(p) for p in self.photos]
 
     @torch.no_grad()
     def grams(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.encoder(image[None] if image.dim() == 3 else image)
+        feats = self.encoder((image[None] if image.dim() == 3 else image).to(self.device))
         return {n: gram_matrix(feats[n]) for n in EVAL_LOSS.style_layers}
 
     @torch.no_grad()
@@ -121,7 +123,7 @@ class Evaluator:
             raise ValueError(f"{len(outputs)} outputs for {len(self.photos)} photos")
         sums = np.zeros((len(targets), 4))
         for out, photo, fp in zip(outputs, self.photos, self.photo_features):
-            out = out[None]
+            out = out[None].to(self.device)
             fo = self.encoder(out)
             shared = [
                 sum(w * content_loss(fo[n], fp[n]).item() for n, w in EVAL_LOSS.content_layers.items()),
@@ -139,8 +141,8 @@ class Evaluator:
 def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
              blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
              optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
-             only: Sequence[str] | None = None, progress: bool = True,
-             log: Callable[[str], None] = lambda s: None) -> dict:
+             only: Sequence[str] | None = None, device: str | torch.device = "cpu",
+             progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
     """The report as a JSON-ready dict; also returns images for a contact sheet.
 
     ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
@@ -167,7 +169,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         raise DataError("no evaluation photos")
     arrays = [resize_long_side(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
-    evaluator = Evaluator(encoder, tensors)
+    evaluator = Evaluator(encoder, tensors, device)
     style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
     stacked = ({layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
                if blends else {})
@@ -210,12 +212,12 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
             arrays, style_images, scored, evaluator, style_grams, optimize_steps,
-            optimize_encoder, seed, size, progress, log)
+            optimize_encoder, seed, size, progress, log, device)
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 
 
 def _optimize_reference(arrays, style_images, names, evaluator, style_grams, steps,
-                        encoder, seed, size, progress, log) -> dict:
+                        encoder, seed, size, progress, log, device) -> dict:
     from .imageio import load_image
     from .optimize import OptimizeConfig, optimize_image
 
@@ -225,11 +227,70 @@ def _optimize_reference(arrays, style_images, names, evaluator, style_grams, ste
         outputs = []
         for array in arrays:
             config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)
-            result = optimize_image(array, [style], [1.0], config, encoder, progress=progress)
+            result = optimize_image(array, [style], [1.0], config, encoder, device=device,
+                                    progress=progress)
             outputs.append(to_tensor(result.image))
         results[name] = evaluator.score(outputs, style_grams[name]).to_dict()
         log(f"optimize reference for {name} done")
     return results
+
+
+@dataclass
+class EvaluationResult:
+    report: dict
+    sheet: Path
+
+
+def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Sequence[str] = (),
+                   limit: int = 8, only: Sequence[str] | None = None, blends: Sequence[str] = (),
+                   pair: tuple[str, str] | None = None, optimize_steps: int = 0,
+                   sheet: str | Path | None = None, seed: int = 0, vgg_weights: str | Path | None = None,
+                   device: str = "auto", progress: bool = True,
+                   log: Callable[[str], None] = lambda s: None) -> EvaluationResult:
+    """``cin-style evaluate``: score a model file (``None``: the bundled one) on the
+    first ``limit`` photos of ``content`` and write a contact sheet.
+
+    ``styles`` names the paintings (folders, files, NAME=FILE); by default the
+    checkpoint's own, else the bundled painting of each style name.  The
+    evaluation network runs where the model does.  The sheet defaults to
+    MODEL_evaluation.png beside an explicit model, in the current folder for
+    the bundled one.
+    """
+    from .bundled import resolve_model
+    from .data import parse_style_inputs
+    from .devices import pick_device
+    from .imageio import is_image_source, list_images, save_image
+    from .inference import load_stylizer
+    from .sheet import contact_sheet
+    from .vgg import build_encoder
+
+    model_path = resolve_model(model)
+    stylizer = load_stylizer(model_path, device=device)
+    if styles:
+        style_images = {s.name: s.path for s in parse_style_inputs(list(styles))}
+    else:
+        style_images = model_style_images(model_path, stylizer.style_names)
+    if not is_image_source(content):
+        raise UsageError(f"content folder not found: {content} (a folder or a .txt image list)")
+    photos = list_images(content)[:max(1, limit)]
+    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=log)
+    optimize_encoder = None
+    if optimize_steps:
+        from .optimize import gatys_loss_config
+
+        gatys = gatys_loss_config()
+        optimize_encoder = build_encoder(gatys.encoder, gatys.layers, log=log)
+    result = evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair,
+                      optimize_steps=optimize_steps, optimize_encoder=optimize_encoder, seed=seed,
+                      only=only, device=pick_device(device), progress=progress, log=log)
+    if sheet is None:
+        name = f"{model_path.stem}_evaluation.png"
+        sheet = Path(name) if model is None else model_path.with_name(name)
+    columns = list(result["columns"])
+    rows = [[photo, *(result["columns"][c][i] for c in columns)]
+            for i, photo in enumerate(result["photos"])]
+    return EvaluationResult(result["report"],
+                            save_image(sheet, contact_sheet(rows, ["photo", *columns], cell=160)))
 
 
 def format_report(report: dict) -> str:

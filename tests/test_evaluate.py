@@ -105,3 +105,40 @@ def test_only_scores_the_named_styles_with_the_same_numbers(tiny_checkpoint, con
     with pytest.raises(ValueError, match="delta"):
         evaluate(stylizer, photos, {}, random_encoder(EVAL_LOSS.layers), only=["delta"], size=48,
                  progress=False)
+
+
+class IdentityStylizer:
+    """Returns the photo: content loss must be 0 and SSIM 1, whatever the style."""
+
+    style_names = ["alpha", "beta"]
+    device = "cpu"
+
+    def run(self, images, weights):
+        return images
+
+
+def test_identity_stylizer_scores_content_zero_and_ssim_one(content_dir, style_dir):
+    photos = sorted(content_dir.glob("*.png"))[:2]
+    styles = {n: style_dir / f"{n}.png" for n in IdentityStylizer.style_names}
+    report = evaluate(IdentityStylizer(), photos, styles, random_encoder(EVAL_LOSS.layers), size=48,
+                      progress=False)["report"]
+    for metrics in report["styles"].values():
+        assert metrics["content"] == 0 and metrics["ssim"] == pytest.approx(1.0, abs=1e-6)
+        assert metrics["style"] > 0 and metrics["tv"] > 0
+    # the same photos for every style: only the style column may differ
+    alpha, beta = report["styles"]["alpha"], report["styles"]["beta"]
+    assert alpha["tv"] == beta["tv"] and alpha["style"] != beta["style"]
+
+
+def test_bundled_model_sheet_lands_in_the_current_folder(tiny_checkpoint, content_dir, vgg_weights_file,
+                                                         tmp_path, monkeypatch):
+    from cin_style import bundled
+    from cin_style.evaluate import evaluate_model
+
+    monkeypatch.setattr(bundled, "reference_model", lambda: tiny_checkpoint)
+    monkeypatch.chdir(tmp_path / "content")
+    result = evaluate_model(None, content_dir, limit=1, vgg_weights=vgg_weights_file, device="cpu",
+                            progress=False)
+    assert result.sheet == (tmp_path / "content" / "m_evaluation.png").relative_to(tmp_path / "content")
+    assert (tmp_path / "content" / "m_evaluation.png").is_file()
+    assert not (tiny_checkpoint.parent / "m_evaluation.png").exists()
