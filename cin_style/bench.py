@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .model import StyleNet, StyleNetConfig
+from .config import StyleNetConfig
+from .model import StyleNet
 
 NETS = {"default": dict(base_width=32, num_residual_blocks=5),
         "lite": dict(base_width=16, num_residual_blocks=5)}

@@ -70,9 +70,10 @@ def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32"
     """A ready trainer step and its FLOPs per image."""
     from .data import ContentImages, parse_style_inputs
     from .vgg import build_encoder
-    from .losses import LossConfig, PerceptualLoss
-    from .model import StyleNet, StyleNetConfig
-    from .train import TrainConfig, _Run
+    from .config import StyleNetConfig, TrainConfig
+    from .losses import PerceptualLoss
+    from .model import StyleNet
+    from .train import _Run
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="cin-style-bench-"))
     photos = _write_synthetic_images(workdir / "photos", 8, max(size, 288), seed=1)
@@ -216,7 +217,8 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     if peer_dir is not None:
         step = peer_step(Path(peer_dir), size, batch, load_state_dict_file(weights_file, "vgg16"))
         # their step runs VGG to relu4_3 on the photo too, and uses the same network shape
-        from .model import StyleNet, StyleNetConfig
+        from .config import StyleNetConfig
+        from .model import StyleNet
 
         net = StyleNet(StyleNetConfig(num_styles=1)).flops(size, size)
         flops = 3 * net + 3 * vgg_flops("vgg16", "relu4_3", size, size)

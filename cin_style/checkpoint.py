@@ -15,7 +15,8 @@ import torch
 
 from .atomic import atomic_write
 from .errors import CinStyleError, ConfigError, first_line
-from .model import StyleNet, StyleNetConfig
+from .config import StyleNetConfig
+from .model import StyleNet
 
 FORMAT = "cin-style"
 FORMAT_VERSION = 1

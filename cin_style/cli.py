@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
 from . import __version__
+from .config import LossConfig, OptimizeConfig, TrainConfig
 from .errors import CinStyleError, UsageError, first_line
 from .imageio import is_image_source
 
@@ -52,12 +52,55 @@ def _log(quiet: bool):
     return (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
 
 
+# Option defaults come from the config dataclasses; they are not restated here.
+TRAIN_DEFAULTS = TrainConfig()
+OPTIMIZE_DEFAULTS = OptimizeConfig()
+
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="Where to run; auto picks CUDA when available.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")
 vgg_weights_option = click.option(
     "--vgg-weights", type=click.Path(dir_okay=False), default=None,
     help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).")
+
+
+def _layers_text(layers: dict[str, float]) -> str:
+    return ",".join(name if weight == 1 else f"{name}:{weight:g}" for name, weight in layers.items())
+
+
+def loss_options(defaults: LossConfig):
+    """--encoder, --content/--style-layers and the three loss weights, declared
+    once for train and optimize; read back with ``loss_config(**kwargs)``."""
+    options = [
+        click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default=defaults.encoder,
+                     show_default=True, help="Loss network."),
+        click.option("--content-layers", default=_layers_text(defaults.content_layers), show_default=True,
+                     help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT."),
+        click.option("--style-layers", default=_layers_text(defaults.style_layers), show_default=True,
+                     help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT."),
+        click.option("--content-weight", type=float, default=defaults.content_weight, show_default=True,
+                     help="Raise to keep more of the photo."),
+        click.option("--style-weight", type=float, default=defaults.style_weight, show_default=True,
+                     help="Raise for stronger stylization, lower to keep more of the photo."),
+        click.option("--tv-weight", type=float, default=defaults.tv_weight, show_default=True,
+                     help="Total-variation smoothing; raise if outputs are noisy."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+def loss_config(encoder, content_layers, style_layers, content_weight, style_weight, tv_weight) -> LossConfig:
+    from .specs import parse_weighted_names
+
+    return LossConfig(encoder=encoder,
+                      content_layers=dict(parse_weighted_names(content_layers, ":", "layer")),
+                      style_layers=dict(parse_weighted_names(style_layers, ":", "layer")),
+                      content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
 
 
 @click.group(cls=CinGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,47 +131,41 @@ def cli(debug):
                    "list of image paths, one per line, relative to the list.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Checkpoint to write (also the model file for stylize/export).")
-@click.option("--steps", type=int, default=4000, show_default=True, help="Optimizer steps in total.")
-@click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--image-size", type=int, default=256, show_default=True, help="Training crop size (px).")
-@click.option("--photo-size", type=int, default=None,
+@click.option("--steps", type=int, default=TRAIN_DEFAULTS.steps, show_default=True,
+              help="Optimizer steps in total.")
+@click.option("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, show_default=True)
+@click.option("--image-size", type=int, default=TRAIN_DEFAULTS.image_size, show_default=True,
+              help="Training crop size (px).")
+@click.option("--photo-size", type=int, default=TRAIN_DEFAULTS.photo_size,
               help="Scale photos to this short side before cropping (default: --image-size). "
                    "Crops smaller than the photo train at a real-use scale for less compute.")
-@click.option("--style-size", type=int, default=384, show_default=True,
+@click.option("--style-size", type=int, default=TRAIN_DEFAULTS.style_size, show_default=True,
               help="Long side the style images are scaled to before taking Gram matrices.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+@click.option("--lr", type=float, default=TRAIN_DEFAULTS.lr, show_default=True, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default=TRAIN_DEFAULTS.lr_schedule,
               show_default=True, help="cosine decays to 1% of --lr by the last step.")
-@click.option("--grad-clip", type=float, default=None,
+@click.option("--grad-clip", type=float, default=TRAIN_DEFAULTS.grad_clip,
               help="Clip the global gradient norm to this value (steadies unstable runs).")
-@click.option("--content-weight", type=float, default=1.0, show_default=True)
-@click.option("--style-weight", type=float, default=1e5, show_default=True,
-              help="Raise for stronger stylization, lower to keep more of the photo.")
-@click.option("--tv-weight", type=float, default=1e-2, show_default=True,
-              help="Total-variation smoothing; raise if outputs are noisy.")
-@click.option("--content-layers", default="relu2_2", show_default=True,
-              help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT.")
-@click.option("--style-layers", default="relu1_2,relu2_2,relu3_3,relu4_3", show_default=True,
-              help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT.")
-@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True,
-              help="Loss network.")
-@click.option("--base-width", type=int, default=32, show_default=True,
+@loss_options(TRAIN_DEFAULTS.loss)
+@click.option("--base-width", type=int, default=TRAIN_DEFAULTS.base_width, show_default=True,
               help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
-@click.option("--residual-blocks", type=int, default=5, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+@click.option("--residual-blocks", type=int, default=TRAIN_DEFAULTS.residual_blocks, show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=TRAIN_DEFAULTS.precision,
+              show_default=True,
               help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
                    "the CPU. CPUs with AVX512-BF16/AMX train 2-3x faster in bf16 (see bench --train).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
 @click.option("--validation", type=click.Path(), default=None, metavar="DIR|LIST.txt",
               help="Photos training never sees, scored at every checkpoint (loss parts and each "
                    "style's loss, logged and kept in the checkpoint): watch them plateau.")
 @click.option("--max-seconds", type=click.FloatRange(min=1), default=None, metavar="S",
               help="Stop after S seconds of training with a checkpoint written (run long trainings "
-                   "in parts; --resume continues bit for bit).")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="K",
+                   "in parts; --resume continues bit for bit). Ctrl-C also stops at a checkpoint.")
+@click.option("--checkpoint-every", type=int, default=TRAIN_DEFAULTS.checkpoint_every, show_default=True,
+              metavar="K",
               help="Write the checkpoint every K steps (atomically; the previous one is kept as .prev).")
-@click.option("--sample-every", type=int, default=500, show_default=True,
+@click.option("--sample-every", type=int, default=TRAIN_DEFAULTS.sample_every, show_default=True,
               help="Write a sample grid (a row per style) every this many steps.")
 @vgg_weights_option
 @device_option
@@ -147,32 +184,21 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
       cin-style train --styles styles/ --content photos/ --out model.pt --steps 4000
       cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
     """
-    from .losses import LossConfig
-    from .train import TrainConfig, train as run_train
+    from .train import train as run_train
 
-    loss = LossConfig(encoder=encoder, content_layers=_parse_layers(content_layers),
-                      style_layers=_parse_layers(style_layers), content_weight=content_weight,
-                      style_weight=style_weight, tv_weight=tv_weight)
-    if checkpoint_every < 1 or sample_every < 1:
-        raise click.BadParameter("--checkpoint-every and --sample-every must be >= 1")
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
                          photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
-                         grad_clip=grad_clip,
-                         seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every,
-                         base_width=base_width, residual_blocks=residual_blocks, precision=precision,
-                         loss=loss)
+                         grad_clip=grad_clip, seed=seed, checkpoint_every=checkpoint_every,
+                         sample_every=sample_every, base_width=base_width,
+                         residual_blocks=residual_blocks, precision=precision,
+                         loss=loss_config(encoder, content_layers, style_layers, content_weight,
+                                          style_weight, tv_weight))
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
                        vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet),
                        time_budget=max_seconds, validation=validation)
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
                f"loss {last.get('loss', float('nan')):.4g}, {result.images_per_second:.2f} img/s")
-
-
-def _parse_layers(spec: str) -> dict[str, float]:
-    from .specs import parse_weighted_names
-
-    return dict(parse_weighted_names(spec, ":", "layer"))
 
 
 # --------------------------------------------------------------------------- add-style
@@ -224,7 +250,7 @@ def add_style(new_styles, content, out, steps, lr, vgg_weights, device, quiet):
 
 @cli.command()
 @click.argument("model", type=click.Path(), required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
+@json_option
 def styles(model, as_json):
     """List a model's styles (index and name); works for .pt and .onnx.
 
@@ -293,7 +319,7 @@ def expand_inputs(inputs) -> list[Path]:
 @click.option("--max-pixels", type=int, default=None,
               help="Refuse inputs larger than this many pixels (default 64M; bomb guard).")
 @device_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON record per image.")
+@json_option
 def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_color,
             max_size, max_pixels, device, as_json):
     """Stylize photos with a blend of a model's styles.
@@ -437,27 +463,23 @@ def weights_path(encoder):
 @click.argument("styles", nargs=-1, required=True, metavar="STYLE[=W]...")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Result image (.png/.jpg/.webp).")
-@click.option("--size", type=int, default=512, show_default=True, help="Long side of the result (px).")
-@click.option("--steps", type=int, default=60, show_default=True,
+@click.option("--size", type=int, default=OPTIMIZE_DEFAULTS.size, show_default=True,
+              help="Long side of the result (px).")
+@click.option("--steps", type=int, default=OPTIMIZE_DEFAULTS.steps, show_default=True,
               help="Iterations at full size (each coarser level runs twice as many).")
-@click.option("--scales", type=int, default=1, show_default=True,
+@click.option("--scales", type=int, default=OPTIMIZE_DEFAULTS.scales, show_default=True,
               help="Coarse-to-fine levels: 2 starts at half size; 1 optimises at full size only.")
-@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
-@click.option("--lr", type=float, default=None, help="Step size (default 1.0 for L-BFGS, 0.02 for Adam).")
-@click.option("--init", type=click.Choice(["content", "noise"]), default="content", show_default=True)
-@click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg19", show_default=True)
-@click.option("--content-layers", default=None,
-              help="Comma list of layers, optionally NAME:WEIGHT  [default: conv4_2]")
-@click.option("--style-layers", default=None,
-              help="Comma list of layers, optionally NAME:WEIGHT  [default: conv1_1,...,conv5_1]")
-@click.option("--content-weight", type=float, default=None, help="[default: 1]")
-@click.option("--style-weight", type=float, default=None,
-              help="Raise for a stronger style, lower to keep more of the photo  [default: 3e5]")
-@click.option("--tv-weight", type=float, default=None, help="Smoothing; raise if noisy  [default: 30]")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default=OPTIMIZE_DEFAULTS.optimizer,
+              show_default=True)
+@click.option("--lr", type=float, default=OPTIMIZE_DEFAULTS.lr,
+              help="Step size (default 1.0 for L-BFGS, 0.02 for Adam).")
+@click.option("--init", type=click.Choice(["content", "noise"]), default=OPTIMIZE_DEFAULTS.init,
+              show_default=True)
+@loss_options(OPTIMIZE_DEFAULTS.loss)
 @click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance-only transfer).")
 @click.option("--frames-every", type=int, default=None, metavar="K",
               help="Also save the image every K steps into OUTPUT_frames/.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=OPTIMIZE_DEFAULTS.seed, show_default=True)
 @vgg_weights_option
 @device_option
 @quiet_option
@@ -474,37 +496,19 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
       cin-style optimize photo.jpg starry_night.jpg -o out.png
       cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
     """
-    from .devices import pick_device
-    from .vgg import build_encoder
-    from .imageio import load_image, output_format, resize_long_side, save_image
-    from .losses import LossConfig
-    from .optimize import OptimizeConfig, gatys_loss_config, optimize_image
+    from .optimize import optimize_file
     from .specs import split_path_weight
 
-    output_format(output)
     if frames_every is not None and frames_every < 1:
         raise click.BadParameter("--frames-every must be >= 1")
-    preset = gatys_loss_config()  # the Gatys et al. defaults; flags override them
-    loss = LossConfig(
-        encoder=encoder,
-        content_layers=_parse_layers(content_layers) if content_layers else preset.content_layers,
-        style_layers=_parse_layers(style_layers) if style_layers else preset.style_layers,
-        content_weight=preset.content_weight if content_weight is None else content_weight,
-        style_weight=preset.style_weight if style_weight is None else style_weight,
-        tv_weight=preset.tv_weight if tv_weight is None else tv_weight)
     config = OptimizeConfig(size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr, init=init,
-                            seed=seed, preserve_color=preserve_color, loss=loss)
-    image = resize_long_side(load_image(content), size)
-    parsed = [split_path_weight(s) for s in styles]
-    style_images = [load_image(p, max_size=size) for p, _ in parsed]
-    dev = pick_device(device)
-    net = build_encoder(encoder, loss.layers, vgg_weights, log=_log(quiet)).to(dev)
+                            seed=seed, preserve_color=preserve_color,
+                            loss=loss_config(encoder, content_layers, style_layers, content_weight,
+                                             style_weight, tv_weight))
     started = time.perf_counter()
-    frames_dir = Path(output).with_name(Path(output).stem + "_frames") if frames_every else None
-    result = optimize_image(image, style_images, [wt for _, wt in parsed], config, net, device=dev,
-                            frames_every=frames_every, frames_dir=frames_dir,
-                            progress=_progress_enabled(quiet), log=_log(quiet))
-    save_image(output, result.image)
+    result = optimize_file(content, [split_path_weight(s) for s in styles], output, config,
+                           vgg_weights=vgg_weights, device=device, frames_every=frames_every,
+                           progress=_progress_enabled(quiet), log=_log(quiet))
     last = result.history[-1]
     click.echo(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.history)} "
                f"steps, {time.perf_counter() - started:.0f}s, final loss {last['loss']:.4g})")
@@ -530,7 +534,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
 @click.option("--optimize-steps", type=int, default=40, show_default=True)
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None,
               help="Contact sheet PNG to write (default: MODEL_evaluation.png).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
+@json_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @vgg_weights_option
 @device_option
@@ -571,7 +575,7 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
               help="Timed runs per case (halved above 512 px); the median is reported.")
 @click.option("--memory-size", type=int, default=2048, show_default=True,
               help="Image size for the peak-memory run (0 skips it).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
+@json_option
 @click.option("--train", "train_step", is_flag=True,
               help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.")
 @click.option("--peer", type=click.Path(file_okay=False, exists=True), default=None,

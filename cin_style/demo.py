@@ -6,7 +6,7 @@ whole pipeline on built-in defaults."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -14,9 +14,8 @@ import numpy as np
 
 from .blend import blend_weights
 from .bundled import bundled_samples, bundled_styles
-from .losses import LossConfig
+from .config import LossConfig, TrainConfig
 from .devices import pick_device
-from .train import TrainConfig
 
 DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"),
                ("night_cafe", "inokashira_snow"))
@@ -101,7 +100,7 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
     on_gpu = pick_device(device).type == "cuda"
     config = demo_config(on_gpu)
     if steps is not None:
-        config.steps = steps
+        config = replace(config, steps=steps)
     if encoder is None:
         encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
     styles = [bundled_styles() / f"{name}.jpg" for name in TRAIN_DEMO_STYLES]

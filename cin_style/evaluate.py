@@ -21,7 +21,8 @@ from .blend import format_blend, weights_from_specs
 from .data import DataError, load_style_image, to_array, to_tensor
 from .errors import UsageError
 from .imageio import resize_long_side
-from .losses import LossConfig, blend_grams, content_loss, gram_matrix, style_loss, total_variation
+from .config import LossConfig
+from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
 EVAL_LOSS = LossConfig(encoder="vgg16", content_layers={"relu2_2": 1.0},
                        style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
@@ -219,7 +220,8 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
 def _optimize_reference(arrays, style_images, names, evaluator, style_grams, steps,
                         encoder, seed, size, progress, log, device) -> dict:
     from .imageio import load_image
-    from .optimize import OptimizeConfig, optimize_image
+    from .config import OptimizeConfig
+    from .optimize import optimize_image
 
     results = {}
     for name in names:
@@ -276,7 +278,7 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
     encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=log)
     optimize_encoder = None
     if optimize_steps:
-        from .optimize import gatys_loss_config
+        from .config import gatys_loss_config
 
         gatys = gatys_loss_config()
         optimize_encoder = build_encoder(gatys.encoder, gatys.layers, log=log)

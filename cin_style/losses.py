@@ -6,12 +6,11 @@ Functional forms first, each with shape checks that say what was expected;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import LossConfig
 from .errors import ConfigError
 
 
@@ -86,32 +85,6 @@ def blend_grams(grams: dict[str, torch.Tensor], weights) -> dict[str, torch.Tens
                              f"for {table.shape[0]} style targets")
         out[name] = torch.einsum("s,sij->ij", w, table)
     return out
-
-
-@dataclass
-class LossConfig:
-    """Which VGG layers and weights make up the perceptual loss.
-
-    Defaults start from Johnson et al. 2016 (VGG16; content relu2_2; style
-    relu1_2, relu2_2, relu3_3, relu4_3), with the style/content balance and
-    per-layer weights retuned for Gram matrices normalised by C·H·W and
-    images in [0, 1] (see README).
-    """
-
-    encoder: str = "vgg16"
-    content_layers: dict[str, float] = field(default_factory=lambda: {"relu2_2": 1.0})
-    style_layers: dict[str, float] = field(default_factory=lambda: {
-        "relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
-    content_weight: float = 1.0
-    style_weight: float = 1e5
-    tv_weight: float = 1e-2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def layers(self) -> list[str]:
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
 
 
 class PerceptualLoss(nn.Module):

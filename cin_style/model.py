@@ -9,39 +9,11 @@ row blends styles — per sample, inside one batch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-
-
-@dataclass(frozen=True)
-class StyleNetConfig:
-    """Shape of a style network.  Stored inside every checkpoint."""
-
-    num_styles: int
-    base_width: int = 32  # channels after the first conv; 2x and 4x after the downsamples
-    num_residual_blocks: int = 5
-    outer_kernel: int = 9  # first and last conv (9x9 in Johnson et al.)
-
-    def __post_init__(self) -> None:
-        if self.num_styles < 1:
-            raise ConfigError(f"num_styles must be >= 1, got {self.num_styles}")
-        if self.base_width < 1 or self.num_residual_blocks < 0:
-            raise ConfigError(f"invalid network shape: {self}")
-        if self.outer_kernel % 2 != 1:
-            raise ConfigError(f"outer_kernel must be odd, got {self.outer_kernel}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "StyleNetConfig":
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
+from .config import StyleNetConfig
 
 
 class ConditionalInstanceNorm2d(nn.Module):

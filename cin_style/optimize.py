@@ -8,7 +8,7 @@ iterations (a few CPU minutes); ``scales`` > 1 adds coarse-to-fine levels.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,45 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import OptimizeConfig
 from .data import to_array, to_tensor
 from .errors import ConfigError, TrainingDiverged
-from .losses import LossConfig, PerceptualLoss, blend_grams
+from .losses import PerceptualLoss, blend_grams
 from .progress import Progress
-
-
-def gatys_loss_config() -> LossConfig:
-    """Gatys et al.: VGG19, content conv4_2, style conv1_1 … conv5_1 (equal weights)."""
-    return LossConfig(encoder="vgg19", content_layers={"conv4_2": 1.0},
-                      style_layers={f"conv{i}_1": 1.0 for i in range(1, 6)},
-                      content_weight=1.0, style_weight=3e5, tv_weight=30.0)
-
-
-@dataclass
-class OptimizeConfig:
-    size: int = 512  # long side of the result (px)
-    steps: int = 60  # iterations at the final size; coarser levels get twice as many
-    scales: int = 1  # coarse-to-fine levels (1 = full size only)
-    optimizer: str = "lbfgs"  # or "adam"
-    lr: float | None = None  # default: 1.0 for L-BFGS, 0.02 for Adam
-    init: str = "content"  # or "noise"
-    seed: int = 0
-    preserve_color: bool = False
-    loss: LossConfig = field(default_factory=gatys_loss_config)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.loss, dict):
-            self.loss = LossConfig(**self.loss)
-        if self.size < 32:
-            raise ConfigError(f"size must be at least 32 px, got {self.size}")
-        if self.steps < 1 or self.scales < 1:
-            raise ConfigError("steps and scales must be >= 1")
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise ConfigError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
-        if self.init not in ("content", "noise"):
-            raise ConfigError(f"init must be content or noise, got {self.init!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -194,3 +160,28 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
             optimizer.step(closure)
             record(step + 1)
     return image, history
+
+
+def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]], output: str | Path,
+                  config: OptimizeConfig, *, vgg_weights: str | Path | None = None, device: str = "auto",
+                  frames_every: int | None = None, progress: bool = True,
+                  log: Callable[[str], None] = lambda s: None) -> OptimizeResult:
+    """``cin-style optimize``: the photo at ``content`` (long side ``config.size``)
+    towards the weighted ``(painting, weight)`` blend, written to ``output``;
+    every ``frames_every`` steps a frame goes to OUTPUT_frames/."""
+    from .devices import pick_device
+    from .imageio import load_image, output_format, resize_long_side, save_image
+    from .vgg import build_encoder
+
+    output = Path(output)
+    output_format(output)  # fail on .gif etc. before minutes of work
+    image = resize_long_side(load_image(content), config.size)
+    paintings = [load_image(path, max_size=config.size) for path, _ in styles]
+    dev = pick_device(device)
+    encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log).to(dev)
+    frames_dir = output.with_name(output.stem + "_frames") if frames_every else None
+    result = optimize_image(image, paintings, [weight for _, weight in styles], config, encoder,
+                            device=dev, frames_every=frames_every, frames_dir=frames_dir,
+                            progress=progress, log=log)
+    save_image(output, result.image)
+    return result

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -21,75 +21,14 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
+from .config import StyleNetConfig, TrainConfig
 from .devices import pick_device
-from .errors import ConfigError, TrainingDiverged
-from .imageio import MIN_SIDE
+from .errors import TrainingDiverged
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
 from .vgg import build_encoder
-from .losses import LossConfig, PerceptualLoss
-from .model import StyleNet, StyleNetConfig, one_hot_weights
+from .losses import PerceptualLoss
+from .model import StyleNet, one_hot_weights
 from .progress import Progress
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run.  Stored in every checkpoint."""
-
-    steps: int = 4000
-    batch_size: int = 4
-    image_size: int = 256
-    photo_size: int | None = None  # photos' short side before cropping; None: image_size
-    style_size: int | None = 384
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 1% of lr at `steps`)
-    grad_clip: float | None = None  # max global gradient norm; None disables clipping
-    seed: int = 0
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    base_width: int = 32
-    residual_blocks: int = 5
-    # "bf16": autocast the network and the loss network to bfloat16 (statistics,
-    # Grams and losses stay float32); "auto": bf16 on CUDA, fp32 on the CPU.
-    # CPUs with AVX512-BF16/AMX run a bf16 step 2-3x faster (`cin-style bench --train`).
-    precision: str = "auto"
-    loss: LossConfig = field(default_factory=LossConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.loss, dict):
-            self.loss = LossConfig(**self.loss)
-        problems = []
-        if self.steps < 1:
-            problems.append(f"steps must be >= 1 (got {self.steps})")
-        if self.batch_size < 1:
-            problems.append(f"batch size must be >= 1 (got {self.batch_size})")
-        if self.image_size < MIN_SIDE:
-            problems.append(f"image size must be >= {MIN_SIDE} (got {self.image_size})")
-        if self.photo_size is not None and self.photo_size < self.image_size:
-            problems.append(f"photo size must be >= image size (got {self.photo_size} < {self.image_size})")
-        if self.style_size is not None and self.style_size < MIN_SIDE:
-            problems.append(f"style size must be >= {MIN_SIDE} (got {self.style_size})")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            problems.append(f"learning rate must be > 0 (got {self.lr})")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
-        if self.lr_schedule not in ("constant", "cosine"):
-            problems.append(f"lr schedule must be constant or cosine (got {self.lr_schedule!r})")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            problems.append(f"grad clip must be > 0 (got {self.grad_clip})")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self.loss, name)
-            if not (value >= 0 and math.isfinite(value)):
-                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
-        if problems:
-            raise ConfigError("; ".join(problems))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -13,9 +13,8 @@ import torch
 from PIL import Image
 
 from cin_style.vgg import VGGEncoder
-from cin_style.losses import LossConfig
-from cin_style.model import StyleNet, StyleNetConfig
-from cin_style.train import TrainConfig
+from cin_style.config import LossConfig, StyleNetConfig, TrainConfig
+from cin_style.model import StyleNet
 
 # Small crops and shallow layers keep a training step to a few milliseconds.
 TINY_LOSS = LossConfig(content_layers={"relu2_2": 1.0},

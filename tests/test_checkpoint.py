@@ -66,7 +66,8 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
     script = textwrap.dedent(f"""
         import torch
         from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-        from cin_style.model import StyleNet, StyleNetConfig
+        from cin_style.config import StyleNetConfig
+        from cin_style.model import StyleNet
         model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
         step = 0
         while True:

@@ -29,12 +29,20 @@ def trained(runner, style_dir, content_dir, vgg_weights_file, tmp_path):
     return out
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["stylize"], ["styles"], ["add-style"],
-                                     ["weights", "fetch"], ["weights", "path"], ["demo"]])
+def _all_commands(group, prefix=()):
+    yield list(prefix)
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _all_commands(command, (*prefix, name))
+        else:
+            yield [*prefix, name]
+
+
+@pytest.mark.parametrize("command", list(_all_commands(cli)), ids=lambda c: " ".join(c) or "cin-style")
 def test_help_for_every_command(runner, command):
     result = runner.invoke(cli, [*command, "--help"])
-    assert result.exit_code == 0
-    assert "Usage:" in result.output
+    assert result.exit_code == 0 and "Usage:" in result.output
+    assert len(result.output.splitlines()) > 4  # a description and options, not a bare usage line
 
 
 def test_train_help_lists_the_documented_options(runner):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from cin_style.losses import (LossConfig, PerceptualLoss, content_loss, gram_matrix, style_loss,
-                              total_variation)
+from cin_style.config import LossConfig
+from cin_style.losses import PerceptualLoss, content_loss, gram_matrix, style_loss, total_variation
 
 
 def test_gram_matrix_exact_values():
@@ -71,3 +71,22 @@ def test_perceptual_loss_parts_are_weighted_and_sum_to_total(encoder):
 def test_perceptual_loss_rejects_layers_the_encoder_lacks(encoder):
     with pytest.raises(ValueError, match="relu4_3"):
         PerceptualLoss(encoder, LossConfig(style_layers={"relu4_3": 1.0}))
+
+
+def test_loss_config_validates_itself_and_configs_are_frozen():
+    import dataclasses
+
+    from cin_style.config import OptimizeConfig, TrainConfig
+    from cin_style.errors import ConfigError
+
+    for bad in (dict(style_weight=-1.0), dict(tv_weight=float("nan")), dict(content_layers={}),
+                dict(style_layers={"relu1_2": -2.0}), dict(encoder="resnet")):
+        with pytest.raises(ConfigError):
+            LossConfig(**bad)
+    with pytest.raises(ConfigError, match="style weight"):  # optimize used to accept it
+        OptimizeConfig(loss=LossConfig(encoder="vgg19", style_weight=-5.0))
+    config = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.steps = 10
+    assert dataclasses.replace(config, steps=10).steps == 10
+    assert TrainConfig.from_dict(config.to_dict()) == config  # round trip, nested loss too

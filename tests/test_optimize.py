@@ -6,8 +6,9 @@ from click.testing import CliRunner
 
 from cin_style.cli import cli
 from cin_style.vgg import VGGEncoder
-from cin_style.losses import LossConfig, blend_grams, gram_matrix
-from cin_style.optimize import OptimizeConfig, optimize_image
+from cin_style.config import LossConfig, OptimizeConfig
+from cin_style.losses import blend_grams, gram_matrix
+from cin_style.optimize import optimize_image
 
 from conftest import write_image
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from cin_style.model import StyleNet, StyleNetConfig
+from cin_style.config import StyleNetConfig
+from cin_style.model import StyleNet
 from cin_style.postprocess import _RGB_TO_YCC, mix_strength, preserve_color
 
 

@@ -6,7 +6,8 @@ from PIL import Image
 from cin_style.checkpoint import CheckpointError, load_checkpoint, load_model
 from cin_style.data import DataError, parse_style_inputs
 from cin_style.model import one_hot_weights
-from cin_style.train import TrainConfig, add_styles, train
+from cin_style.config import TrainConfig
+from cin_style.train import add_styles, train
 
 from conftest import random_encoder, tiny_train_config
 

@@ -1,0 +1,182 @@
+"""Every configuration: plain, frozen dataclasses that own their defaults and
+their validation (a ConfigError names each bad value), live inside
+checkpoints as dicts, and import nothing heavy — the CLI takes its option
+defaults from them.  Change one with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError
+from .imageio import MIN_SIDE
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    """Shape of a style network.  Stored inside every checkpoint."""
+
+    num_styles: int
+    base_width: int = 32  # channels after the first conv; 2x and 4x after the downsamples
+    num_residual_blocks: int = 5
+    outer_kernel: int = 9  # first and last conv (9x9 in Johnson et al.)
+
+    def __post_init__(self) -> None:
+        if self.num_styles < 1:
+            raise ConfigError(f"num_styles must be >= 1, got {self.num_styles}")
+        if self.base_width < 1 or self.num_residual_blocks < 0:
+            raise ConfigError(f"invalid network shape: {self}")
+        if self.outer_kernel % 2 != 1:
+            raise ConfigError(f"outer_kernel must be odd, got {self.outer_kernel}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StyleNetConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which VGG layers and weights make up the perceptual loss.
+
+    Defaults start from Johnson et al. 2016 (VGG16; content relu2_2; style
+    relu1_2, relu2_2, relu3_3, relu4_3), with the style/content balance and
+    per-layer weights retuned for Gram matrices normalised by C·H·W and
+    images in [0, 1] (see README).
+    """
+
+    encoder: str = "vgg16"
+    content_layers: dict[str, float] = field(default_factory=lambda: {"relu2_2": 1.0})
+    style_layers: dict[str, float] = field(default_factory=lambda: {
+        "relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+    content_weight: float = 1.0
+    style_weight: float = 1e5
+    tv_weight: float = 1e-2
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.encoder not in ("vgg16", "vgg19"):
+            problems.append(f"encoder must be vgg16 or vgg19 (got {self.encoder!r})")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        for kind in ("content", "style"):
+            layers = getattr(self, f"{kind}_layers")
+            if not layers:
+                problems.append(f"the {kind} loss needs at least one layer")
+            bad = {n: w for n, w in layers.items() if not (w >= 0 and math.isfinite(w))}
+            if bad:
+                problems.append(f"{kind} layer weights must be finite numbers >= 0 (got {bad})")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LossConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run.  Stored in every checkpoint."""
+
+    steps: int = 4000
+    batch_size: int = 4
+    image_size: int = 256
+    photo_size: int | None = None  # photos' short side before cropping; None: image_size
+    style_size: int | None = 384
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 1% of lr at `steps`)
+    grad_clip: float | None = None  # max global gradient norm; None disables clipping
+    seed: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    base_width: int = 32
+    residual_blocks: int = 5
+    # "bf16": autocast the network and the loss network to bfloat16 (statistics,
+    # Grams and losses stay float32); "auto": bf16 on CUDA, fp32 on the CPU.
+    # CPUs with AVX512-BF16/AMX run a bf16 step 2-3x faster (`cin-style bench --train`).
+    precision: str = "auto"
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):  # from a checkpoint
+            object.__setattr__(self, "loss", LossConfig.from_dict(self.loss))
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps must be >= 1 (got {self.steps})")
+        if self.batch_size < 1:
+            problems.append(f"batch size must be >= 1 (got {self.batch_size})")
+        if self.image_size < MIN_SIDE:
+            problems.append(f"image size must be >= {MIN_SIDE} (got {self.image_size})")
+        if self.photo_size is not None and self.photo_size < self.image_size:
+            problems.append(f"photo size must be >= image size (got {self.photo_size} < {self.image_size})")
+        if self.style_size is not None and self.style_size < MIN_SIDE:
+            problems.append(f"style size must be >= {MIN_SIDE} (got {self.style_size})")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"learning rate must be > 0 (got {self.lr})")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
+        if self.lr_schedule not in ("constant", "cosine"):
+            problems.append(f"lr schedule must be constant or cosine (got {self.lr_schedule!r})")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            problems.append(f"grad clip must be > 0 (got {self.grad_clip})")
+        if self.checkpoint_every < 1 or self.sample_every < 1:
+            problems.append("checkpoint and sample intervals must be >= 1")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def gatys_loss_config() -> LossConfig:
+    """Gatys et al.: VGG19, content conv4_2, style conv1_1 … conv5_1 (equal weights)."""
+    return LossConfig(encoder="vgg19", content_layers={"conv4_2": 1.0},
+                      style_layers={f"conv{i}_1": 1.0 for i in range(1, 6)},
+                      content_weight=1.0, style_weight=3e5, tv_weight=30.0)
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    size: int = 512  # long side of the result (px)
+    steps: int = 60  # iterations at the final size; coarser levels get twice as many
+    scales: int = 1  # coarse-to-fine levels (1 = full size only)
+    optimizer: str = "lbfgs"  # or "adam"
+    lr: float | None = None  # default: 1.0 for L-BFGS, 0.02 for Adam
+    init: str = "content"  # or "noise"
+    seed: int = 0
+    preserve_color: bool = False
+    loss: LossConfig = field(default_factory=gatys_loss_config)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            object.__setattr__(self, "loss", LossConfig.from_dict(self.loss))
+        if self.size < 32:
+            raise ConfigError(f"size must be at least 32 px, got {self.size}")
+        if self.steps < 1 or self.scales < 1:
+            raise ConfigError("steps and scales must be >= 1")
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise ConfigError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
+        if self.init not in ("content", "noise"):
+            raise ConfigError(f"init must be content or noise, got {self.init!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
