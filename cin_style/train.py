@@ -310,8 +310,7 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
         run.restore(resumed)
         log(f"resuming from step {run.step} of {config.steps}")
     sample_dir = out.with_name(out.stem + "_samples") if samples else None
-    extra = {"loss_config": config.loss.to_dict(),
-             "content": str(content), "style_paths": [str(s.path) for s in specs]}
+    extra = {"content": str(content), "style_paths": [str(s.path) for s in specs]}
     val_photos = (center_crops(validation, config.image_size, config.photo_size)
                   if validation is not None else None)
     sample_paths, seconds, done = _loop(run, out, log, progress, time_budget, sample_dir, extra,
@@ -371,7 +370,7 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     run = _Run(model, all_names, specs, list(range(old_count, len(all_names))), content_images,
                loss_fn, config, dev, params)
     sample_dir = out.with_name(out.stem + "_samples") if samples else None
-    extra = {"loss_config": config.loss.to_dict(), "content": str(content),
+    extra = {"content": str(content),
              "style_paths": list(data.get("style_paths", [])) + [str(s.path) for s in specs]}
     sample_paths, seconds, done = _loop(run, out, log, progress, None, sample_dir, extra,
                                         after_step=restore_old_rows)

@@ -182,7 +182,9 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
     baked = None if bake is None else np.asarray(bake, dtype=np.float32).reshape(-1)
     if baked is not None and baked.shape[0] != model.num_styles:
         raise ExportError(f"baked blend has {baked.shape[0]} weights for {model.num_styles} styles")
-    reference = model.float().eval().cpu()
+    # A float32 CPU copy: the caller's model keeps its device, dtype and train/eval mode.
+    reference = StyleNet(model.config).eval()
+    reference.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
     traced = _Graph(StyleNet(reference.config), baked, precision == "fp16")
     traced.model.load_state_dict(reference.state_dict())
     if precision == "fp16":

@@ -31,7 +31,7 @@ def test_gatys_lowers_its_loss_on_a_tiny_image():
         losses = [r["loss"] for r in result.history]
         assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], (optimizer, losses)
         assert result.image.shape == content.shape
-        assert result.image.min() >= 0 and result.image.max() <= 1
+        assert np.abs(result.image - content).mean() > 1e-3  # it moved away from the photo
 
 
 def test_coarse_to_fine_runs_each_level():
@@ -75,7 +75,7 @@ def test_optimize_cli_end_to_end(tmp_path):
         "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "48x36" in result.output and out.is_file()
-    assert (tmp_path / "out_frames").is_dir()
+    assert len(list((tmp_path / "out_frames").iterdir())) >= 1
     bad = CliRunner().invoke(cli, ["optimize", str(photo), str(tmp_path / "missing.jpg"), "-o",
                                    str(out), "--vgg-weights", str(weights)])
     assert bad.exit_code == 1 and "no such file" in bad.output

@@ -121,6 +121,20 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
     assert learning_rate(config, config.steps) == pytest.approx(0.01 * config.lr)
     result = run(style_dir, content_dir, tmp_path / "m.pt", config=config)
     assert all(np.isfinite(r["loss"]) for r in result.history)
+    # clipping really scales the gradients: clipped to ~0, Adam's step (g / (|g| + eps)) all but
+    # vanishes, while the unclipped run moves the weights (both start from the seeded init)
+    from cin_style.config import StyleNetConfig
+    from cin_style.model import StyleNet
+
+    moved = {}
+    for clip in (None, 1e-14):
+        cfg = tiny_train_config(steps=2, grad_clip=clip)
+        torch.manual_seed(cfg.seed)  # train() builds its network right after this seed
+        start = StyleNet(StyleNetConfig(num_styles=3, base_width=cfg.base_width,
+                                        num_residual_blocks=cfg.residual_blocks)).state_dict()
+        state = run(style_dir, content_dir, tmp_path / f"c{clip}.pt", config=cfg).model.state_dict()
+        moved[clip] = max((state[k] - start[k]).abs().max().item() for k in start)
+    assert moved[1e-14] < 0.01 * moved[None]
 
 
 def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, content_dir, tmp_path,
