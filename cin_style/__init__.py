@@ -1,8 +1,39 @@
 """cin-style: multi-style neural style transfer with conditional instance norm.
 
-Import the submodules you need (``cin_style.model``, ``cin_style.train``,
-``cin_style.stylize`` ...); this package file imports nothing heavy, so the
-torch-free ONNX runner can use ``cin_style.blend`` and ``cin_style.imageio``.
+The names below load on first use (PEP 562), so ``import cin_style`` imports
+neither torch nor onnxruntime, and the torch-free ONNX runner can share
+``cin_style.blend`` and ``cin_style.imageio``::
+
+    import cin_style
+    model, names = cin_style.load_model()                # the bundled 16-style model
+    out = cin_style.stylize(model, pil_image, "starry_night=0.7,great_wave=0.3")
 """
 
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "load_model": "cin_style.checkpoint",
+    "stylize": "cin_style.torch_stylize",
+    "reference_model": "cin_style.bundled",
+    "evaluate_model": "cin_style.evaluate",
+    "TrainConfig": "cin_style.config",
+    "LossConfig": "cin_style.config",
+    "StyleNetConfig": "cin_style.config",
+    "OptimizeConfig": "cin_style.config",
+    "CinStyleError": "cin_style.errors",
+}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'cin_style' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

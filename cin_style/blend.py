@@ -98,7 +98,7 @@ def check_weight_matrix(weights: np.ndarray, num_styles: int, batch: int) -> np.
         raise BlendError("style weights contain NaN or infinity")
     if np.any(weights < 0):
         raise BlendError("style weights must be >= 0")
-    return np.ascontiguousarray(weights)
+    return weights.copy()  # contiguous and writable (a broadcast view is neither)
 
 
 def weight_matrix(weights, style_names: Sequence[str], batch: int,

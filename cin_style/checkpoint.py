@@ -83,8 +83,12 @@ def model_from_checkpoint(data: dict, path: str = "checkpoint") -> tuple[StyleNe
     return model, names
 
 
-def load_model(path: str | os.PathLike) -> tuple[StyleNet, list[str]]:
-    """Checkpoint file → (model in eval mode on the CPU, style names)."""
+def load_model(path: str | os.PathLike | None = None) -> tuple[StyleNet, list[str]]:
+    """Checkpoint file (default: the bundled reference model) → (model in eval
+    mode on the CPU, style names)."""
+    from .bundled import resolve_model
+
+    path = resolve_model(path)
     return model_from_checkpoint(load_checkpoint(path), str(path))
 
 

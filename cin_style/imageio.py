@@ -170,6 +170,28 @@ def chw_to_hwc(images: np.ndarray) -> np.ndarray:
     return np.moveaxis(images, -3, -1)
 
 
+def as_float_image(image) -> tuple[np.ndarray, str]:
+    """A PIL image or a uint8/float [H, W, 3] array → (float32 [H, W, 3] in [0, 1],
+    its kind: "pil", "uint8" or "float"); ``like_input`` turns a result back."""
+    if isinstance(image, Image.Image):
+        return to_rgb(image), "pil"
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageError(f"image arrays must be [H, W, 3], got {list(array.shape)}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, "uint8"
+    return array.astype(np.float32), "float"
+
+
+def like_input(result: np.ndarray, kind: str):
+    """The stylize convention: PIL in → PIL out, uint8 in → uint8 out, float in → float out."""
+    if kind == "pil":
+        return Image.fromarray(to_uint8(result))
+    if kind == "uint8":
+        return to_uint8(result)
+    return result
+
+
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB of two same-shape arrays (inf when equal)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))

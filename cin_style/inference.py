@@ -31,7 +31,7 @@ class TorchStylizer:
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         from .data import to_array, to_tensor
-        from .stylize import stylize_tensor
+        from .torch_stylize import stylize_tensor
 
         return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from cin_style.blend import weight_matrix
 from cin_style.errors import CinStyleError, first_line
-from cin_style.imageio import chw_to_hwc, hwc_to_chw, to_rgb
+from cin_style.imageio import as_float_image, chw_to_hwc, hwc_to_chw, like_input
 
 from .contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE, OUTPUT
 
@@ -170,12 +170,12 @@ class StyleRunner:
 
         ``images``: one image or a list; ``weights``: a spec string, mapping,
         index, vector or [N, S] matrix (one row per image).  Images of equal
-        size are batched together.  Returns float32 [H, W, 3] arrays (a list
-        for a list input).
+        size are batched together.  Each result comes back as its input came
+        (PIL → PIL, uint8 → uint8, float → float32 in [0, 1]); a list for a list.
         """
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
-        arrays = [self._as_float(image) for image in items]
+        arrays, kinds = zip(*(as_float_image(image) for image in items)) if items else ((), ())
         matrix = weight_matrix(weights, self.style_names, len(arrays), normalize)
         results: list[np.ndarray | None] = [None] * len(arrays)
         groups: dict[tuple, list[int]] = {}
@@ -187,18 +187,8 @@ class StyleRunner:
                 out = self.run(np.stack([arrays[i] for i in chunk]), matrix[chunk])
                 for i, result in zip(chunk, out):
                     results[i] = result
+        results = [like_input(result, kind) for result, kind in zip(results, kinds)]
         return results[0] if single else results
-
-    @staticmethod
-    def _as_float(image) -> np.ndarray:
-        if hasattr(image, "mode") and hasattr(image, "size"):  # a PIL image
-            return to_rgb(image)
-        array = np.asarray(image)
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise RunnerError(f"image arrays must be [H, W, 3], got {list(array.shape)}")
-        if array.dtype == np.uint8:
-            return array.astype(np.float32) / 255.0
-        return array.astype(np.float32)
 
 
 def available_devices() -> Sequence[str]:

@@ -65,3 +65,21 @@ def test_one_grammar_for_weighted_names_and_path_assignments(tmp_path):
     assert split_path_weight("wave.jpg=0.25") == (Path("wave.jpg"), 0.25)
     assert split_name_path("wave=paintings/w.jpg") == ("wave", Path("paintings/w.jpg"))
     assert split_name_path(str(odd)) == (None, odd)
+
+
+def test_weight_matrix_accepts_every_documented_form_alike():
+    import torch
+
+    from cin_style.blend import weight_matrix
+
+    expected = np.array([[0.75, 0.0, 0.25]] * 2, np.float32)
+    forms = ["starry=3,mosaic=1", ["starry=3", "mosaic=1"], {"starry": 3, "mosaic": 1},
+             [3.0, 0.0, 1.0], np.array([[3, 0, 1], [6, 0, 2]]), torch.tensor([3.0, 0.0, 1.0])]
+    for form in forms:
+        got = weight_matrix(form, NAMES, 2)
+        assert got.dtype == np.float32 and got.shape == (2, 3), form
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=repr(form))
+    np.testing.assert_array_equal(weight_matrix(1, NAMES, 1), [[0, 1, 0]])  # a style index
+    np.testing.assert_array_equal(weight_matrix([3.0, 0.0, 1.0], NAMES, 1, normalize=False), [[3, 0, 1]])
+    with pytest.raises(BlendError, match="sum to 0"):
+        weight_matrix([0.0, 0.0, 0.0], NAMES, 1)

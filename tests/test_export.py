@@ -136,7 +136,7 @@ def test_runner_imports_and_runs_without_torch(exported):
         from cin_style_export.runner import StyleRunner
         runner = StyleRunner({str(exported["fp32"].path)!r}, device="cpu")
         out = runner.stylize(np.zeros((20, 17, 3), np.uint8), "beta=1")
-        assert out.shape == (20, 17, 3), out.shape
+        assert out.shape == (20, 17, 3) and out.dtype == np.uint8, (out.shape, out.dtype)
         assert "torch" not in sys.modules, "torch was imported"
         print(runner.device, runner.style_names)
     """)
@@ -152,7 +152,9 @@ def test_runner_stylize_batches_mixed_sizes_and_blends(model, exported):
               rng.random((18, 22, 3)).astype(np.float32)]
     weights = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 2]], np.float32)
     outs = runner.stylize(images, weights)
-    assert [o.shape for o in outs] == [(18, 22, 3), (16, 30, 3), (18, 22, 3)]
+    assert isinstance(outs[1], Image.Image) and outs[1].size == (30, 16)  # PIL in, PIL out
+    assert [outs[0].shape, outs[2].shape] == [(18, 22, 3), (18, 22, 3)]
+    assert outs[0].dtype == np.float32
     expected = _torch(model, images[2].transpose(2, 0, 1)[None].copy(),
                       np.array([[0, 0, 1]], np.float32))[0].transpose(1, 2, 0)
     assert np.abs(outs[2] - expected).max() <= 1e-4  # the [0, 0, 2] row was normalised

@@ -8,7 +8,7 @@ from PIL import Image
 
 from .blend import weight_matrix
 from .data import to_array, to_tensor
-from .imageio import to_rgb, to_uint8
+from .imageio import as_float_image, like_input
 from .model import StyleNet
 
 
@@ -29,22 +29,17 @@ def stylize_tensor(model: StyleNet, images: torch.Tensor, weights: np.ndarray) -
 def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
     """Stylize one image or a batch with a blend of the model's styles.
 
-    ``image``: a PIL image, a float [H, W, 3] array in [0, 1] (uint8 arrays
-    are scaled), or a tensor [3, H, W] / [N, 3, H, W].  ``weights``: see
+    ``image``: a PIL image, a uint8 or float [H, W, 3] array (floats in
+    [0, 1]), or a tensor [3, H, W] / [N, 3, H, W].  ``weights``: see
     ``weight_matrix``; names refer to ``model.style_names``.
-    Returns the same kind of object it was given (PIL in, PIL out).
+    Returns the kind it was given: PIL → PIL, uint8 → uint8, float → float,
+    tensor → tensor (the same convention as ``StyleRunner.stylize``).
     """
     names = model.style_names
-    if isinstance(image, Image.Image):
-        batch = to_tensor(to_rgb(image))[None]
-        out = stylize_tensor(model, batch, weight_matrix(weights, names, 1, normalize))
-        return Image.fromarray(to_uint8(to_array(out[0])))
-    if isinstance(image, np.ndarray):
-        array = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"image array must be [H, W, 3], got {list(array.shape)}")
+    if isinstance(image, (Image.Image, np.ndarray)):
+        array, kind = as_float_image(image)
         out = stylize_tensor(model, to_tensor(array)[None], weight_matrix(weights, names, 1, normalize))
-        return to_array(out[0])
+        return like_input(to_array(out[0]), kind)
     if isinstance(image, torch.Tensor):
         single = image.dim() == 3
         batch = image[None] if single else image
