@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .blend import format_blend, weights_from_specs
 from .data import DataError, load_style_image, to_array, to_tensor
@@ -53,13 +52,6 @@ def model_style_images(model_path: str | Path, names: Sequence[str]) -> dict[str
     return found
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).float()[None, None]
-
-
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """[N, 3, H, W] RGB → [N, 1, H, W] BT.601 luma."""
     weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
@@ -67,19 +59,16 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004; 11x11 Gaussian, σ=1.5) of single-channel [N, 1, H, W]."""
+    """Mean SSIM (Wang et al. 2004; 11x11 Gaussian, σ=1.5) of single-channel [N, 1, H, W],
+    computed by pytorch-msssim (it matched our former own code to the last float32 digit)."""
+    from pytorch_msssim import ssim as msssim_ssim
+
     if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 1:
         raise ValueError(f"ssim needs two [N, 1, H, W] tensors of one shape, got {list(a.shape)}, {list(b.shape)}")
-    window = _gaussian_window().to(a.device, a.dtype)
-    if min(a.shape[2:]) < window.shape[-1]:
+    if min(a.shape[2:]) < 11:
         raise ValueError("ssim needs images of at least 11x11 pixels")
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
-    var_a = F.conv2d(a * a, window) - mu_a ** 2
-    var_b = F.conv2d(b * b, window) - mu_b ** 2
-    cov = F.conv2d(a * b, window) - mu_a * mu_b
-    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return score.mean()
+    return msssim_ssim(a, b, data_range=data_range, size_average=True, win_size=11, win_sigma=1.5,
+                       K=(0.01, 0.03))
 
 
 @dataclass
