@@ -6,6 +6,7 @@ noisy); nothing here asserts a speed.
 
 from __future__ import annotations
 
+import logging
 import json
 import statistics
 import subprocess
@@ -21,6 +22,8 @@ import torch
 
 from .config import StyleNetConfig
 from .model import StyleNet
+
+log = logging.getLogger(__name__)
 
 NETS = {"default": dict(base_width=32, num_residual_blocks=5),
         "lite": dict(base_width=16, num_residual_blocks=5)}
@@ -65,7 +68,7 @@ class Row:
         return self.__dict__.copy()
 
 
-def _backends(model: StyleNet, onnx_path: Path, log) -> dict[str, Callable]:
+def _backends(model: StyleNet, onnx_path: Path) -> dict[str, Callable]:
     from cin_style_export.runner import StyleRunner, cuda_driver_present
 
     runs: dict[str, Callable] = {}
@@ -92,7 +95,7 @@ def _backends(model: StyleNet, onnx_path: Path, log) -> dict[str, Callable]:
             gpu = StyleRunner(onnx_path, device="cuda")
             runs["ort-cuda"] = gpu.run_nchw
         except RuntimeError as exc:
-            log(f"onnxruntime CUDA not measured: {exc}")
+            log.info(f"onnxruntime CUDA not measured: {exc}")
     return runs
 
 
@@ -102,7 +105,7 @@ def _repeats_for(size: int, repeats: int) -> int:
 
 
 def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=("default", "lite"),
-                blends=("one-hot", "50/50", "all"), log=lambda s: None) -> list[Row]:
+                blends=("one-hot", "50/50", "all")) -> list[Row]:
     from cin_style_export.onnx_export import export_onnx
 
     rows: list[Row] = []
@@ -112,7 +115,7 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=("default", "lite
             model = StyleNet(StyleNetConfig(num_styles=NUM_STYLES, **NETS[net_name])).eval()
             onnx_path = Path(tmp) / f"{net_name}.onnx"
             export_onnx(model, [f"s{i}" for i in range(NUM_STYLES)], onnx_path, verify=False)
-            runs = _backends(model, onnx_path, log)
+            runs = _backends(model, onnx_path)
             for size in sizes:
                 image = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
                 flops = model.flops(size, size)
@@ -125,7 +128,7 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=("default", "lite
                         median = statistics.median(times)
                         rows.append(Row(net_name, backend, size, blend, median * 1000,
                                         flops / median / 1e9))
-                        log(f"{net_name:7s} {backend:10s} {size:5d}² {blend:7s} "
+                        log.info(f"{net_name:7s} {backend:10s} {size:5d}² {blend:7s} "
                             f"{median * 1000:9.1f} ms")
     return rows
 
@@ -163,7 +166,7 @@ print(before, hwm_mib())
 """
 
 
-def run_memory(size: int = 2048, log=lambda s: None) -> dict[str, dict]:
+def run_memory(size: int = 2048) -> dict[str, dict]:
     """Peak resident memory (MiB) of a fresh process stylizing one size² image on the CPU."""
     from cin_style_export.onnx_export import export_onnx
 
@@ -177,12 +180,12 @@ def run_memory(size: int = 2048, log=lambda s: None) -> dict[str, dict]:
             proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, backend, str(size), str(path)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
-                log(f"memory run for {backend} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                log.info(f"memory run for {backend} failed: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             before, peak = map(float, proc.stdout.split())
             results[backend] = {"size": size, "rss_before_mib": round(before, 1),
                                 "peak_rss_mib": round(peak, 1)}
-            log(f"{backend}: peak RSS {peak:.0f} MiB ({before:.0f} MiB before the image)")
+            log.info(f"{backend}: peak RSS {peak:.0f} MiB ({before:.0f} MiB before the image)")
     return results
 
 
@@ -195,13 +198,12 @@ def format_table(rows: list[Row], peak_gflops: float) -> str:
     return "\n".join(lines)
 
 
-def run_bench(sizes=(256, 512, 1024), repeats: int = 3, memory_size: int | None = 2048,
-              log=lambda s: None) -> dict:
+def run_bench(sizes=(256, 512, 1024), repeats: int = 3, memory_size: int | None = 2048) -> dict:
     threads = torch.get_num_threads()
     peak = measure_sgemm_gflops()
-    log(f"sgemm peak: {peak:.1f} GFLOP/s ({threads} torch threads)")
-    rows = run_latency(sizes, repeats, log=log)
-    memory = run_memory(memory_size, log=log) if memory_size else {}
+    log.info(f"sgemm peak: {peak:.1f} GFLOP/s ({threads} torch threads)")
+    rows = run_latency(sizes, repeats)
+    memory = run_memory(memory_size) if memory_size else {}
     return {"sgemm_gflops": peak, "torch_threads": threads, "rows": [r.to_dict() for r in rows],
             "memory": memory, "table": format_table(rows, peak)}
 

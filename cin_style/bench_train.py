@@ -10,6 +10,7 @@ download, driven by the body of their training loop.  Numbers only.
 
 from __future__ import annotations
 
+import logging
 import importlib.util
 import statistics
 import sys
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from .vgg import VGG_CHANNELS, layer_names
+
+log = logging.getLogger(__name__)
 
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # (label, channels-last, TrainConfig.precision) of our step, each measured
@@ -194,7 +197,7 @@ def _images_per_second(step: Callable[[], None], batch: int, steps: int, warmup:
 
 
 def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4,
-                    steps: int = 5, log=lambda s: None) -> dict:
+                    steps: int = 5) -> dict:
     """Median images/s of training steps (ours in fp32 and bf16, each plain and
     channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
@@ -203,9 +206,9 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     from .weights import load_state_dict_file, resolve_vgg_weights
 
     peak = measure_sgemm_gflops()
-    log(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
-    weights_file = resolve_vgg_weights("vgg16", log=log)
-    encoder = build_encoder("vgg16", list(JOHNSON_STYLE_LAYERS), weights_file, log=log)
+    log.info(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
+    weights_file = resolve_vgg_weights("vgg16")
+    encoder = build_encoder("vgg16", list(JOHNSON_STYLE_LAYERS), weights_file)
     rows = []
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
         for label, channels_last, precision in OUR_VARIANTS:
@@ -213,7 +216,7 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
                                    Path(tmp) / label.replace(" ", "_").replace(",", ""))
             ips = _images_per_second(step, batch, steps)
             rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9})
-            log(f"{label}: {ips:.3f} img/s")
+            log.info(f"{label}: {ips:.3f} img/s")
     if peer_dir is not None:
         step = peer_step(Path(peer_dir), size, batch, load_state_dict_file(weights_file, "vgg16"))
         # their step runs VGG to relu4_3 on the photo too, and uses the same network shape
@@ -224,7 +227,7 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
         flops = 3 * net + 3 * vgg_flops("vgg16", "relu4_3", size, size)
         ips = _images_per_second(step, batch, steps)
         rows.append({"trainer": "pytorch/examples", "images_per_s": ips, "gflops": ips * flops / 1e9})
-        log(f"pytorch/examples: {ips:.3f} img/s")
+        log.info(f"pytorch/examples: {ips:.3f} img/s")
     base = next((r["images_per_s"] for r in rows if r["trainer"] == "pytorch/examples"), None)
     for row in rows:
         row["percent_of_sgemm"] = 100 * row["gflops"] / peak

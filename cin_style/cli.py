@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .config import LossConfig, OptimizeConfig, TrainConfig
 from .errors import CinStyleError, UsageError, first_line
+from .progress import configure_logging
 from .imageio import is_image_source
 
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
@@ -44,12 +45,9 @@ class CinGroup(click.Group):
             raise click.ClickException(first_line(exc)) from None
 
 
-def _progress_enabled(quiet: bool) -> bool:
-    return not quiet
-
-
-def _log(quiet: bool):
-    return (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+def _quiet(ctx, param, value):
+    if value:
+        configure_logging(quiet=True)
 
 
 # Option defaults come from the config dataclasses; they are not restated here.
@@ -59,7 +57,8 @@ OPTIMIZE_DEFAULTS = OptimizeConfig()
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="Where to run; auto picks CUDA when available.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet,
+                            help="No progress bar or log lines (warnings and errors still show).")
 vgg_weights_option = click.option(
     "--vgg-weights", type=click.Path(dir_okay=False), default=None,
     help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).")
@@ -118,6 +117,7 @@ def cli(debug):
       cin-style train --styles styles/ --content photos/ --out model.pt
       cin-style stylize model.pt photo.jpg -o out.png --style starry_night
     """
+    configure_logging()  # log lines and progress bars on stderr; a command's -q quiets them
 
 
 # --------------------------------------------------------------------------- train
@@ -173,7 +173,7 @@ def cli(debug):
 def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
           grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
           base_width, residual_blocks, precision, seed, resume, validation, max_seconds, checkpoint_every,
-          sample_every, vgg_weights, device, quiet):
+          sample_every, vgg_weights, device):
     """Train one network on several styles at once.
 
     Each sample in a batch draws a style, so N styles train together. Losses
@@ -194,7 +194,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
                          loss=loss_config(encoder, content_layers, style_layers, content_weight,
                                           style_weight, tv_weight))
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
-                       vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet),
+                       vgg_weights=vgg_weights,
                        time_budget=max_seconds, validation=validation)
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
@@ -216,7 +216,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
 @vgg_weights_option
 @device_option
 @quiet_option
-def add_style(new_styles, content, out, steps, lr, vgg_weights, device, quiet):
+def add_style(new_styles, content, out, steps, lr, vgg_weights, device):
     """Add styles to a trained model, training only their new γ/β rows.
 
     The rest of the network is frozen, so the existing styles' outputs stay
@@ -242,7 +242,7 @@ def add_style(new_styles, content, out, steps, lr, vgg_weights, device, quiet):
         if not content or not is_image_source(content):
             raise click.UsageError("pass --content DIR (the model's training photos are not available)")
     result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
-                        vgg_weights=vgg_weights, progress=_progress_enabled(quiet), log=_log(quiet))
+                        vgg_weights=vgg_weights)
     click.echo(f"wrote {result.checkpoint}: styles now {', '.join(result.style_names)}")
 
 
@@ -379,7 +379,7 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--no-verify", is_flag=True, help="Skip the PyTorch-vs-onnxruntime parity check.")
 @quiet_option
-def export_cmd(model, output, bake, precision, opset, no_verify, quiet):
+def export_cmd(model, output, bake, precision, opset, no_verify):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
     or to a slim .pt checkpoint (weights only, fp16 halves it again).
     Without MODEL: the bundled reference model.
@@ -411,7 +411,7 @@ def export_cmd(model, output, bake, precision, opset, no_verify, quiet):
     net, names = load_model(model)
     baked = weights_from_specs([bake], names) if bake else None
     result = export_onnx(net, names, output, opset=opset, bake=baked, precision=precision,
-                         verify=not no_verify, model_source=Path(model).name, log=_log(quiet))
+                         verify=not no_verify, model_source=Path(model).name)
     parity = result.parity
     if parity:
         click.echo(f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
@@ -438,7 +438,7 @@ def weights_fetch(encoder):
     """
     from .weights import load_state_dict_file, resolve_vgg_weights
 
-    path = resolve_vgg_weights(encoder, log=lambda s: click.echo(s, err=True))
+    path = resolve_vgg_weights(encoder)
     load_state_dict_file(path, encoder)  # prove it loads
     click.echo(str(path))
 
@@ -485,7 +485,7 @@ def weights_path(encoder):
 @quiet_option
 def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, encoder,
              content_layers, style_layers, content_weight, style_weight, tv_weight, preserve_color,
-             frames_every, seed, vgg_weights, device, quiet):
+             frames_every, seed, vgg_weights, device):
     """Stylize one photo by optimising its pixels (Gatys et al. 2016).
 
     No training needed; any style image. Several STYLE images blend in Gram
@@ -507,8 +507,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
                                              style_weight, tv_weight))
     started = time.perf_counter()
     result = optimize_file(content, [split_path_weight(s) for s in styles], output, config,
-                           vgg_weights=vgg_weights, device=device, frames_every=frames_every,
-                           progress=_progress_enabled(quiet), log=_log(quiet))
+                           vgg_weights=vgg_weights, device=device, frames_every=frames_every)
     last = result.history[-1]
     click.echo(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.history)} "
                f"steps, {time.perf_counter() - started:.0f}s, final loss {last['loss']:.4g})")
@@ -540,7 +539,7 @@ def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, 
 @device_option
 @quiet_option
 def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, optimize_steps, sheet,
-             as_json, seed, vgg_weights, device, quiet):
+             as_json, seed, vgg_weights, device):
     """Score a model: content, style, TV and SSIM per style, blends, a blend path.
 
     Numbers come from a fixed evaluation network (VGG16; content relu2_2;
@@ -556,8 +555,7 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
                             only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
                             blends=blends, pair=pair_names,
                             optimize_steps=optimize_steps if with_optimize else 0, sheet=sheet,
-                            seed=seed, vgg_weights=vgg_weights, device=device,
-                            progress=_progress_enabled(quiet), log=_log(quiet))
+                            seed=seed, vgg_weights=vgg_weights, device=device)
     report, sheet_path = result.report, result.sheet
     if as_json:
         click.echo(to_json(report))
@@ -583,7 +581,7 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
 @click.option("--steps", type=int, default=5, show_default=True,
               help="With --train: timed steps per trainer (after one warm-up); the median is reported.")
 @quiet_option
-def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, quiet):
+def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
 
     Median latency per image for one-hot, 50/50 and all-style blends, the
@@ -600,7 +598,7 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, quiet):
 
         if steps < 1:
             raise click.BadParameter("--steps must be >= 1")
-        report = run_train_bench(peer, steps=steps, log=_log(quiet))
+        report = run_train_bench(peer, steps=steps)
         click.echo(json.dumps(report, indent=2) if as_json else format_train_table(report))
         return
     if peer is not None:
@@ -612,7 +610,7 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, quiet):
         raise click.BadParameter(f"--sizes must be integers, got {sizes!r}") from None
     if not size_list or min(size_list) < 16 or repeats < 1:
         raise click.BadParameter("sizes must be >= 16 px and --repeats >= 1")
-    report = run_bench(tuple(size_list), repeats, memory_size or None, log=_log(quiet))
+    report = run_bench(tuple(size_list), repeats, memory_size or None)
     if as_json:
         click.echo(to_json(report))
         return
@@ -638,7 +636,7 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, quiet):
 @vgg_weights_option
 @device_option
 @quiet_option
-def demo(out, model, train_first, seconds, steps, vgg_weights, device, quiet):
+def demo(out, model, train_first, seconds, steps, vgg_weights, device):
     """Show the bundled reference model: a contact sheet of every style and a
     few 50/50 blends on the sample photos (seconds on a CPU).
 
@@ -652,10 +650,9 @@ def demo(out, model, train_first, seconds, steps, vgg_weights, device, quiet):
             raise click.UsageError("--model and --train exclude each other")
         if not (seconds > 0 and math.isfinite(seconds)):
             raise click.BadParameter("--seconds must be > 0")
-        result = train_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights,
-                            progress=_progress_enabled(quiet), log=lambda s: click.echo(s))
+        result = train_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights)
     else:
-        result = run_demo(out, model=model, device=device, log=lambda s: click.echo(s))
+        result = run_demo(out, model=model, device=device)
     click.echo(f"open {result.sheet}")
 
 

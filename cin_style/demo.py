@@ -5,10 +5,10 @@ whole pipeline on built-in defaults."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -16,6 +16,8 @@ from .blend import blend_weights
 from .bundled import bundled_samples, bundled_styles
 from .config import LossConfig, TrainConfig
 from .devices import pick_device
+
+log = logging.getLogger(__name__)
 
 DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"),
                ("night_cafe", "inokashira_snow"))
@@ -68,7 +70,7 @@ def demo_sheet(stylizer, out: Path, cell: int = 160) -> tuple[Path, int, int]:
 
 
 def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None,
-             device: str = "auto", log: Callable[[str], None] = print) -> DemoResult:
+             device: str = "auto") -> DemoResult:
     """The bundled reference model (or ``model``) on the sample photos: no training."""
     from .bundled import resolve_model
     from .inference import load_stylizer
@@ -80,14 +82,13 @@ def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None
     stylizer = load_stylizer(model_path, device=device)
     sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
     elapsed = time.perf_counter() - started
-    log(f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
+    log.info(f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
         f"{stylizer.device}) in {elapsed:.1f}s")
     return DemoResult(out, model_path, sheet, 0, elapsed)
 
 
 def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device: str = "auto",
-               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None,
-               progress: bool = True, log: Callable[[str], None] = print) -> DemoResult:
+               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None) -> DemoResult:
     """Train a small model on eight bundled paintings and the sample photos, then
     write its contact sheet — the training pipeline end to end in minutes."""
     from .vgg import build_encoder
@@ -102,17 +103,17 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
     if steps is not None:
         config = replace(config, steps=steps)
     if encoder is None:
-        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
     styles = [bundled_styles() / f"{name}.jpg" for name in TRAIN_DEMO_STYLES]
-    log(f"training {len(styles)} styles from {bundled_styles()} on the sample photos "
+    log.info(f"training {len(styles)} styles from {bundled_styles()} on the sample photos "
         f"({'GPU' if on_gpu else f'CPU, {seconds:.0f}s budget'})")
     result = train(styles, bundled_samples(), out / "model.pt", config, device=device,
-                   encoder=encoder, samples=False, progress=progress,
-                   time_budget=None if on_gpu and steps is None else seconds, log=log)
+                   encoder=encoder, samples=False,
+                   time_budget=None if on_gpu and steps is None else seconds)
     stylizer = TorchStylizer(result.checkpoint, device=device)
     sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
     elapsed = time.perf_counter() - started
-    log(f"wrote {result.checkpoint} ({result.step} steps, {result.images_per_second:.1f} img/s)")
-    log(f"wrote {sheet} ({photos} photos x {columns} styles/blends)")
-    log(f"demo finished in {elapsed:.0f}s")
+    log.info(f"wrote {result.checkpoint} ({result.step} steps, {result.images_per_second:.1f} img/s)")
+    log.info(f"wrote {sheet} ({photos} photos x {columns} styles/blends)")
+    log.info(f"demo finished in {elapsed:.0f}s")
     return DemoResult(out, result.checkpoint, sheet, result.step, elapsed)

@@ -8,10 +8,11 @@ here — deliberately not taken from the model's training options.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from .errors import UsageError
 from .imageio import resize_long_side
 from .config import LossConfig
 from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
+
+log = logging.getLogger(__name__)
 
 EVAL_LOSS = LossConfig(encoder="vgg16", content_layers={"relu2_2": 1.0},
                        style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
@@ -131,8 +134,7 @@ class Evaluator:
 def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
              blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
              optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
-             only: Sequence[str] | None = None, device: str | torch.device = "cpu",
-             progress: bool = True, log: Callable[[str], None] = lambda s: None) -> dict:
+             only: Sequence[str] | None = None, device: str | torch.device = "cpu") -> dict:
     """The report as a JSON-ready dict; also returns images for a contact sheet.
 
     ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
@@ -177,7 +179,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         outputs = run(np.eye(len(names), dtype=np.float32)[names.index(name)])
         report["styles"][name] = evaluator.score(outputs, style_grams[name]).to_dict()
         sheet_columns[name] = [to_array(o) for o in outputs]
-        log(f"evaluated {name}")
+        log.info(f"evaluated {name}")
     for spec in blends:
         weights = weights_from_specs([spec], names)
         target = blend_grams(stacked, weights.tolist())
@@ -202,12 +204,12 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
             arrays, style_images, scored, evaluator, style_grams, optimize_steps,
-            optimize_encoder, seed, size, progress, log, device)
+            optimize_encoder, seed, size, device)
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 
 
 def _optimize_reference(arrays, style_images, names, evaluator, style_grams, steps,
-                        encoder, seed, size, progress, log, device) -> dict:
+                        encoder, seed, size, device) -> dict:
     from .imageio import load_image
     from .config import OptimizeConfig
     from .optimize import optimize_image
@@ -218,11 +220,10 @@ def _optimize_reference(arrays, style_images, names, evaluator, style_grams, ste
         outputs = []
         for array in arrays:
             config = OptimizeConfig(size=max(array.shape[:2]), steps=steps, scales=1, seed=seed)
-            result = optimize_image(array, [style], [1.0], config, encoder, device=device,
-                                    progress=progress)
+            result = optimize_image(array, [style], [1.0], config, encoder, device=device)
             outputs.append(to_tensor(result.image))
         results[name] = evaluator.score(outputs, style_grams[name]).to_dict()
-        log(f"optimize reference for {name} done")
+        log.info(f"optimize reference for {name} done")
     return results
 
 
@@ -236,8 +237,7 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
                    limit: int = 8, only: Sequence[str] | None = None, blends: Sequence[str] = (),
                    pair: tuple[str, str] | None = None, optimize_steps: int = 0,
                    sheet: str | Path | None = None, seed: int = 0, vgg_weights: str | Path | None = None,
-                   device: str = "auto", progress: bool = True,
-                   log: Callable[[str], None] = lambda s: None) -> EvaluationResult:
+                   device: str = "auto") -> EvaluationResult:
     """``cin-style evaluate``: score a model file (``None``: the bundled one) on the
     first ``limit`` photos of ``content`` and write a contact sheet.
 
@@ -264,16 +264,16 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
     if not is_image_source(content):
         raise UsageError(f"content folder not found: {content} (a folder or a .txt image list)")
     photos = list_images(content)[:max(1, limit)]
-    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights, log=log)
+    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights)
     optimize_encoder = None
     if optimize_steps:
         from .config import gatys_loss_config
 
         gatys = gatys_loss_config()
-        optimize_encoder = build_encoder(gatys.encoder, gatys.layers, log=log)
+        optimize_encoder = build_encoder(gatys.encoder, gatys.layers)
     result = evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair,
                       optimize_steps=optimize_steps, optimize_encoder=optimize_encoder, seed=seed,
-                      only=only, device=pick_device(device), progress=progress, log=log)
+                      only=only, device=pick_device(device))
     if sheet is None:
         name = f"{model_path.stem}_evaluation.png"
         sheet = Path(name) if model is None else model_path.with_name(name)

@@ -8,9 +8,10 @@ iterations (a few CPU minutes); ``scales`` > 1 adds coarse-to-fine levels.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from .config import OptimizeConfig
 from .data import to_array, to_tensor
 from .errors import ConfigError, TrainingDiverged
 from .losses import PerceptualLoss, blend_grams
-from .progress import Progress
+from .progress import progress
 
 
 @dataclass
@@ -44,8 +45,7 @@ def _level_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
 
 def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weights: Sequence[float],
                    config: OptimizeConfig, encoder, *, device: str | torch.device = "cpu",
-                   frames_every: int | None = None, frames_dir: Path | None = None,
-                   progress: bool = True, log: Callable[[str], None] = lambda s: None) -> OptimizeResult:
+                   frames_every: int | None = None, frames_dir: Path | None = None) -> OptimizeResult:
     """Stylize ``content`` (float [H, W, 3]) towards the Gram blend of ``styles``.
 
     ``content`` should already be at the target size; styles are used at
@@ -70,7 +70,8 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
     image = None
     sizes = _level_sizes(full.shape[2], full.shape[3], config.scales)
     total_steps = sum(config.steps * (2 if i < len(sizes) - 1 else 1) for i in range(len(sizes)))
-    bar = Progress(total_steps, "optimize", enabled=progress)
+    shown = ExitStack()
+    bar = shown.enter_context(progress(total_steps, "optimize"))
     try:
         for level, size in enumerate(sizes):
             steps = config.steps * (2 if level < len(sizes) - 1 else 1)
@@ -95,7 +96,7 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
                                               len(history))
             history += level_history
     finally:
-        bar.close()
+        shown.close()
     result = to_array(image.detach().clamp(0, 1)[0])
     if config.preserve_color:
         result = preserve_color(result, content)
@@ -130,8 +131,10 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
             entry = {"step": step_offset + len(history) + 1, "level": level,
                      "size": list(image.shape[2:]), **best}
             history.append(entry)
-            bar.update(1, f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} (content "
-                          f"{best['content']:.3g} style {best['style']:.3g} tv {best['tv']:.3g})")
+            bar.set_postfix_str(f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} (content "
+                                f"{best['content']:.3g} style {best['style']:.3g} tv {best['tv']:.3g})",
+                                refresh=False)
+            bar.update(1)
             if frames_every and frames_dir is not None and entry["step"] % frames_every == 0:
                 frames.append(save_image(frames_dir / f"step_{entry['step']:05d}.png",
                                          to_array(image.detach()[0].clamp(0, 1))))
@@ -164,8 +167,7 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
 
 def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]], output: str | Path,
                   config: OptimizeConfig, *, vgg_weights: str | Path | None = None, device: str = "auto",
-                  frames_every: int | None = None, progress: bool = True,
-                  log: Callable[[str], None] = lambda s: None) -> OptimizeResult:
+                  frames_every: int | None = None) -> OptimizeResult:
     """``cin-style optimize``: the photo at ``content`` (long side ``config.size``)
     towards the weighted ``(painting, weight)`` blend, written to ``output``;
     every ``frames_every`` steps a frame goes to OUTPUT_frames/."""
@@ -178,10 +180,9 @@ def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]
     image = resize_long_side(load_image(content), config.size)
     paintings = [load_image(path, max_size=config.size) for path, _ in styles]
     dev = pick_device(device)
-    encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log).to(dev)
+    encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights).to(dev)
     frames_dir = output.with_name(output.stem + "_frames") if frames_every else None
     result = optimize_image(image, paintings, [weight for _, weight in styles], config, encoder,
-                            device=dev, frames_every=frames_every, frames_dir=frames_dir,
-                            progress=progress, log=log)
+                            device=dev, frames_every=frames_every, frames_dir=frames_dir)
     save_image(output, result.image)
     return result

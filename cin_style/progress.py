@@ -1,54 +1,51 @@
-"""A small progress bar for long loops: redraws one line on a terminal,
-prints a line every ~10% otherwise (so logs stay readable)."""
+"""Progress bars and log output: one tqdm bar on stderr, shown while the
+``cin_style`` logger is at INFO — the CLI sets that up (``-q`` raises it to
+WARNING); a library caller who configures no logging gets neither bars nor
+chatter."""
 
 from __future__ import annotations
 
+import logging
 import sys
-import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+LOGGER = "cin_style"
+# Both packages log: the library and its deployment half.
+LOGGERS = ("cin_style", "cin_style_export")
 
 
-class Progress:
-    def __init__(self, total: int, label: str = "", enabled: bool = True, stream=None,
-                 start: int = 0):
-        self.total = max(1, total)
-        self.label = label
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self.done = start
-        self.started = time.perf_counter()
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_draw = 0.0
-        self._last_pct_line = -1
-        self.info = ""
+def progress_bar(total: int, desc: str, initial: int = 0) -> tqdm:
+    """A bar to ``update(n)``; on a terminal it redraws, in a log file it
+    writes a line every 30 s (set ``bar.total`` to change the goal)."""
+    tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, dynamic_ncols=tty,
+                mininterval=0.1 if tty else 30.0, ascii=not tty,
+                disable=not logging.getLogger(LOGGER).isEnabledFor(logging.INFO))
 
-    def update(self, n: int = 1, info: str = "") -> None:
-        self.done += n
-        if info:
-            self.info = info
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if self.tty:
-            if now - self._last_draw >= 0.1 or self.done >= self.total:
-                self._last_draw = now
-                self.stream.write("\r\033[K" + self._line())
-                self.stream.flush()
-        else:
-            decile = int(10 * self.done / self.total)
-            if decile != self._last_pct_line or self.done >= self.total:
-                self._last_pct_line = decile
-                self.stream.write(self._line() + "\n")
-                self.stream.flush()
 
-    def _line(self) -> str:
-        frac = min(1.0, self.done / self.total)
-        elapsed = time.perf_counter() - self.started
-        width = 24
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        return (f"{self.label} [{bar}] {self.done}/{self.total} "
-                f"{elapsed:6.1f}s {self.info}").rstrip()
+@contextmanager
+def progress(total: int, desc: str, initial: int = 0) -> Iterator[tqdm]:
+    """``progress_bar`` for the length of a block, with log lines printed above
+    the bar instead of through it; closed however the block ends."""
+    bar = progress_bar(total, desc, initial)
+    try:
+        with logging_redirect_tqdm([logging.getLogger(LOGGER)]):
+            yield bar
+    finally:
+        bar.close()
 
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+
+def configure_logging(quiet: bool = False) -> None:
+    """Log lines (INFO, or WARNING with ``quiet``) to the current stderr, message only."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)

@@ -8,11 +8,12 @@ their new rows, leaving the old styles bit-identical.
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -28,7 +29,9 @@ from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_
 from .vgg import build_encoder
 from .losses import PerceptualLoss
 from .model import StyleNet, one_hot_weights
-from .progress import Progress
+from .progress import progress
+
+log = logging.getLogger(__name__)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -212,19 +215,20 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
+def _loop(run: _Run, out: Path,
           time_budget: float | None, sample_dir: Path | None, extra_state: dict,
           after_step: Callable[[], None] = lambda: None,
           validation: torch.Tensor | None = None,
           stop: threading.Event | None = None) -> tuple[list[Path], float, int]:
     if stop is None:
         with stop_on_signals() as stop:
-            return _loop(run, out, log, progress, time_budget, sample_dir, extra_state,
+            return _loop(run, out, time_budget, sample_dir, extra_state,
                          after_step, validation, stop)
     cfg = run.config
     fixed = run.content.sample(min(4, max(1, len(run.content))), torch.Generator().manual_seed(1234))
     samples: list[Path] = []
-    bar = Progress(cfg.steps, "train", enabled=progress, start=run.step)
+    shown = ExitStack()
+    bar = shown.enter_context(progress(cfg.steps, "train", initial=run.step))
     started, start_step = time.perf_counter(), run.step
     run.model.train()
     try:
@@ -238,26 +242,28 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
                 per_step = elapsed / max(1, run.step - start_step)
                 remaining = 0 if out_of_time else max(0, int((time_budget - elapsed) / per_step))
                 bar.total = max(run.step, min(cfg.steps, run.step + remaining))
-            bar.update(1, f"loss {record['loss']:.3g} (content {record['content']:.3g} "
-                          f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s")
+            bar.set_postfix_str(f"loss {record['loss']:.3g} (content {record['content']:.3g} "
+                                f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s",
+                                refresh=False)
+            bar.update(1)
             last = run.step >= cfg.steps or out_of_time or stop.is_set()
             if run.step % cfg.checkpoint_every == 0 or last:  # checkpoint first: it matters most
                 if validation is not None and not any(v["step"] == run.step for v in run.validation):
                     scores = validate(run, validation)
                     run.validation.append(scores)
-                    log(f"step {run.step}: validation loss {scores['loss']:.4g} (content "
-                        f"{scores['content']:.4g} style {scores['style']:.4g} tv {scores['tv']:.3g})")
+                    log.info(f"step {run.step}: validation loss {scores['loss']:.4g} (content "
+                             f"{scores['content']:.4g} style {scores['style']:.4g} tv {scores['tv']:.3g})")
                 ckpt.atomic_torch_save(run.state(extra_state), out)
             if sample_dir is not None and (run.step % cfg.sample_every == 0 or last):
                 samples.append(_save_sample(run, fixed, sample_dir, run.style_indices.tolist()))
             if out_of_time:
-                log(f"time budget of {time_budget:.0f}s reached at step {run.step}")
+                log.info(f"time budget of {time_budget:.0f}s reached at step {run.step}")
                 break
             if stop.is_set():
-                log(f"stopped at step {run.step} with the checkpoint written; --resume continues")
+                log.info(f"stopped at step {run.step} with the checkpoint written; --resume continues")
                 break
     finally:
-        bar.close()
+        shown.close()
     elapsed = time.perf_counter() - started
     return samples, elapsed, run.step - start_step
 
@@ -265,8 +271,8 @@ def _loop(run: _Run, out: Path, log: Callable[[str], None], progress: bool,
 def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
           config: TrainConfig | None = None, *, resume: bool = False, device: str = "auto",
           vgg_weights: str | Path | None = None, encoder: nn.Module | None = None,
-          samples: bool = True, progress: bool = True, time_budget: float | None = None,
-          validation: str | Path | None = None, log: Callable[[str], None] = print) -> TrainResult:
+          samples: bool = True, time_budget: float | None = None,
+          validation: str | Path | None = None) -> TrainResult:
     """Train a multi-style network; write checkpoints to ``out``.
 
     ``validation`` (a folder or .txt list of photos training never sees) is
@@ -301,23 +307,23 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
     model.to(dev)
     if encoder is None:
-        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
     loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
     data = ContentImages(content, config.image_size, photo_size=config.photo_size)
     run = _Run(model, names, specs, list(range(len(names))), data, loss_fn, config, dev,
                list(model.parameters()))
     if resumed is not None:
         run.restore(resumed)
-        log(f"resuming from step {run.step} of {config.steps}")
+        log.info(f"resuming from step {run.step} of {config.steps}")
     sample_dir = out.with_name(out.stem + "_samples") if samples else None
     extra = {"content": str(content), "style_paths": [str(s.path) for s in specs]}
     val_photos = (center_crops(validation, config.image_size, config.photo_size)
                   if validation is not None else None)
-    sample_paths, seconds, done = _loop(run, out, log, progress, time_budget, sample_dir, extra,
+    sample_paths, seconds, done = _loop(run, out, time_budget, sample_dir, extra,
                                         validation=val_photos)
     report = data.skipped_report()
     if report:
-        log(report)
+        log.info(report)
     model.eval()
     return TrainResult(model.cpu(), names, run.step, out, run.history, sample_paths, report,
                        seconds, done * config.batch_size / max(seconds, 1e-9))
@@ -326,8 +332,7 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
                out: str | Path | None = None, *, steps: int = 1000, lr: float = 1e-2,
                device: str = "auto", vgg_weights: str | Path | None = None,
-               encoder: nn.Module | None = None, samples: bool = True, progress: bool = True,
-               log: Callable[[str], None] = print) -> TrainResult:
+               encoder: nn.Module | None = None, samples: bool = True) -> TrainResult:
     """Grow a trained model by ``new_styles``, training only their new γ/β rows.
 
     Everything else is frozen and the old rows are restored after every step,
@@ -363,7 +368,7 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     model.to(dev)
     frozen = [(p, old.to(dev)) for p, old in frozen]
     if encoder is None:
-        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights, log=log)
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
     loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
     all_names = names + [s.name for s in specs]
     content_images = ContentImages(content, config.image_size, photo_size=config.photo_size)
@@ -372,7 +377,7 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     sample_dir = out.with_name(out.stem + "_samples") if samples else None
     extra = {"content": str(content),
              "style_paths": list(data.get("style_paths", [])) + [str(s.path) for s in specs]}
-    sample_paths, seconds, done = _loop(run, out, log, progress, None, sample_dir, extra,
+    sample_paths, seconds, done = _loop(run, out, None, sample_dir, extra,
                                         after_step=restore_old_rows)
     model.eval()
     return TrainResult(model.cpu(), all_names, run.step, out, run.history, sample_paths,

@@ -9,7 +9,7 @@ Where the weights come from is ``weights.py``'s job.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -145,14 +145,13 @@ class VGGEncoder(nn.Module):
 
 
 def build_encoder(arch: str, layers: Iterable[str], weights: str | Path | None = None,
-                  pretrained: bool = True, fetch: bool = True,
-                  log: Callable[[str], None] = lambda s: None) -> VGGEncoder:
+                  pretrained: bool = True, fetch: bool = True) -> VGGEncoder:
     """A frozen encoder for ``layers`` with weights found by ``weights.resolve_vgg_weights``;
     ``pretrained=False`` gives random init (tests)."""
     from .weights import DEFAULT_PREPROCESSING, load_state_dict_file, resolve_vgg_weights
 
     if not pretrained:
         return VGGEncoder(arch, layers, None, preprocessing=DEFAULT_PREPROCESSING[arch])
-    path = resolve_vgg_weights(arch, weights, fetch=fetch, log=log)
+    path = resolve_vgg_weights(arch, weights, fetch=fetch)
     state, preprocessing = load_state_dict_file(path, arch)
     return VGGEncoder(arch, layers, state, preprocessing=preprocessing)

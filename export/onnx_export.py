@@ -15,13 +15,13 @@ Graph contract (what deployments may rely on):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -36,6 +36,8 @@ from cin_style.imageio import psnr
 from .contract import (GRAPH_FORMAT_VERSION, INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE,
                        OUTPUT)
 from cin_style.model import StyleNet
+
+log = logging.getLogger(__name__)
 
 FP32_TOLERANCE = 1e-4
 FP16_MIN_PSNR = 40.0
@@ -165,7 +167,7 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
 def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike, *,
                 opset: int = 18, bake: np.ndarray | None = None, precision: str = "fp32",
                 verify: bool = True, model_source: str = "",
-                log: Callable[[str], None] = lambda s: None) -> ExportResult:
+) -> ExportResult:
     """Trace ``model`` into ``path``; check it, verify parity, write metadata.
 
     ``path`` is written only once everything passed (atomically).
@@ -190,7 +192,7 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
     if precision == "fp16":
         traced.model.half()
     traced.eval()
-    log(f"tracing ({precision}, opset {opset}{', baked' if baked is not None else ''}) ...")
+    log.info(f"tracing ({precision}, opset {opset}{', baked' if baked is not None else ''}) ...")
     proto = _trace(traced, model.num_styles, opset)
     proto.producer_name, proto.producer_version = "cin-style", __version__
     blend_text = format_blend(baked, style_names) if baked is not None else ""
@@ -211,7 +213,7 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         raise ExportError(f"onnx.checker rejected the graph: {first_line(exc)}") from None
     parity: dict = {}
     if verify:
-        log("verifying against PyTorch with onnxruntime ...")
+        log.info("verifying against PyTorch with onnxruntime ...")
         parity = verify_parity(reference, proto.SerializeToString(), baked, precision)
         set_metadata(proto, {META_PREFIX + "parity": json.dumps(parity)})
     data = proto.SerializeToString()

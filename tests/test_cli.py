@@ -180,3 +180,16 @@ def test_a_bug_keeps_its_traceback_and_debug_shows_user_errors_in_full(runner, t
     assert result.exit_code == 1 and result.output.startswith("Error:") and "no such file" in result.output
     result = runner.invoke(cli, ["--debug", "styles", missing])
     assert isinstance(result.exception, CheckpointError)
+
+
+def test_progress_and_log_lines_go_to_stderr_and_quiet_silences_them(runner, style_dir, content_dir,
+                                                                     vgg_weights_file, tmp_path):
+    args = ["train", "--styles", str(style_dir), "--content", str(content_dir), "--validation",
+            str(content_dir), "--vgg-weights", str(vgg_weights_file), *[a for a in TINY_TRAIN if a != "-q"]]
+    loud = runner.invoke(cli, [*args, "--out", str(tmp_path / "a.pt")])
+    assert loud.exit_code == 0, loud.output
+    assert "train" in loud.stderr and "img/s" in loud.stderr  # the bar, with its loss/speed postfix
+    assert "validation loss" in loud.stderr  # a log line
+    assert loud.stdout.startswith("wrote") and len(loud.stdout.splitlines()) == 1  # the result only
+    quiet = runner.invoke(cli, [*args, "--out", str(tmp_path / "b.pt"), "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "wrote" in quiet.stdout

@@ -18,8 +18,7 @@ def test_bundled_data_is_installed_with_credits():
 
 def test_training_demo_writes_checkpoint_and_contact_sheet(tmp_path):
     encoder = random_encoder(("relu1_2", "relu2_2", "relu3_3"))
-    result = train_demo(tmp_path / "demo", steps=1, device="cpu", encoder=encoder, progress=False,
-                        log=lambda s: None)
+    result = train_demo(tmp_path / "demo", steps=1, device="cpu", encoder=encoder)
     assert result.checkpoint.is_file() and result.steps == 1
     n_styles, n_photos = len(TRAIN_DEMO_STYLES), len(list_images(bundled_samples()))
     with Image.open(result.sheet) as sheet:

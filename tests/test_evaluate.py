@@ -33,7 +33,7 @@ def _run(checkpoint, content_dir, style_dir):
     styles = {n: style_dir / f"{n}.png" for n in stylizer.style_names}
     photos = sorted(content_dir.glob("*.png"))[:2]
     return evaluate(stylizer, photos, styles, random_encoder(EVAL_LOSS.layers),
-                    blends=["alpha=1,beta=1"], size=48, progress=False)["report"]
+                    blends=["alpha=1,beta=1"], size=48)["report"]
 
 
 def test_evaluate_gives_finite_numbers_for_every_style_and_the_blend_path(tiny_checkpoint, content_dir,
@@ -71,7 +71,7 @@ def test_with_optimize_scores_a_gatys_reference(tiny_checkpoint, content_dir, st
     report = evaluate(stylizer, sorted(content_dir.glob("*.png"))[:1],
                       {n: style_dir / f"{n}.png" for n in stylizer.style_names},
                       random_encoder(EVAL_LOSS.layers), size=32, optimize_steps=1,
-                      optimize_encoder=gatys_encoder, progress=False)["report"]
+                      optimize_encoder=gatys_encoder)["report"]
     assert set(report["optimize_reference"]) == {"alpha", "beta", "gamma"}
     assert all(np.isfinite(v) for m in report["optimize_reference"].values() for v in m.values())
 
@@ -97,14 +97,12 @@ def test_only_scores_the_named_styles_with_the_same_numbers(tiny_checkpoint, con
     full = _run(tiny_checkpoint, content_dir, style_dir)
     # only needs the paintings of the styles it scores
     part = evaluate(stylizer, photos, {"gamma": style_dir / "gamma.png", "beta": style_dir / "beta.png"},
-                    random_encoder(EVAL_LOSS.layers), only=["gamma", "beta"], size=48,
-                    progress=False)["report"]
+                    random_encoder(EVAL_LOSS.layers), only=["gamma", "beta"], size=48)["report"]
     assert list(part["styles"]) == ["gamma", "beta"]
     assert part["styles"]["gamma"] == full["styles"]["gamma"]
     assert part["blend_path"]["from"] == "gamma" and part["blend_path"]["to"] == "beta"
     with pytest.raises(ValueError, match="delta"):
-        evaluate(stylizer, photos, {}, random_encoder(EVAL_LOSS.layers), only=["delta"], size=48,
-                 progress=False)
+        evaluate(stylizer, photos, {}, random_encoder(EVAL_LOSS.layers), only=["delta"], size=48)
 
 
 class IdentityStylizer:
@@ -120,8 +118,7 @@ class IdentityStylizer:
 def test_identity_stylizer_scores_content_zero_and_ssim_one(content_dir, style_dir):
     photos = sorted(content_dir.glob("*.png"))[:2]
     styles = {n: style_dir / f"{n}.png" for n in IdentityStylizer.style_names}
-    report = evaluate(IdentityStylizer(), photos, styles, random_encoder(EVAL_LOSS.layers), size=48,
-                      progress=False)["report"]
+    report = evaluate(IdentityStylizer(), photos, styles, random_encoder(EVAL_LOSS.layers), size=48)["report"]
     for metrics in report["styles"].values():
         assert metrics["content"] == 0 and metrics["ssim"] == pytest.approx(1.0, abs=1e-6)
         assert metrics["style"] > 0 and metrics["tv"] > 0
@@ -137,8 +134,7 @@ def test_bundled_model_sheet_lands_in_the_current_folder(tiny_checkpoint, conten
 
     monkeypatch.setattr(bundled, "reference_model", lambda: tiny_checkpoint)
     monkeypatch.chdir(tmp_path / "content")
-    result = evaluate_model(None, content_dir, limit=1, vgg_weights=vgg_weights_file, device="cpu",
-                            progress=False)
+    result = evaluate_model(None, content_dir, limit=1, vgg_weights=vgg_weights_file, device="cpu")
     assert result.sheet == (tmp_path / "content" / "m_evaluation.png").relative_to(tmp_path / "content")
     assert (tmp_path / "content" / "m_evaluation.png").is_file()
     assert not (tiny_checkpoint.parent / "m_evaluation.png").exists()

@@ -27,7 +27,7 @@ def test_gatys_lowers_its_loss_on_a_tiny_image():
     style = rng.random((32, 32, 3)).astype(np.float32) ** 3
     for optimizer in ("lbfgs", "adam"):
         config = OptimizeConfig(size=32, steps=8, scales=1, optimizer=optimizer, loss=TINY_GATYS)
-        result = optimize_image(content, [style], [1.0], config, _encoder(), progress=False)
+        result = optimize_image(content, [style], [1.0], config, _encoder())
         losses = [r["loss"] for r in result.history]
         assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], (optimizer, losses)
         assert result.image.shape == content.shape
@@ -37,7 +37,7 @@ def test_gatys_lowers_its_loss_on_a_tiny_image():
 def test_coarse_to_fine_runs_each_level():
     content = np.random.default_rng(1).random((40, 36, 3)).astype(np.float32)
     config = OptimizeConfig(size=40, steps=2, scales=2, init="noise", loss=TINY_GATYS)
-    result = optimize_image(content, [content], [1.0], config, _encoder(), progress=False)
+    result = optimize_image(content, [content], [1.0], config, _encoder())
     assert [r["size"] for r in result.history] == [[20, 18]] * 4 + [[40, 36]] * 2
 
 

@@ -46,7 +46,7 @@ def test_style_inputs_accept_an_image_list(tmp_path, style_dir):
 def trained_checkpoint(tmp_path, style_dir, content_dir):
     out = tmp_path / "run.pt"
     train([style_dir], content_dir, out, tiny_train_config(), device="cpu",
-          encoder=random_encoder(), samples=False, progress=False, log=lambda s: None)
+          encoder=random_encoder(), samples=False)
     return out
 
 
@@ -94,8 +94,7 @@ def test_slim_export_refuses_below_the_psnr_bar(trained_checkpoint, tmp_path, mo
 def test_validation_is_scored_at_checkpoints_and_survives_resume(tmp_path, style_dir, content_dir,
                                                                  image_list):
     out = tmp_path / "val.pt"
-    kwargs = dict(device="cpu", encoder=random_encoder(), samples=False, progress=False,
-                  log=lambda s: None, validation=image_list)
+    kwargs = dict(device="cpu", encoder=random_encoder(), samples=False, validation=image_list)
     train([style_dir], content_dir, out, tiny_train_config(steps=2), **kwargs)
     first = load_checkpoint(out)["validation"]
     assert [v["step"] for v in first] == [2]

@@ -14,8 +14,7 @@ from conftest import random_encoder, tiny_train_config
 
 def run(style_dir, content_dir, out, **kw):
     config = kw.pop("config", None) or tiny_train_config()
-    return train([style_dir], content_dir, out, config, device="cpu", encoder=random_encoder(),
-                 progress=False, log=lambda s: None, **kw)
+    return train([style_dir], content_dir, out, config, device="cpu", encoder=random_encoder(), **kw)
 
 
 def test_checkpoint_holds_everything_needed(style_dir, content_dir, tmp_path):
@@ -46,7 +45,7 @@ def test_resume_refuses_other_styles(style_dir, content_dir, tmp_path):
     run(style_dir, content_dir, tmp_path / "m.pt")
     with pytest.raises(CheckpointError, match="trained on styles"):
         train([style_dir / "alpha.png"], content_dir, tmp_path / "m.pt", tiny_train_config(),
-              resume=True, device="cpu", encoder=random_encoder(), progress=False, log=lambda s: None)
+              resume=True, device="cpu", encoder=random_encoder())
 
 
 def test_losses_fall_and_every_style_trains(style_dir, content_dir, tmp_path):
@@ -95,8 +94,7 @@ def test_add_style_keeps_old_styles_bit_identical(style_dir, content_dir, tmp_pa
     extra = tmp_path / "extra.png"
     Image.fromarray((np.random.default_rng(5).random((30, 30, 3)) * 255).astype(np.uint8)).save(extra)
     grown = add_styles(tmp_path / "m.pt", [f"new={extra}"], content_dir, tmp_path / "grown.pt",
-                       steps=3, device="cpu", encoder=random_encoder(), progress=False,
-                       log=lambda s: None)
+                       steps=3, device="cpu", encoder=random_encoder())
     assert grown.style_names == ["alpha", "beta", "gamma", "new"]
     old_model, _ = load_model(tmp_path / "m.pt")
     new_model, names = load_model(tmp_path / "grown.pt")
@@ -138,7 +136,7 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
 
 
 def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, content_dir, tmp_path,
-                                                                    monkeypatch):
+                                                                    monkeypatch, caplog):
     import os
     import signal
 
@@ -154,11 +152,11 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
         return record
 
     monkeypatch.setattr(train_module._Run, "train_step", step_then_interrupt)
-    logs = []
-    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=6),
-                    device="cpu", encoder=random_encoder(), progress=False, log=logs.append)
+    with caplog.at_level("INFO", logger="cin_style"):
+        stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=6),
+                        device="cpu", encoder=random_encoder())
     assert stopped.step == 3 and load_checkpoint(tmp_path / "b.pt")["step"] == 3
-    assert any("stopped at step 3" in line for line in logs)
+    assert any("stopped at step 3" in line for line in caplog.messages)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     monkeypatch.setattr(train_module._Run, "train_step", real_step)
     resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=6),

