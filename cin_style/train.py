@@ -268,6 +268,40 @@ def _loop(run: _Run, out: Path,
     return samples, elapsed, run.step - start_step
 
 
+def _train_rows(model: StyleNet, names: list[str], specs: Sequence[StyleSpec], trained: list[int],
+                params: list[nn.Parameter], content: str | Path, out: Path, config: TrainConfig, *,
+                device: str, vgg_weights: str | Path | None, encoder: nn.Module | None,
+                samples: bool, time_budget: float | None, validation: str | Path | None,
+                style_paths: list[str], resumed: dict | None = None,
+                after_step: Callable[[], None] = lambda: None) -> TrainResult:
+    """The run set-up ``train`` and ``add_styles`` share: device, loss network,
+    data, checkpoints, samples, validation, the loop and its result.
+    ``trained`` are the style rows being learnt (``specs`` their paintings, in
+    order); ``params`` what Adam moves."""
+    dev = pick_device(device)
+    model.to(dev)
+    if encoder is None:
+        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
+    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
+    data = ContentImages(content, config.image_size, photo_size=config.photo_size)
+    run = _Run(model, names, specs, trained, data, loss_fn, config, dev, params)
+    if resumed is not None:
+        run.restore(resumed)
+        log.info(f"resuming from step {run.step} of {config.steps}")
+    sample_dir = out.with_name(out.stem + "_samples") if samples else None
+    extra = {"content": str(content), "style_paths": style_paths}
+    val_photos = (center_crops(validation, config.image_size, config.photo_size)
+                  if validation is not None else None)
+    sample_paths, seconds, done = _loop(run, out, time_budget, sample_dir, extra,
+                                        after_step=after_step, validation=val_photos)
+    report = data.skipped_report()
+    if report:
+        log.info(report)
+    model.eval()
+    return TrainResult(model.cpu(), names, run.step, out, run.history, sample_paths, report,
+                       seconds, done * config.batch_size / max(seconds, 1e-9))
+
+
 def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
           config: TrainConfig | None = None, *, resume: bool = False, device: str = "auto",
           vgg_weights: str | Path | None = None, encoder: nn.Module | None = None,
@@ -285,7 +319,6 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
     """
     out = Path(out)
     config = config or TrainConfig()
-    dev = pick_device(device)
     specs = parse_style_inputs(styles)
     names = [s.name for s in specs]
     resumed = None
@@ -300,40 +333,23 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
                                        f"not {names}")
         config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps})
     torch.manual_seed(config.seed)
-    model_config = StyleNetConfig(num_styles=len(specs), base_width=config.base_width,
-                                  num_residual_blocks=config.residual_blocks)
-    model = StyleNet(model_config)
+    model = StyleNet(StyleNetConfig(num_styles=len(specs), base_width=config.base_width,
+                                    num_residual_blocks=config.residual_blocks))
     if resumed is not None:
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
-    model.to(dev)
-    if encoder is None:
-        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
-    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
-    data = ContentImages(content, config.image_size, photo_size=config.photo_size)
-    run = _Run(model, names, specs, list(range(len(names))), data, loss_fn, config, dev,
-               list(model.parameters()))
-    if resumed is not None:
-        run.restore(resumed)
-        log.info(f"resuming from step {run.step} of {config.steps}")
-    sample_dir = out.with_name(out.stem + "_samples") if samples else None
-    extra = {"content": str(content), "style_paths": [str(s.path) for s in specs]}
-    val_photos = (center_crops(validation, config.image_size, config.photo_size)
-                  if validation is not None else None)
-    sample_paths, seconds, done = _loop(run, out, time_budget, sample_dir, extra,
-                                        validation=val_photos)
-    report = data.skipped_report()
-    if report:
-        log.info(report)
-    model.eval()
-    return TrainResult(model.cpu(), names, run.step, out, run.history, sample_paths, report,
-                       seconds, done * config.batch_size / max(seconds, 1e-9))
+    return _train_rows(model, names, specs, list(range(len(names))), list(model.parameters()),
+                       content, out, config, device=device, vgg_weights=vgg_weights, encoder=encoder,
+                       samples=samples, time_budget=time_budget, validation=validation,
+                       style_paths=[str(s.path) for s in specs], resumed=resumed)
 
 
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
                out: str | Path | None = None, *, steps: int = 1000, lr: float = 1e-2,
                device: str = "auto", vgg_weights: str | Path | None = None,
-               encoder: nn.Module | None = None, samples: bool = True) -> TrainResult:
-    """Grow a trained model by ``new_styles``, training only their new γ/β rows.
+               encoder: nn.Module | None = None, samples: bool = True,
+               time_budget: float | None = None, validation: str | Path | None = None) -> TrainResult:
+    """Grow a trained model by ``new_styles``, training only their new γ/β rows
+    with the model's own training recipe (crop size, loss, precision).
 
     Everything else is frozen and the old rows are restored after every step,
     so the old styles' outputs stay bit-identical.
@@ -346,15 +362,13 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     clash = [s.name for s in specs if s.name in names]
     if clash:
         raise DataError(f"the model already has style(s) {clash}; rename with NAME=PATH")
-    base = TrainConfig.from_dict(data.get("train_config", {}))
-    config = replace(base, steps=steps, lr=lr, lr_schedule="constant")
-    dev = pick_device(device)
+    config = replace(TrainConfig.from_dict(data.get("train_config", {})), steps=steps, lr=lr,
+                     lr_schedule="constant")
     old_count = model.num_styles
     model.add_styles(len(specs))
     model.requires_grad_(False)
-    norms = model.cin_layers()
     params = []
-    for norm in norms:
+    for norm in model.cin_layers():
         norm.gamma.requires_grad_(True)
         norm.beta.requires_grad_(True)
         params += [norm.gamma, norm.beta]
@@ -363,23 +377,11 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     def restore_old_rows():
         with torch.no_grad():
             for param, old in frozen:
-                param[:old_count] = old
+                param[:old_count] = old.to(param.device)
 
-    model.to(dev)
-    frozen = [(p, old.to(dev)) for p, old in frozen]
-    if encoder is None:
-        encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
-    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
     all_names = names + [s.name for s in specs]
-    content_images = ContentImages(content, config.image_size, photo_size=config.photo_size)
-    run = _Run(model, all_names, specs, list(range(old_count, len(all_names))), content_images,
-               loss_fn, config, dev, params)
-    sample_dir = out.with_name(out.stem + "_samples") if samples else None
-    extra = {"content": str(content),
-             "style_paths": list(data.get("style_paths", [])) + [str(s.path) for s in specs]}
-    sample_paths, seconds, done = _loop(run, out, None, sample_dir, extra,
-                                        after_step=restore_old_rows)
-    model.eval()
-    return TrainResult(model.cpu(), all_names, run.step, out, run.history, sample_paths,
-                       content_images.skipped_report(), seconds,
-                       done * config.batch_size / max(seconds, 1e-9))
+    style_paths = list(data.get("style_paths", [])) + [str(s.path) for s in specs]
+    return _train_rows(model, all_names, specs, list(range(old_count, len(all_names))), params,
+                       content, out, config, device=device, vgg_weights=vgg_weights, encoder=encoder,
+                       samples=samples, time_budget=time_budget, validation=validation,
+                       style_paths=style_paths, after_step=restore_old_rows)
