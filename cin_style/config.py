@@ -13,6 +13,13 @@ from .errors import ConfigError
 from .imageio import MIN_SIDE
 
 
+def _known_fields(cls, data: dict) -> dict:
+    """The entries of ``data`` that ``cls`` has fields for: checkpoints written by
+    other versions may carry keys this one no longer (or does not yet) know."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 @dataclass(frozen=True)
 class StyleNetConfig:
     """Shape of a style network.  Stored inside every checkpoint."""
@@ -35,8 +42,7 @@ class StyleNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StyleNetConfig":
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
+        return cls(**_known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,7 @@ class LossConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LossConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**_known_fields(cls, data))
 
     @property
     def layers(self) -> list[str]:
@@ -143,8 +148,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**_known_fields(cls, data))
 
 
 def gatys_loss_config() -> LossConfig:
