@@ -6,7 +6,6 @@ styles, corrupt checkpoints ...) into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
-import glob
 import json
 import math
 import sys
@@ -277,30 +276,6 @@ def _split_model(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
     return None, args
 
 
-def expand_inputs(inputs) -> list[Path]:
-    """Files, folders (recursive) and globs → image paths; one-line errors."""
-    from .imageio import list_images
-
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = list_images(path)
-            if not found:
-                raise click.UsageError(f"no images in folder {path}")
-            paths += found
-        elif path.exists():
-            paths.append(path)
-        elif any(ch in item for ch in "*?["):
-            found = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
-            if not found:
-                raise click.UsageError(f"no files match {item}")
-            paths += found
-        else:
-            raise click.UsageError(f"input not found: {item}")
-    return list(dict.fromkeys(paths))
-
-
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="[MODEL] INPUT...")
 @click.option("-o", "--output", required=True, type=click.Path(),
@@ -338,6 +313,7 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
     """
     from .bundled import resolve_model
     from .imageio import MIN_SIDE
+    from .imageio import expand_inputs
     from .inference import blend_for, load_stylizer, output_paths, stylize_files
 
     if max_size is not None and max_size < MIN_SIDE:

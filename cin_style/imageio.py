@@ -11,16 +11,18 @@ numpy + Pillow only: the torch-free ONNX runner uses it too.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import threading
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
-from .errors import CinStyleError
+from .errors import CinStyleError, UsageError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000: well past any photo, far below a bomb
 # The network downsamples twice with reflection padding: smaller sides cannot pass.
@@ -237,6 +239,29 @@ def list_images(source: str | os.PathLike, suffixes=(".jpg", ".jpeg", ".png", ".
     return sorted(p for p in source.rglob("*")
                   if p.is_file() and p.suffix.lower() in suffixes
                   and not any(part.startswith(".") for part in p.relative_to(source).parts))
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files, folders (recursive), .txt image lists and globs → image paths, in
+    order, each once.  Nothing found is a UsageError (the CLI's exit 2)."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if is_image_source(path):
+            found = list_images(path)
+            if not found:
+                raise UsageError(f"no images in {path}")
+            paths += found
+        elif path.exists():
+            paths.append(path)
+        elif any(ch in item for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not found:
+                raise UsageError(f"no files match {item}")
+            paths += found
+        else:
+            raise UsageError(f"input not found: {item}")
+    return list(dict.fromkeys(paths))
 
 
 def read_image_list(list_file: str | os.PathLike) -> list[Path]:
