@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import LossConfig, OptimizeConfig, TrainConfig
+from .config import LossConfig, OptimizeConfig, StyleNetConfig, TrainConfig
 from .errors import CinStyleError, UsageError, first_line
 from .progress import configure_logging
 from .imageio import is_image_source
@@ -146,9 +146,10 @@ def cli(debug):
 @click.option("--grad-clip", type=float, default=TRAIN_DEFAULTS.grad_clip,
               help="Clip the global gradient norm to this value (steadies unstable runs).")
 @loss_options(TRAIN_DEFAULTS.loss)
-@click.option("--base-width", type=int, default=TRAIN_DEFAULTS.base_width, show_default=True,
+@click.option("--base-width", type=int, default=TRAIN_DEFAULTS.network.base_width, show_default=True,
               help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
-@click.option("--residual-blocks", type=int, default=TRAIN_DEFAULTS.residual_blocks, show_default=True)
+@click.option("--residual-blocks", type=int, default=TRAIN_DEFAULTS.network.num_residual_blocks,
+              show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=TRAIN_DEFAULTS.precision,
               show_default=True,
               help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
@@ -188,8 +189,8 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
                          photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
                          grad_clip=grad_clip, seed=seed, checkpoint_every=checkpoint_every,
-                         sample_every=sample_every, base_width=base_width,
-                         residual_blocks=residual_blocks, precision=precision,
+                         sample_every=sample_every, precision=precision,
+                         network=StyleNetConfig(base_width=base_width, num_residual_blocks=residual_blocks),
                          loss=loss_config(encoder, content_layers, style_layers, content_weight,
                                           style_weight, tv_weight))
     result = run_train(list(styles), content, out, config, resume=resume, device=device,

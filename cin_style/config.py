@@ -22,9 +22,11 @@ def _known_fields(cls, data: dict) -> dict:
 
 @dataclass(frozen=True)
 class StyleNetConfig:
-    """Shape of a style network.  Stored inside every checkpoint."""
+    """Shape of a style network.  Stored inside every checkpoint (``model_config``).
+    A training config's ``network`` leaves ``num_styles`` to the trainer, which
+    sets it from the styles it is given."""
 
-    num_styles: int
+    num_styles: int = 1
     base_width: int = 32  # channels after the first conv; 2x and 4x after the downsamples
     num_residual_blocks: int = 5
     outer_kernel: int = 9  # first and last conv (9x9 in Johnson et al.)
@@ -108,8 +110,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     sample_every: int = 500
-    base_width: int = 32
-    residual_blocks: int = 5
+    # The network's shape (its num_styles comes from the styles).  Checkpoints keep
+    # it once, as their model_config, not again inside train_config.
+    network: StyleNetConfig = field(default_factory=StyleNetConfig)
     # "bf16": autocast the network and the loss network to bfloat16 (statistics,
     # Grams and losses stay float32); "auto": bf16 on CUDA, fp32 on the CPU.
     # CPUs with AVX512-BF16/AMX run a bf16 step 2-3x faster (`cin-style bench --train`).
@@ -119,6 +122,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):  # from a checkpoint
             object.__setattr__(self, "loss", LossConfig.from_dict(self.loss))
+        if isinstance(self.network, dict):
+            object.__setattr__(self, "network", StyleNetConfig.from_dict(self.network))
         problems = []
         if self.steps < 1:
             problems.append(f"steps must be >= 1 (got {self.steps})")
@@ -146,8 +151,23 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def checkpoint_dict(self) -> dict:
+        """What a checkpoint's ``train_config`` holds: all but the network shape,
+        which is its ``model_config``."""
+        data = self.to_dict()
+        del data["network"]
+        return data
+
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict, network: dict | None = None) -> "TrainConfig":
+        """From ``to_dict`` output, or from a checkpoint's ``train_config`` with its
+        ``model_config`` as ``network`` (checkpoints before 0.2 kept base_width and
+        residual_blocks in train_config; they are read too)."""
+        if network is None and "network" not in data and "base_width" in data:
+            network = {"base_width": data["base_width"],
+                       "num_residual_blocks": data.get("residual_blocks", 5)}
+        if network is not None:
+            data = {**data, "network": network}
         return cls(**_known_fields(cls, data))
 
 

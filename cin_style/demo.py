@@ -14,7 +14,7 @@ import numpy as np
 
 from .blend import blend_weights
 from .bundled import bundled_samples, bundled_styles
-from .config import LossConfig, TrainConfig
+from .config import LossConfig, StyleNetConfig, TrainConfig
 from .devices import pick_device
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def demo_config(on_gpu: bool) -> TrainConfig:
     # rate, style layers up to relu3_3 (relu4_3 costs a third of the VGG time), and
     # more content weight and TV so the photo stays recognisable this early.
     return TrainConfig(steps=100_000, batch_size=4, image_size=112, style_size=192, lr=2e-3,
-                       base_width=16, residual_blocks=3, checkpoint_every=100, sample_every=100_000,
+                       network=StyleNetConfig(base_width=16, num_residual_blocks=3),
+                       checkpoint_every=100, sample_every=100_000,
                        loss=LossConfig(style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0},
                                        content_weight=2.0, style_weight=1e5, tv_weight=1e-1))
 

@@ -130,11 +130,12 @@ def fit_long_side(image: Image.Image, max_size: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def resize_array(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """float [H, W, 3] → float [h, w, 3] with size=(w, h), Lanczos per channel."""
+def resize_array(array: np.ndarray, size: tuple[int, int],
+                 resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
+    """float [H, W, 3] → float [h, w, 3] with size=(w, h), per channel in float32."""
     w, h = size
     channels = [Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32)).resize(
-        (w, h), Image.Resampling.LANCZOS) for c in range(array.shape[2])]
+        (w, h), resample) for c in range(array.shape[2])]
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0.0, 1.0)
 
 
@@ -147,11 +148,13 @@ def resize_long_side(array: np.ndarray, size: int, min_side: int = MIN_SIDE) -> 
 
 
 def resize_short_side(array: np.ndarray, size: int) -> np.ndarray:
-    """float [H, W, 3] scaled (up or down) so its short side is ``size``."""
+    """float [H, W, 3] scaled (up or down) so its short side is ``size``.  Bilinear,
+    as training crops have always been made: the validation scores of a run
+    stay comparable across its parts."""
     h, w = array.shape[:2]
     scale = size / min(h, w)
     new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    return array if new == (w, h) else resize_array(array, new)
+    return array if new == (w, h) else resize_array(array, new, Image.Resampling.BILINEAR)
 
 
 def check_min_side(image: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .config import StyleNetConfig, TrainConfig
+from .config import TrainConfig
 from .devices import pick_device
 from .errors import TrainingDiverged
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
@@ -95,7 +95,7 @@ class _Run:
     def state(self, extra: dict) -> dict:
         return ckpt.make_checkpoint(
             self.model, self.style_names,
-            train_config=self.config.to_dict(),
+            train_config=self.config.checkpoint_dict(),
             step=self.step,
             optimizer=self.optimizer.state_dict(),
             rng={"data": self.generator.get_state(), "torch": torch.get_rng_state()},
@@ -331,10 +331,10 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
         if list(resumed["style_names"]) != names:
             raise ckpt.CheckpointError(f"{out} was trained on styles {resumed['style_names']}, "
                                        f"not {names}")
-        config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps})
+        config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps},
+                                       network=resumed["model_config"])
     torch.manual_seed(config.seed)
-    model = StyleNet(StyleNetConfig(num_styles=len(specs), base_width=config.base_width,
-                                    num_residual_blocks=config.residual_blocks))
+    model = StyleNet(replace(config.network, num_styles=len(specs)))
     if resumed is not None:
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
     return _train_rows(model, names, specs, list(range(len(names))), list(model.parameters()),
@@ -362,8 +362,8 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     clash = [s.name for s in specs if s.name in names]
     if clash:
         raise DataError(f"the model already has style(s) {clash}; rename with NAME=PATH")
-    config = replace(TrainConfig.from_dict(data.get("train_config", {})), steps=steps, lr=lr,
-                     lr_schedule="constant")
+    config = replace(TrainConfig.from_dict(data.get("train_config", {}), network=data["model_config"]),
+                     steps=steps, lr=lr, lr_schedule="constant")
     old_count = model.num_styles
     model.add_styles(len(specs))
     model.requires_grad_(False)

@@ -24,7 +24,8 @@ TINY_LOSS = LossConfig(content_layers={"relu2_2": 1.0},
 
 def tiny_train_config(**overrides) -> TrainConfig:
     base = dict(steps=4, batch_size=2, image_size=24, style_size=32, lr=1e-2, seed=3,
-                checkpoint_every=2, sample_every=2, base_width=4, residual_blocks=1,
+                checkpoint_every=2, sample_every=2,
+                network=StyleNetConfig(base_width=4, num_residual_blocks=1),
                 loss=TINY_LOSS)
     base.update(overrides)
     return TrainConfig(**base)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -25,7 +27,22 @@ def test_checkpoint_holds_everything_needed(style_dir, content_dir, tmp_path):
         assert key in data
     assert data["style_names"] == ["alpha", "beta", "gamma"] == result.style_names
     assert data["step"] == 4 and data["model_config"]["num_styles"] == 3
-    assert TrainConfig.from_dict(data["train_config"]) == tiny_train_config()
+    tiny = tiny_train_config()
+    restored = TrainConfig.from_dict(data["train_config"], network=data["model_config"])
+    assert restored == dataclasses.replace(tiny, network=dataclasses.replace(tiny.network, num_styles=3))
+    # the network's shape is stored once: as model_config, not again in train_config
+    assert "network" not in data["train_config"] and "base_width" not in data["train_config"]
+
+
+def test_checkpoints_from_before_the_network_field_still_resume(style_dir, content_dir, tmp_path):
+    run(style_dir, content_dir, tmp_path / "m.pt", config=tiny_train_config(steps=2))
+    data = load_checkpoint(tmp_path / "m.pt")
+    legacy = {**data["train_config"], "base_width": 4, "residual_blocks": 1}
+    torch.save({**data, "train_config": legacy, "loss_config": legacy["loss"]}, tmp_path / "old.pt")
+    assert TrainConfig.from_dict(legacy).network.base_width == 4
+    resumed = run(style_dir, content_dir, tmp_path / "old.pt", config=tiny_train_config(steps=3),
+                  resume=True)
+    assert resumed.step == 3 and resumed.model.config.base_width == 4
 
 
 def test_resume_is_exact(style_dir, content_dir, tmp_path):
@@ -121,15 +138,13 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
     assert all(np.isfinite(r["loss"]) for r in result.history)
     # clipping really scales the gradients: clipped to ~0, Adam's step (g / (|g| + eps)) all but
     # vanishes, while the unclipped run moves the weights (both start from the seeded init)
-    from cin_style.config import StyleNetConfig
     from cin_style.model import StyleNet
 
     moved = {}
     for clip in (None, 1e-14):
         cfg = tiny_train_config(steps=2, grad_clip=clip)
         torch.manual_seed(cfg.seed)  # train() builds its network right after this seed
-        start = StyleNet(StyleNetConfig(num_styles=3, base_width=cfg.base_width,
-                                        num_residual_blocks=cfg.residual_blocks)).state_dict()
+        start = StyleNet(dataclasses.replace(cfg.network, num_styles=3)).state_dict()
         state = run(style_dir, content_dir, tmp_path / f"c{clip}.pt", config=cfg).model.state_dict()
         moved[clip] = max((state[k] - start[k]).abs().max().item() for k in start)
     assert moved[1e-14] < 0.01 * moved[None]
