@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import LossConfig, OptimizeConfig, StyleNetConfig, TrainConfig
+from .config import (ADD_STYLE_LR, ADD_STYLE_STEPS, LossConfig, OptimizeConfig, StyleNetConfig,
+                     TrainConfig)
 from .errors import CinStyleError, UsageError, first_line
 from .progress import configure_logging
 from .imageio import is_image_source
@@ -210,8 +211,8 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the grown model (default: MODEL itself, old file kept as .prev; "
                    "required for the bundled model).")
-@click.option("--steps", type=int, default=1000, show_default=True)
-@click.option("--lr", type=float, default=1e-2, show_default=True,
+@click.option("--steps", type=int, default=ADD_STYLE_STEPS, show_default=True)
+@click.option("--lr", type=float, default=ADD_STYLE_LR, show_default=True,
               help="Learning rate for the new γ/β rows.")
 @vgg_weights_option
 @device_option

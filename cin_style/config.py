@@ -171,6 +171,12 @@ class TrainConfig:
         return cls(**_known_fields(cls, data))
 
 
+# add-style trains only the new styles' γ/β rows (nothing else moves), so a
+# higher rate than a full run's is safe and converges in fewer steps.
+ADD_STYLE_STEPS = 1000
+ADD_STYLE_LR = 1e-2
+
+
 def gatys_loss_config() -> LossConfig:
     """Gatys et al.: VGG19, content conv4_2, style conv1_1 … conv5_1 (equal weights)."""
     return LossConfig(encoder="vgg19", content_layers={"conv4_2": 1.0},

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .config import TrainConfig
+from .config import ADD_STYLE_LR, ADD_STYLE_STEPS, TrainConfig
 from .devices import pick_device
 from .errors import TrainingDiverged
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
@@ -344,7 +344,8 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
 
 
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
-               out: str | Path | None = None, *, steps: int = 1000, lr: float = 1e-2,
+               out: str | Path | None = None, *, steps: int = ADD_STYLE_STEPS,
+               lr: float = ADD_STYLE_LR,
                device: str = "auto", vgg_weights: str | Path | None = None,
                encoder: nn.Module | None = None, samples: bool = True,
                time_budget: float | None = None, validation: str | Path | None = None) -> TrainResult:

@@ -1,3 +1,4 @@
+import re
 import signal
 import subprocess
 import sys
@@ -89,4 +90,6 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
         proc.kill()
     data = load_checkpoint(path)
     assert data["step"] >= max(steps) >= 1
-    assert not list(tmp_path.glob(".ckpt.pt.*.tmp")) or data  # stray temp files never replace it
+    # the kill may leave the write it interrupted as a hidden temp file; nothing else
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name not in ("ckpt.pt", "ckpt.pt.prev"))
+    assert len(leftovers) <= 2 and all(re.fullmatch(r"\.ckpt\.pt\.(\w+|prev)\.tmp", n) for n in leftovers), leftovers
