@@ -611,10 +611,12 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
 @click.option("--seconds", type=float, default=180, show_default=True,
               help="With --train: the training time budget on the CPU (a GPU trains a fixed 3000 steps).")
 @click.option("--steps", type=int, default=None, help="With --train: exactly this many steps instead.")
+@click.option("--cell", type=click.IntRange(min=32), default=160, show_default=True,
+              help="Size of each picture in the contact sheet (px).")
 @vgg_weights_option
 @device_option
 @quiet_option
-def demo(out, model, train_first, seconds, steps, vgg_weights, device):
+def demo(out, model, train_first, seconds, steps, cell, vgg_weights, device):
     """Show the bundled reference model: a contact sheet of every style and a
     few 50/50 blends on the sample photos (seconds on a CPU).
 
@@ -628,9 +630,10 @@ def demo(out, model, train_first, seconds, steps, vgg_weights, device):
             raise click.UsageError("--model and --train exclude each other")
         if not (seconds > 0 and math.isfinite(seconds)):
             raise click.BadParameter("--seconds must be > 0")
-        result = train_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights)
+        result = train_demo(out, seconds=seconds, device=device, steps=steps, vgg_weights=vgg_weights,
+                            cell=cell)
     else:
-        result = run_demo(out, model=model, device=device)
+        result = run_demo(out, model=model, device=device, cell=cell)
     click.echo(f"open {result.sheet}")
 
 

@@ -71,7 +71,7 @@ def demo_sheet(stylizer, out: Path, cell: int = 160) -> tuple[Path, int, int]:
 
 
 def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None,
-             device: str = "auto") -> DemoResult:
+             device: str = "auto", cell: int = 160) -> DemoResult:
     """The bundled reference model (or ``model``) on the sample photos: no training."""
     from .bundled import resolve_model
     from .inference import load_stylizer
@@ -81,7 +81,7 @@ def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(model)
     stylizer = load_stylizer(model_path, device=device)
-    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
+    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg", cell)
     elapsed = time.perf_counter() - started
     log.info(f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
         f"{stylizer.device}) in {elapsed:.1f}s")
@@ -89,7 +89,8 @@ def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None
 
 
 def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device: str = "auto",
-               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None) -> DemoResult:
+               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None,
+               cell: int = 160) -> DemoResult:
     """Train a small model on eight bundled paintings and the sample photos, then
     write its contact sheet — the training pipeline end to end in minutes."""
     from .vgg import build_encoder
@@ -112,7 +113,7 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
                    encoder=encoder, samples=False,
                    time_budget=None if on_gpu and steps is None else seconds)
     stylizer = TorchStylizer(result.checkpoint, device=device)
-    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg")
+    sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg", cell)
     elapsed = time.perf_counter() - started
     log.info(f"wrote {result.checkpoint} ({result.step} steps, {result.images_per_second:.1f} img/s)")
     log.info(f"wrote {sheet} ({photos} photos x {columns} styles/blends)")

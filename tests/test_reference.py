@@ -2,6 +2,7 @@
 that default to the bundled model, validation during training, the demo."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,18 @@ def test_demo_shows_the_bundled_model_without_training(bundled_model, tmp_path):
         # photo column + 3 styles + the one DEMO_BLENDS pair it has (starry_night+great_wave)
         assert sheet.size == ((1 + 3 + 1) * 160, 18 + photos * 160)
     assert not (tmp_path / "demo" / "model.pt").exists()
+
+
+def test_the_shipped_reference_model_loads_with_its_16_named_styles():
+    path = bundled.reference_model()  # the real one, installed with the package
+    listed = [line.strip().split("/")[-1][:-4] for line in
+              (Path(__file__).resolve().parents[1] / "training" / "styles.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    model, names = load_model()
+    assert names == listed and len(names) == 16 and "harvesters" not in names
+    data = load_checkpoint(path)
+    assert data["weights_precision"] == "fp16" and "optimizer" not in data
+    assert path.stat().st_size < 5 * 2 ** 20
+    out = model(torch.rand(1, 3, 40, 48), torch.eye(16)[[13]])
+    assert out.shape == (1, 3, 40, 48) and out.std() > 0.01
+    assert all(bundled.bundled_style_image(n) is not None for n in names)  # evaluate finds them

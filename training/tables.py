@@ -1,7 +1,7 @@
 """Markdown tables for the model card from `cin-style evaluate --json` reports.
 
     python training/tables.py styles  REPORT.json            # per-style validation table
-    python training/tables.py gatys   REPORT.json            # network vs optimiser (--with-optimize)
+    python training/tables.py gatys   REPORT.json [NET.json] # network vs optimiser (--with-optimize)
     python training/tables.py compare A.json B.json          # style/content ratios A/B on shared styles
     python training/tables.py dumoulin runs/dumoulin         # multi-style vs single-style models
 """
@@ -28,8 +28,12 @@ def styles_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-def gatys_table(report: dict) -> str:
-    net, opt = report["styles"], report["optimize_reference"]
+def gatys_table(report: dict, network: dict | None = None) -> str:
+    """``report`` from ``evaluate --with-optimize``; the network's side from
+    ``network`` when given (the same photos and styles, a newer model)."""
+    net, opt = (network or report)["styles"], report["optimize_reference"]
+    if network is not None and network["photos"] != report["photos"]:
+        raise SystemExit("the two reports are on different photos")
     rows = ["| style | network style | optimiser style | ratio | network content | optimiser content |",
             "|---|---|---|---|---|---|"]
     ratios = []
@@ -75,7 +79,7 @@ def main(argv: list[str]) -> None:
     if kind == "styles":
         print(styles_table(load(paths[0])))
     elif kind == "gatys":
-        print(gatys_table(load(paths[0])))
+        print(gatys_table(load(paths[0]), load(paths[1]) if len(paths) > 1 else None))
     elif kind == "compare":
         print(compare_table(load(paths[0]), load(paths[1]), *paths[2:4]))
     elif kind == "dumoulin":
