@@ -62,9 +62,13 @@ def test_train_table_prints_the_ratio():
               "rows": [{"trainer": "cin-style", "images_per_s": 0.9, "gflops": 50.0,
                         "percent_of_sgemm": 50.0, "vs_pytorch_examples": 1.5},
                        {"trainer": "pytorch/examples", "images_per_s": 0.6, "gflops": 45.0,
-                        "percent_of_sgemm": 45.0, "vs_pytorch_examples": 1.0}]}
+                        "percent_of_sgemm": 45.0, "vs_pytorch_examples": 1.0},
+                       {"trainer": "cin-style CUDA", "images_per_s": 90.0, "gflops": 9000.0,
+                        "percent_of_sgemm": None, "vs_pytorch_examples": 150.0, "gpu": True}]}
     table = format_train_table(report)
     assert "1.50x" in table and "pytorch/examples" in table and "50.0%" in table
+    gpu_line = table.splitlines()[-1]
+    assert gpu_line.startswith("cin-style CUDA") and " - " in gpu_line  # no share of a CPU peak
 
 
 def test_inference_bench_measures_every_net_backend_and_blend():
