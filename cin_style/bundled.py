@@ -3,12 +3,15 @@ paintings and the sample photos.  Paths only; nothing is loaded here."""
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from pathlib import Path
 
 from .errors import CinStyleError
 
 REFERENCE_MODEL_FILE = "reference.pt"
+# The same weights as an ONNX graph: what a light install (no torch) runs.
+REFERENCE_GRAPH_FILE = "reference.onnx"
 MODEL_SUFFIXES = (".pt", ".onnx")
 
 
@@ -24,13 +27,26 @@ def bundled_samples() -> Path:
     return Path(str(resources.files("cin_style.samples")))
 
 
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (the `train` extra), without importing it."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def models_folder() -> Path:
+    """Where the bundled model files are installed."""
+    return Path(str(resources.files("cin_style.models")))
+
+
 def reference_model() -> Path:
-    """The bundled reference model: what every command uses without a MODEL."""
-    path = Path(str(resources.files("cin_style.models"))) / REFERENCE_MODEL_FILE
-    if not path.is_file():
-        raise BundledModelMissing(f"this installation has no bundled model ({path}); "
-                                  f"pass a MODEL file")
-    return path
+    """The bundled reference model, what every command uses without a MODEL: the
+    PyTorch checkpoint, or its ONNX copy where torch is not installed."""
+    folder = models_folder()
+    names = [REFERENCE_MODEL_FILE, REFERENCE_GRAPH_FILE] if torch_installed() else [REFERENCE_GRAPH_FILE]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise BundledModelMissing(f"this installation has no bundled model ({folder / names[0]}); "
+                              f"pass a MODEL file")
 
 
 def resolve_model(model: str | Path | None) -> Path:

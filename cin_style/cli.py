@@ -18,9 +18,11 @@ from . import __version__
 from .config import (ADD_STYLE_LR, ADD_STYLE_STEPS, LossConfig, OptimizeConfig, StyleNetConfig,
                      TrainConfig)
 from .errors import CinStyleError, UsageError, first_line
-from .progress import configure_logging
 from .imageio import is_image_source
+from .progress import configure_logging
 
+# The `train` extra's packages: a light install lacks them, which the CLI says in one line.
+TRAIN_EXTRA_MODULES = {"torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"}
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CinStyleError, OSError)
 
@@ -37,6 +39,12 @@ class CinGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except ModuleNotFoundError as exc:
+            if ctx.params.get("debug") or exc.name not in TRAIN_EXTRA_MODULES:
+                raise
+            raise click.ClickException(
+                f"`cin-style {ctx.invoked_subcommand}` needs the training install ({exc.name} is "
+                f"missing): pip install 'cin-style[train]'") from None
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise
@@ -93,7 +101,8 @@ def loss_options(defaults: LossConfig):
     return decorate
 
 
-def loss_config(encoder, content_layers, style_layers, content_weight, style_weight, tv_weight) -> LossConfig:
+def loss_config(encoder, content_layers, style_layers, content_weight, style_weight,
+                tv_weight) -> LossConfig:
     from .specs import parse_weighted_names
 
     return LossConfig(encoder=encoder,

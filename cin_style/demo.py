@@ -15,7 +15,6 @@ import numpy as np
 from .blend import blend_weights
 from .bundled import bundled_samples, bundled_styles
 from .config import LossConfig, StyleNetConfig, TrainConfig
-from .devices import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +93,7 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
     """Train a small model on eight bundled paintings and the sample photos, then
     write its contact sheet — the training pipeline end to end in minutes."""
     from .vgg import build_encoder
+    from .devices import pick_device
     from .inference import TorchStylizer
     from .train import train
 

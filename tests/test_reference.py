@@ -203,3 +203,14 @@ def test_the_shipped_reference_model_loads_with_its_16_named_styles():
     out = model(torch.rand(1, 3, 40, 48), torch.eye(16)[[13]])
     assert out.shape == (1, 3, 40, 48) and out.std() > 0.01
     assert all(bundled.bundled_style_image(n) is not None for n in names)  # evaluate finds them
+    # the ONNX copy a light install runs is the same model
+    from cin_style.imageio import psnr
+    from cin_style_export import StyleRunner
+
+    runner = StyleRunner(bundled.models_folder() / bundled.REFERENCE_GRAPH_FILE, device="cpu")
+    assert runner.style_names == names
+    image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(image, torch.eye(16)[[5]]).numpy()
+    got = runner.run_nchw(image.numpy(), np.eye(16, dtype=np.float32)[[5]])
+    assert psnr(got, expected) >= 40

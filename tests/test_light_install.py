@@ -1,0 +1,62 @@
+"""The light install: with torch (and the rest of the `train` extra) unimportable,
+the CLI still lists and runs the bundled model's ONNX copy, --help works for every
+command, and torch-only commands say in one line which extra to install."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from conftest import write_image
+
+# Runs the CLI as a light install would: the train extra's modules cannot be imported.
+LIGHT = textwrap.dedent("""
+    import sys
+    for name in ("torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"):
+        sys.modules[name] = None  # `import torch` now raises ModuleNotFoundError
+    from cin_style.cli import main
+    sys.argv = ["cin-style", *sys.argv[1:]]
+    main()
+""")
+
+
+def light(*args, cwd=None):
+    return subprocess.run([sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_light_install_runs_the_bundled_graph(tmp_path):
+    listed = light("styles", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 16
+    photo = write_image(tmp_path / "photo.png", seed=4, size=(48, 36))
+    done = light("stylize", photo, "-o", tmp_path / "out.png", "--style", "starry_night=0.5,poppies=0.5",
+                 "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["size"] == [48, 36] and (tmp_path / "out.png").is_file()
+    demo = light("demo", "-o", tmp_path / "demo", "--cell", "48")
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "demo" / "contact_sheet.jpg").is_file()
+
+
+def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
+    from cin_style.cli import cli
+
+    for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
+                    "stylize", "styles", "weights"]:
+        result = light(command, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
+    assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
+                                 "demo", "stylize", "styles", "weights"}
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"not needed: torch is missing first")
+    for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],
+                 ["export", "-o", tmp_path / "x.onnx"],
+                 ["stylize", model, tmp_path / "p.png", "-o", tmp_path / "o.png"]):
+        if args[0] == "stylize":
+            write_image(tmp_path / "p.png", seed=1)
+        result = light(*args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "pip install 'cin-style[train]'" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
