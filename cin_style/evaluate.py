@@ -162,8 +162,14 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     arrays = [resize_long_side(load_image(p), size) for p in photos]
     tensors = [to_tensor(a) for a in arrays]
     evaluator = Evaluator(encoder, tensors, device)
-    style_grams = {n: evaluator.grams(load_style_image(Path(p), size)) for n, p in style_images.items()}
-    stacked = ({layer: torch.cat([style_grams[n][layer] for n in names]) for layer in EVAL_LOSS.style_layers}
+    style_grams: dict[str, dict[str, torch.Tensor]] = {}
+
+    def grams_of(name: str) -> dict[str, torch.Tensor]:  # only the paintings in use are encoded
+        if name not in style_grams:
+            style_grams[name] = evaluator.grams(load_style_image(Path(style_images[name]), size))
+        return style_grams[name]
+
+    stacked = ({layer: torch.cat([grams_of(n)[layer] for n in names]) for layer in EVAL_LOSS.style_layers}
                if blends else {})
 
     def run(weights: np.ndarray) -> list[torch.Tensor]:
@@ -177,7 +183,7 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
     sheet_columns: dict[str, list[np.ndarray]] = {}
     for name in scored:
         outputs = run(np.eye(len(names), dtype=np.float32)[names.index(name)])
-        report["styles"][name] = evaluator.score(outputs, style_grams[name]).to_dict()
+        report["styles"][name] = evaluator.score(outputs, grams_of(name)).to_dict()
         sheet_columns[name] = [to_array(o) for o in outputs]
         log.info(f"evaluated {name}")
     for spec in blends:
@@ -192,12 +198,12 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         for n in (a, b):
             if n not in names:
                 raise DataError(f"unknown style {n!r}; valid styles: {', '.join(names)}")
-            if n not in style_grams:
+            if n not in style_images:
                 raise DataError(f"no style image for {n}; pass --styles with the model's paintings")
         path = []
         for t in BLEND_PATH:
             weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)
-            vs_a, vs_b = evaluator.score(run(weights), style_grams[a], style_grams[b])
+            vs_a, vs_b = evaluator.score(run(weights), grams_of(a), grams_of(b))
             path.append({"t": t, f"style_loss_{a}": _round(vs_a.style),
                          f"style_loss_{b}": _round(vs_b.style)})
         report["blend_path"] = {"from": a, "to": b, "points": path}

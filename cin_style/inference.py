@@ -54,7 +54,7 @@ def blend_for(stylizer, style_specs: Sequence[str] = (), normalize: bool = True)
     if getattr(stylizer, "baked", False):
         if style_specs:
             raise UsageError(f"{stylizer.path} has a baked blend "
-                                  f"({stylizer.metadata.get('baked_blend')}); drop --style")
+                             f"({stylizer.metadata.get('baked_blend')}); drop --style")
         return (np.zeros(len(stylizer.style_names), np.float32),
                 stylizer.metadata.get("baked_blend", "baked"))
     weights = weights_from_specs(list(style_specs) or [stylizer.style_names[0]],
