@@ -65,3 +65,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None],
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_folder(path: str | os.PathLike, build: Callable[[Path], None]) -> Path:
+    """Call ``build(folder)`` on a temp folder beside ``path``, then swap it in.
+
+    A build that fails leaves ``path`` as it was; an existing ``path`` is
+    replaced only once the new folder is complete (two renames: a reader may
+    briefly find no folder, never a half-written one).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        build(tmp)
+        os.chmod(tmp, _default_mode() | 0o111)  # mkdtemp makes 0700 folders
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

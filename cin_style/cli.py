@@ -551,11 +551,71 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
     click.echo(f"wrote {sheet_path}", err=as_json)
 
 
+# --------------------------------------------------------------------------- web / serve
+
+@cli.command()
+@click.argument("model", type=click.Path(), required=False)
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write (replaced whole if it holds an earlier site).")
+@click.option("--ort-dist", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Copy onnxruntime-web from this local dist folder (node_modules/onnxruntime-web/"
+                   "dist) instead of loading it from the CDN: a site that works offline.")
+@click.option("--max-side", type=click.IntRange(min=16), default=None,
+              help="The page scales photos down to this long side  [default: 512].")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
+              help="For a .pt MODEL: the precision of the graph it is exported to.")
+@quiet_option
+def web(model, out, ort_dist, max_side, precision):
+    """Write a static web page that stylizes photos in the browser, offline
+    once loaded: onnxruntime-web runs the graph on the visitor's machine
+    (WebGPU where the browser offers a GPU, else multi-threaded wasm).
+
+    \b
+    MODEL: an exported .onnx graph (also a --bake'd one: no sliders then) or a
+    .pt checkpoint (exported here); without it, the bundled reference model.
+    Host everything in the folder; wasm threads need the COOP/COEP headers
+    that `cin-style serve` sends.
+    Example:
+      cin-style web -o site/ && cin-style serve site/
+      cin-style web model.onnx -o site/ --ort-dist node_modules/onnxruntime-web/dist
+    """
+    from .web.site import DEFAULT_MAX_SIDE, write_site
+
+    result = write_site(out, model, ort_dist=ort_dist, max_side=max_side or DEFAULT_MAX_SIDE,
+                        precision=precision)
+    blend = f"baked {result.baked_blend}" if result.baked_blend else f"{len(result.style_names)} styles"
+    click.echo(f"wrote {result.path}/ ({blend}, graph {result.graph_bytes / 1e6:.1f} MB, {result.runtime})")
+    click.echo(f"try it: cin-style serve {result.path}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True), default="site", required=False)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+def serve(folder, port):
+    """Serve a site folder from `cin-style web` on 127.0.0.1 (this machine only).
+
+    Sends the cross-origin-isolation headers (COOP/COEP) that let the wasm
+    backend use threads.  Stop with Ctrl-C.
+    """
+    from .web.server import make_server, site_url
+
+    server = make_server(folder, port=port)
+    click.echo(f"serving {folder} at {site_url(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
+
+
 # --------------------------------------------------------------------------- bench
 
 @cli.command()
-@click.option("--sizes", default="256,512,1024", show_default=True,
-              help="Comma list of square image sizes (px).")
+@click.option("--sizes", default=None,
+              help="Comma list of square image sizes (px)  [default: 256,512,1024; "
+                   "with --browser 256,512].")
 @click.option("--repeats", type=int, default=3, show_default=True,
               help="Timed runs per case (halved above 512 px); the median is reported.")
 @click.option("--memory-size", type=int, default=2048, show_default=True,
@@ -567,8 +627,21 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
               help="With --train: a pytorch/examples fast_neural_style folder to measure beside ours.")
 @click.option("--steps", type=int, default=5, show_default=True,
               help="With --train: timed steps per trainer (after one warm-up); the median is reported.")
+@click.option("--browser", is_flag=True,
+              help="Measure the web page instead: onnxruntime-web (wasm) in headless Chromium vs "
+                   "onnxruntime in Python, first run and warm (needs Node, Chromium and "
+                   "`npm ci --prefix tests/browser`).")
+@click.option("--model", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
+                   "bundled model's graph).")
+@click.option("--threads", default="1,2", show_default=True,
+              help="With --browser: comma list of wasm / onnxruntime thread counts.")
+@click.option("--node-modules", type=click.Path(file_okay=False), default=None,
+              help="With --browser: folder holding puppeteer-core and onnxruntime-web "
+                   "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).")
 @quiet_option
-def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
+def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser, model, threads,
+          node_modules):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
 
     Median latency per image for one-hot, 50/50 and all-style blends, the
@@ -576,8 +649,25 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
     sgemm peak; peak resident memory for one large image on the CPU.
     With --train: images/s of our training step (plain and channels-last)
     and, with --peer, of pytorch/examples' step in the same run.
+    With --browser: the page of `cin-style web` in headless Chromium against
+    onnxruntime in Python, per thread count and size (no PyTorch needed).
     Numbers only — nothing is asserted.
     """
+    size_list = _int_list(sizes or ("256,512" if browser else "256,512,1024"), "--sizes")
+    if min(size_list) < 16 or repeats < 1:
+        raise click.BadParameter("sizes must be >= 16 px and --repeats >= 1")
+    if browser:
+        from .web.bench import format_browser_table, run_browser_bench
+
+        thread_list = _int_list(threads, "--threads")
+        if min(thread_list) < 1:
+            raise click.BadParameter("--threads must be >= 1")
+        report = run_browser_bench(model, sides=tuple(size_list), threads=tuple(thread_list),
+                                   repeats=repeats, node_modules=node_modules)
+        click.echo(json.dumps(report, indent=2) if as_json else format_browser_table(report))
+        return
+    if model is not None:
+        raise click.UsageError("--model needs --browser")
     from .bench import run_bench, to_json
 
     if train_step:
@@ -591,12 +681,6 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
     if peer is not None:
         raise click.UsageError("--peer needs --train")
 
-    try:
-        size_list = [int(s) for s in sizes.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"--sizes must be integers, got {sizes!r}") from None
-    if not size_list or min(size_list) < 16 or repeats < 1:
-        raise click.BadParameter("sizes must be >= 16 px and --repeats >= 1")
     report = run_bench(tuple(size_list), repeats, memory_size or None)
     if as_json:
         click.echo(to_json(report))
@@ -606,6 +690,16 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps):
     for backend, mem in report["memory"].items():
         click.echo(f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
                    f"({mem['rss_before_mib']:.0f} MiB before it)")
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{option} must be integers, got {text!r}") from None
+    if not values:
+        raise click.BadParameter(f"{option} is empty")
+    return values
 
 
 # --------------------------------------------------------------------------- demo

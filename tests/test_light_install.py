@@ -38,17 +38,20 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
     demo = light("demo", "-o", tmp_path / "demo", "--cell", "48")
     assert demo.returncode == 0, demo.stderr
     assert (tmp_path / "demo" / "contact_sheet.jpg").is_file()
+    site = light("web", "-o", tmp_path / "site")  # the page ships the bundled graph: no torch needed
+    assert site.returncode == 0, site.stderr
+    assert len(json.loads((tmp_path / "site" / "site.json").read_text())["style_names"]) == 16
 
 
 def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
     from cin_style.cli import cli
 
     for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
-                    "stylize", "styles", "weights"]:
+                    "stylize", "styles", "weights", "web", "serve"]:
         result = light(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
     assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
-                                 "demo", "stylize", "styles", "weights"}
+                                 "demo", "stylize", "styles", "weights", "web", "serve"}
     model = tmp_path / "m.pt"
     model.write_bytes(b"not needed: torch is missing first")
     for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],

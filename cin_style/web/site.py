@@ -1,0 +1,213 @@
+"""`cin-style web`: a self-contained static folder that runs a model in the browser.
+
+    index.html, app.js, tensor.js, style.css   the page (plain ES modules, no build step)
+    model.onnx                                 the graph, as exported
+    site.json                                  style names, model facts, preferred input size
+    ort/                                       onnxruntime-web, only with --ort-dist
+
+Without ``ort_dist`` the page imports onnxruntime-web from a public CDN at a pinned
+version, every file checked by a subresource-integrity hash (scripts through the
+import map, the wasm binary through fetch).  torch is needed only to export a .pt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..atomic import atomic_folder
+from ..bundled import REFERENCE_GRAPH_FILE, models_folder
+from ..errors import CinStyleError, UsageError
+
+ORT_WEB_VERSION = "1.30.0"
+CDN_BASE = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist/"
+# What the page loads per backend: the ES module, the wasm glue module it imports, the binary.
+# The WebGPU build also runs the wasm provider, but the plain wasm build is half the download.
+RUNTIME_FILES = {
+    "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
+    "webgpu": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs",
+               "ort-wasm-simd-threaded.asyncify.wasm"),
+}
+# sha384 of those files in the npm package at ORT_WEB_VERSION (tests check them against
+# a local copy of the package, so the two cannot drift apart).
+RUNTIME_INTEGRITY = {
+    "ort.wasm.min.mjs": "sha384-SfFfy/pvthiOsgaw3KX0bV5TfQ6Iq+oY9KutMe4SxIuHH4cl+DCSD4rTsYOoG1tJ",
+    "ort-wasm-simd-threaded.mjs": "sha384-XcXA/MtAf0WpB8e023xQH9CM7RIjiugakT7x99DIwpFf7k56BIFFcAPerIF7FDad",
+    "ort-wasm-simd-threaded.wasm": "sha384-vjBJ1z7qrhkTyYsNqKeF6c7N+nOJSU94czEo+tvZcu8G75JparGq9kB+kTnEUNVM",
+    "ort.webgpu.min.mjs": "sha384-FPQBMbud8ICuP0Ii+Gr95KWEX9pKHtUC3lacIp0aPI8WYluKvTsEGQ3AE2Ze3QlL",
+    "ort-wasm-simd-threaded.asyncify.mjs":
+        "sha384-qViEcCGzsR/m8nlQwIsbYh7afN4thuraqFYDQY6huvmoLVoZq/eYawQ1wrv8nnhA",
+    "ort-wasm-simd-threaded.asyncify.wasm":
+        "sha384-EPVDLTxuO663dkZO/pcKJF6vOyyfq/5z9FY1oksN0UWFX2ABH4wDDZQHeNoUleWR",
+}
+PAGE_FILES = ("index.html", "app.js", "tensor.js", "style.css")
+GRAPH_NAME = "model.onnx"
+MANIFEST_NAME = "site.json"
+RUNTIME_FOLDER = "ort"
+# The page scales photos down to this long side: the bundled model was trained on 256-px
+# photos, and 512² takes about a second in a browser's wasm backend.
+DEFAULT_MAX_SIDE = 512
+
+
+class SiteError(CinStyleError):
+    """A site that cannot be written as asked; the message is meant for users."""
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    path: Path
+    graph_bytes: int
+    runtime: str        # "local copy of onnxruntime-web X" or "CDN ..."
+    style_names: list[str]
+    baked_blend: str
+
+
+def sri_hash(path: Path) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+
+def runtime_files() -> list[str]:
+    return [name for files in RUNTIME_FILES.values() for name in files]
+
+
+def ort_dist_version(dist: Path) -> str:
+    """The version of an onnxruntime-web ``dist`` folder (from its package.json)."""
+    try:
+        return json.loads((dist.parent / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "unknown version"
+
+
+def check_ort_dist(dist: Path) -> None:
+    missing = [name for name in runtime_files() if not (dist / name).is_file()]
+    if missing:
+        raise SiteError(f"{dist}: not an onnxruntime-web dist folder (missing {', '.join(missing)}); "
+                        f"pass node_modules/onnxruntime-web/dist")
+
+
+def import_map(base: str, integrity: bool) -> dict:
+    """Where the page's `import('onnxruntime-web/<backend>')` goes; SRI hashes for a CDN."""
+    imports = {f"onnxruntime-web/{backend}": base + files[0] for backend, files in RUNTIME_FILES.items()}
+    result: dict = {"imports": imports}
+    if integrity:
+        result["integrity"] = {base + name: RUNTIME_INTEGRITY[name] for files in RUNTIME_FILES.values()
+                               for name in files if name.endswith(".mjs")}
+    return result
+
+
+def _graph_source(model: str | os.PathLike | None) -> tuple[Path, str]:
+    """The graph or checkpoint to publish and the page's title for it."""
+    if model is None:
+        source = models_folder() / REFERENCE_GRAPH_FILE
+        if not source.is_file():
+            raise SiteError(f"this installation has no bundled graph ({source}); pass a MODEL file")
+        return source, "reference model"
+    source = Path(model)
+    if not source.is_file():
+        raise SiteError(f"{source}: no such file")
+    if source.suffix.lower() not in (".onnx", ".pt"):
+        raise UsageError(f"{source}: MODEL must be an exported .onnx graph or a .pt checkpoint")
+    return source, source.stem
+
+
+def _export(checkpoint: Path, target: Path, precision: str) -> None:
+    from cin_style_export.onnx_export import export_onnx
+
+    from ..checkpoint import load_model
+
+    net, names = load_model(checkpoint)
+    export_onnx(net, names, target, precision=precision, model_source=checkpoint.name)
+
+
+def _facts(metadata: dict[str, str], graph: Path, runtime: str) -> dict[str, str]:
+    facts = {}
+    config = json.loads(metadata.get("model_config", "{}") or "{}")
+    if config:
+        facts["network"] = (f"width {config.get('base_width')}, "
+                            f"{config.get('num_residual_blocks')} residual blocks")
+    facts["precision"] = metadata.get("precision", "fp32")
+    parity = json.loads(metadata.get("parity", "{}") or "{}")
+    if parity:
+        facts["parity vs PyTorch"] = (f"max |diff| {parity.get('max_abs_diff', 0):.2g}, "
+                                      f"min PSNR {parity.get('min_psnr_db', 0):.1f} dB")
+    if metadata.get("source"):
+        facts["exported from"] = metadata["source"]
+    facts["graph"] = f"{GRAPH_NAME}, {graph.stat().st_size / 1e6:.1f} MB"
+    facts["runtime"] = runtime
+    return facts
+
+
+def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *,
+               ort_dist: str | os.PathLike | None = None, max_side: int = DEFAULT_MAX_SIDE,
+               precision: str = "fp32") -> SiteResult:
+    """Write the static site for ``model`` (None: the bundled reference model) into ``out``.
+
+    ``out`` is replaced only when the whole site was written; an existing folder
+    must be an earlier site (it has site.json) or empty.
+    """
+    from cin_style_export.runner import StyleRunner
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
+        raise SiteError(f"{out}: exists and is not a site written by `cin-style web`; "
+                        f"choose a new or empty folder")
+    if max_side < 16:
+        raise UsageError(f"--max-side must be at least 16 pixels, got {max_side}")
+    dist = Path(ort_dist) if ort_dist is not None else None
+    if dist is not None:
+        check_ort_dist(dist)
+    source, title = _graph_source(model)
+    if source.suffix.lower() == ".onnx":
+        StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
+    result: dict = {}
+
+    def build(folder: Path) -> None:
+        page = resources.files("cin_style.web") / "page"
+        for name in PAGE_FILES:
+            (folder / name).write_bytes((page / name).read_bytes())
+        graph = folder / GRAPH_NAME
+        if source.suffix.lower() == ".onnx":
+            shutil.copyfile(source, graph)
+        else:
+            _export(source, graph, precision)
+        runner = StyleRunner(graph, device="cpu", threads=1, warmup=False)
+        if dist is not None:
+            (folder / RUNTIME_FOLDER).mkdir()
+            for name in runtime_files():
+                shutil.copyfile(dist / name, folder / RUNTIME_FOLDER / name)
+            base, runtime = f"./{RUNTIME_FOLDER}/", f"onnxruntime-web {ort_dist_version(dist)} (local copy)"
+            integrity = {}
+        else:
+            base, runtime = CDN_BASE, f"onnxruntime-web {ORT_WEB_VERSION} from {CDN_BASE}"
+            integrity = {name: RUNTIME_INTEGRITY[name] for name in runtime_files()}
+        html = (folder / "index.html").read_text(encoding="utf-8")
+        (folder / "index.html").write_text(
+            html.replace("{{IMPORTMAP}}", json.dumps(import_map(base, bool(integrity)), indent=1)),
+            encoding="utf-8")
+        manifest = {
+            "format": 1,
+            "title": title,
+            "graph": GRAPH_NAME,
+            "style_names": runner.style_names,
+            "baked_blend": runner.metadata.get("baked_blend", "") if runner.baked else "",
+            "max_side": max_side,
+            "facts": _facts(runner.metadata, graph, runtime),
+            "card": "",
+            "runtime": {"base": base, "integrity": integrity,
+                        "wasm": {backend: files[2] for backend, files in RUNTIME_FILES.items()}},
+        }
+        if model is None and (models_folder() / "MODEL_CARD.md").is_file():
+            shutil.copyfile(models_folder() / "MODEL_CARD.md", folder / "MODEL_CARD.md")
+            manifest["card"] = "MODEL_CARD.md"
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        result.update(graph_bytes=graph.stat().st_size, runtime=runtime, style_names=runner.style_names,
+                      baked_blend=manifest["baked_blend"])
+
+    atomic_folder(out, build)
+    return SiteResult(out, **result)

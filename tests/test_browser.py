@@ -1,0 +1,154 @@
+"""The page in a real headless Chromium (onnxruntime-web, wasm backend) against
+onnxruntime in Python on the same graph and pixels.
+
+Needs Node, Chromium (Debian's chromium-headless-shell) and `npm ci --prefix
+tests/browser`; .ci/run installs them.  Elsewhere these tests skip with the
+reason; under CI=true a missing browser is a failure, not a skip.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cin_style.web.browser import (BrowserMissing, drive, find_chromium, find_node, find_node_modules,
+                                   ort_web_dist, serving)
+from cin_style.web.site import write_site
+from cin_style_export.onnx_export import export_onnx
+from cin_style_export.runner import StyleRunner
+
+from conftest import make_tiny_model
+from test_web import foreign_graph
+
+NAMES = ["alpha", "beta", "gamma"]
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("CIN_STYLE_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def tools():
+    try:
+        find_node()
+        return {"chromium": find_chromium(), "node_modules": find_node_modules(REPO / "tests/browser/node_modules")}
+    except BrowserMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true, so the browser tests must run: {exc}")
+        pytest.skip(f"browser tests need a browser: {exc}")
+
+
+@pytest.fixture(scope="module")
+def sites(tools, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    model = make_tiny_model()
+    export_onnx(model, NAMES, folder / "tiny.onnx")
+    export_onnx(model, NAMES, folder / "baked.onnx", bake=np.array([0.25, 0.0, 0.75]))
+    dist = ort_web_dist(tools["node_modules"])
+    sites = {name: write_site(folder / name, folder / f"{name}.onnx", ort_dist=dist).path
+             for name in ("tiny", "baked")}
+    # A site whose graph was swapped for one that is not ours after it was written.
+    sites["foreign"] = write_site(folder / "foreign", folder / "tiny.onnx", ort_dist=dist).path
+    foreign_graph(sites["foreign"] / "model.onnx")
+    return folder, sites
+
+
+def textured_png(path: Path, width=72, height=56) -> tuple[Path, np.ndarray]:
+    """Deterministic texture: a flat image would amplify instance-norm rounding."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    rgb = np.stack([(xx * 7 + yy * 3) % 256, 127.5 + 127.5 * np.sin(xx / 5) * np.cos(yy / 7),
+                    ((xx ^ yy) * 5) % 256], axis=2).round().astype(np.uint8)
+    Image.fromarray(rgb).save(path)  # no gamma or colour profile: the browser keeps the bytes
+    return path, rgb.astype(np.float32)[None].transpose(0, 3, 1, 2) / 255
+
+
+def python_result(graph: Path, image: np.ndarray, weights) -> np.ndarray:
+    runner = StyleRunner(graph, device="cpu", warmup=False)
+    return runner.run_nchw(image, np.array([weights], np.float32))
+
+
+def test_page_matches_onnxruntime_and_follows_the_sliders(tools, sites):
+    folder, site = sites
+    png, image = textured_png(folder / "textured.png")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serving(site["tiny"]) as url:
+        opened, uploaded, photo_input, blended, blend_out, moved, moved_out, shot = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=2"},
+            {"op": "upload", "file": str(png)},
+            {"op": "input"},
+            {"op": "slider", "id": "style-1", "value": 0.5},   # alpha 1, beta 0.5: a two-style blend
+            {"op": "output"},
+            {"op": "slider", "id": "style-2", "value": 1.0},   # then gamma joins
+            {"op": "output"},
+            {"op": "screenshot", "file": str(ARTIFACTS / "browser-page.png")},
+        ], **tools)
+    assert opened["ready"] == {"ok": True}, opened
+    state = opened["state"]
+    assert state["backend"] == "wasm" and state["isolated"] and state["threads"] == 2
+    assert uploaded["error"] == "" and (uploaded["width"], uploaded["height"]) == (72, 56)
+    # The page feeds the graph exactly the photo's pixels.
+    assert np.array_equal(np.array(photo_input, np.float32).reshape(image.shape), image)
+    graph = folder / "tiny.onnx"
+    two = python_result(graph, image, [2 / 3, 1 / 3, 0])
+    got = np.array(blend_out, np.float32).reshape(two.shape)
+    assert np.allclose(blended["weights"], [2 / 3, 1 / 3, 0]) and np.abs(got - two).max() <= 1e-4
+    # Moving a slider re-renders with the new blend's result, which differs from the old one.
+    assert moved["renders"] == 3 and np.allclose(moved["weights"], [0.4, 0.2, 0.4])
+    three = python_result(graph, image, [0.4, 0.2, 0.4])
+    got_moved = np.array(moved_out, np.float32).reshape(three.shape)
+    assert np.abs(got_moved - three).max() <= 1e-4
+    assert np.abs(got_moved - got).max() > 0.05
+    assert Path(shot).stat().st_size > 10_000
+
+
+def test_baked_graph_page_renders_without_sliders(tools, sites):
+    folder, site = sites
+    png, image = textured_png(folder / "small.png", 40, 32)
+    with serving(site["baked"]) as url:
+        opened, uploaded, output, styles_text = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=1"},
+            {"op": "upload", "file": str(png)},
+            {"op": "output"},
+            {"op": "text", "selector": "#styles"},
+        ], **tools)
+    assert opened["ready"] == {"ok": True} and uploaded["error"] == "" and uploaded["weights"] is None
+    expected = python_result(folder / "baked.onnx", image, [])
+    assert np.abs(np.array(output, np.float32).reshape(expected.shape) - expected).max() <= 1e-4
+    assert "baked into the graph: alpha=0.25, gamma=0.75" in styles_text
+
+
+def test_page_shows_errors_in_the_page(tools, sites):
+    folder, site = sites
+    note = folder / "notes.txt"
+    note.write_text("not a photo")
+    with serving(site["tiny"]) as url:
+        _, wrong_type, error_text = drive([
+            {"op": "open", "url": url + "?backend=wasm"},
+            {"op": "upload", "file": str(note)},
+            {"op": "text", "selector": "#error"},
+        ], **tools)
+    assert "notes.txt is not an image" in wrong_type["error"] and wrong_type["renders"] == 0
+    assert error_text == wrong_type["error"]
+    with serving(site["foreign"]) as url:
+        opened, error_text = drive([{"op": "open", "url": url + "?backend=wasm"},
+                                    {"op": "text", "selector": "#error"}], **tools)
+    assert opened["ready"]["ok"] is False
+    assert "model.onnx is not a cin-style graph" in error_text and "x" in error_text
+
+
+def test_bench_browser_measures_both_sides(tools, sites):
+    from click.testing import CliRunner
+
+    from cin_style.cli import cli
+
+    folder, _ = sites
+    result = CliRunner().invoke(cli, ["bench", "--browser", "--model", str(folder / "tiny.onnx"),
+                                      "--sizes", "32,48", "--threads", "1,2", "--repeats", "2",
+                                      "--node-modules", str(tools["node_modules"]), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.output)
+    assert [(r["threads"], r["side"]) for r in report["rows"]] == [(1, 32), (1, 48), (2, 32), (2, 48)]
+    assert all(r[k] > 0 for r in report["rows"] for k in r if k.endswith("_ms"))
+    assert report["styles"] == 3 and report["ort_web"] == "1.30.0"
