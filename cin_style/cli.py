@@ -304,10 +304,18 @@ def _split_model(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
 @click.option("--max-size", type=int, default=None, help="Downscale inputs so the long side fits (px).")
 @click.option("--max-pixels", type=int, default=None,
               help="Refuse inputs larger than this many pixels (default 64M; bomb guard).")
+@click.option("--tile", type=click.IntRange(min=64), default=None, metavar="SIZE",
+              help="Stylize in SIZE-px tiles (a multiple of 4) in bounded memory, seamless: instance-"
+                   "norm statistics come from the whole image.  A .pt model tiles images above "
+                   "2048x2048 pixels by itself (tiles of 512); an .onnx graph needs `export --tiled`.")
+@click.option("--style-mask", "mask_specs", multiple=True, metavar="NAME=MASK.png",
+              help="Give a style to a region: MASK is a greyscale weight image (white = this "
+                   "style), resized to the photo.  Repeat for more regions; what the masks leave "
+                   "uncovered gets the --style blend.  Needs a .pt model or `export --masks`.")
 @device_option
 @json_option
 def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_color,
-            max_size, max_pixels, device, as_json):
+            max_size, max_pixels, tile, mask_specs, device, as_json):
     """Stylize photos with a blend of a model's styles.
 
     MODEL is a .pt checkpoint or an exported .onnx file (run by onnxruntime,
@@ -321,6 +329,8 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
       cin-style stylize model.pt photos/ -o out/ --style starry_night=0.7 --style great_wave=0.3
       cin-style stylize model.onnx 'shots/*.jpg' -o out/ --style 0=1,2=1 --json
       cin-style stylize model.pt photo.jpg -o soft.jpg --strength 0.6 --preserve-color
+      cin-style stylize photo.jpg -o out.png --style great_wave --style-mask starry_night=sky.png
+      cin-style stylize model.pt huge.tif -o huge.png --tile 512
     """
     from .bundled import resolve_model
     from .imageio import MIN_SIDE
@@ -329,6 +339,11 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
 
     if max_size is not None and max_size < MIN_SIDE:
         raise click.BadParameter(f"--max-size must be at least {MIN_SIDE}")
+    if tile is not None and tile % 4:
+        raise click.BadParameter(f"--tile must be a multiple of 4, got {tile}")
+    from .masks import parse_mask_specs
+
+    masks = parse_mask_specs(mask_specs)
     model, inputs = _split_model(inputs)
     if not inputs:
         raise click.UsageError("no INPUT given: name the photos to stylize after the model")
@@ -338,7 +353,8 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
     weights, blend = blend_for(stylizer, style_specs, normalize=not no_normalize)
     failures = 0
     for done in stylize_files(stylizer, paths, targets, weights, strength=strength,
-                              preserve_color=preserve_color, max_size=max_size, max_pixels=max_pixels):
+                              preserve_color=preserve_color, max_size=max_size, max_pixels=max_pixels,
+                              tile=tile, masks=masks):
         if done.error:
             failures += 1
             click.echo(f"error: {done.error}", err=True)
@@ -361,12 +377,26 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
                    "state) for shipping.")
 @click.option("--bake", "bake", default=None, metavar="NAME=W[,NAME=W...]",
               help="Fold this blend into the graph: a single-input graph (image → stylized).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
-              help="fp16 weights and compute; inputs/outputs stay float32.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="fp16: weights and compute in fp16; int8: the residual blocks' convolutions "
+                   "quantized, calibrated on --calibrate photos (refused below 30 dB against fp32 on "
+                   "real photos).  Inputs and outputs stay float32.")
+@click.option("--calibrate", type=click.Path(exists=True), default=None, metavar="PHOTOS",
+              help="With --precision int8: a folder or .txt list of photos to calibrate on (up to 64 "
+                   "are used; the bundled sample photos check the result).")
+@click.option("--int8-floor", type=float, default=30.0, show_default=True, metavar="DB",
+              help="With --precision int8: refuse the graph when its worst PSNR against fp32 on "
+                   "the sample photos is below this.")
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--no-verify", is_flag=True, help="Skip the PyTorch-vs-onnxruntime parity check.")
+@click.option("--masks", is_flag=True,
+              help="Write the masks variant: style_weights is a per-pixel map [N, S, h, w], for "
+                   "`stylize --style-mask` (a [N, S, 1, 1] map is a global blend).")
+@click.option("--tiled", is_flag=True,
+              help="Write the tiled variant: the network cut at its norm layers, which the runner "
+                   "drives tile by tile for images of any size (8K in under 2 GB), seamlessly.")
 @quiet_option
-def export_cmd(model, output, bake, precision, opset, no_verify):
+def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
     or to a slim .pt checkpoint (weights only, fp16 halves it again).
     Without MODEL: the bundled reference model.
@@ -378,6 +408,7 @@ def export_cmd(model, output, bake, precision, opset, no_verify):
       cin-style export model.pt -o model.onnx
       cin-style export model.pt -o wave.onnx --bake great_wave=0.7,starry_night=0.3
       cin-style export run.pt -o model.pt --precision fp16   # what the package ships
+      cin-style export model.pt -o small.onnx --precision int8 --calibrate photos/
     """
     from cin_style_export.onnx_export import export_onnx
 
@@ -386,9 +417,11 @@ def export_cmd(model, output, bake, precision, opset, no_verify):
     from .checkpoint import export_checkpoint, load_model
 
     model = resolve_model(model)
+    if (precision == "int8") != (calibrate is not None):
+        raise click.UsageError("--precision int8 and --calibrate PHOTOS go together")
     if output.lower().endswith(".pt"):
-        if bake:
-            raise click.UsageError("--bake needs an .onnx output")
+        if bake or precision == "int8":
+            raise click.UsageError("--bake and int8 need an .onnx output")
         parity = export_checkpoint(model, output, precision)
         click.echo(f"wrote {output} ({precision} weights, no training state; max |diff| "
                    f"{parity['max_abs_diff']:.3g}, min PSNR {parity['min_psnr_db']:.1f} dB vs {model})")
@@ -396,16 +429,61 @@ def export_cmd(model, output, bake, precision, opset, no_verify):
     if not output.lower().endswith(".onnx"):
         raise click.BadParameter(f"{output}: the output must end in .onnx or .pt", param_hint="-o")
     net, names = load_model(model)
+    if tiled:
+        if bake or precision != "fp32" or masks:
+            raise click.UsageError("--tiled takes none of --bake, --masks, --precision fp16")
+    if masks and bake:
+        raise click.UsageError("--masks and --bake exclude each other: a baked graph has one blend")
+        from cin_style_export.onnx_export import export_tiled_onnx
+
+        result = export_tiled_onnx(net, names, output, opset=opset, verify=not no_verify,
+                                   model_source=Path(model).name)
+        if result.parity:
+            click.echo(f"tiled parity vs PyTorch untiled ({result.parity['runtime']}, "
+                       f"{result.parity['size'][0]}x{result.parity['size'][1]} in {result.parity['tile']}-px "
+                       f"tiles): max uint8 diff {result.parity['max_abs_diff_uint8']}, "
+                       f"PSNR {result.parity['psnr_db']:.1f} dB")
+        click.echo(f"wrote {result.path} (tiled variant, fp32, opset {opset}, {len(names)} styles)")
+        return
     baked = weights_from_specs([bake], names) if bake else None
+    if precision == "int8":
+        _export_int8(net, names, model, output, calibrate, opset, baked, masks, int8_floor)
+        return
     result = export_onnx(net, names, output, opset=opset, bake=baked, precision=precision,
-                         verify=not no_verify, model_source=Path(model).name)
+                         verify=not no_verify, model_source=Path(model).name, masks=masks)
     parity = result.parity
     if parity:
         click.echo(f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
                    f"min PSNR {parity['min_psnr_db']:.1f} dB over "
                    + ", ".join(f"{c['size'][0]}x{c['size'][1]}" for c in parity["cases"]))
-    click.echo(f"wrote {result.path} ({precision}, opset {opset}, {len(names)} styles"
-               f"{', baked ' + result.baked_blend if result.baked_blend else ''})")
+    kind = ", per-pixel blends" if masks else (f", baked {result.baked_blend}" if result.baked_blend else "")
+    click.echo(f"wrote {result.path} ({precision}, opset {opset}, {len(names)} styles{kind})")
+
+
+def _export_int8(net, names, model, output, calibrate, opset, baked, masks, floor) -> None:
+    import tempfile
+
+    from cin_style_export.onnx_export import export_onnx
+    from cin_style_export.quantize import quantize_int8
+
+    from .bundled import bundled_samples
+    from .imageio import list_images
+
+    if baked is not None or masks:
+        raise click.UsageError("int8 export takes a plain graph: no --bake or --masks")
+    with tempfile.TemporaryDirectory(prefix="cin-style-export-") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_onnx(net, names, fp32, opset=opset, model_source=Path(model).name)
+        report = quantize_int8(fp32, output, list_images(calibrate), sorted(bundled_samples().glob("*.jpg")),
+                               min_psnr=floor)
+        fp32_mb = fp32.stat().st_size / 1e6
+    click.echo(f"int8 vs fp32 on {report['checked']} photo/style pairs ({report['runtime']}): worst PSNR "
+               f"{report['min_psnr_db']:.1f} dB, mean {report['mean_psnr_db']:.1f} dB (floor "
+               f"{report['floor_db']:.0f} dB); calibrated on {report['calibration_photos']} photos")
+    click.echo(f"CPU speed at 512², same run: fp32 {report['fp32_ms_512']:.0f} ms, int8 "
+               f"{report['int8_ms_512']:.0f} ms ({report['fp32_ms_512'] / report['int8_ms_512']:.2f}x)")
+    click.echo(f"wrote {output} (int8, opset {opset}, {len(names)} styles, "
+               f"{Path(output).stat().st_size / 1e6:.1f} MB vs {fp32_mb:.1f} MB fp32)")
 
 
 # --------------------------------------------------------------------------- weights
@@ -615,7 +693,7 @@ def serve(folder, port):
 @cli.command()
 @click.option("--sizes", default=None,
               help="Comma list of square image sizes (px)  [default: 256,512,1024; "
-                   "with --browser 256,512].")
+                   "with --browser 256,512; with --big the names 2048²,4K,8K].")
 @click.option("--repeats", type=int, default=3, show_default=True,
               help="Timed runs per case (halved above 512 px); the median is reported.")
 @click.option("--memory-size", type=int, default=2048, show_default=True,
@@ -633,15 +711,18 @@ def serve(folder, port):
                    "`npm ci --prefix tests/browser`).")
 @click.option("--model", type=click.Path(dir_okay=False, exists=True), default=None,
               help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
-                   "bundled model's graph).")
+                   "bundled model's graph); with --big: the .pt model.")
 @click.option("--threads", default="1,2", show_default=True,
               help="With --browser: comma list of wasm / onnxruntime thread counts.")
+@click.option("--big", is_flag=True,
+              help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
+                   "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.")
 @click.option("--node-modules", type=click.Path(file_okay=False), default=None,
               help="With --browser: folder holding puppeteer-core and onnxruntime-web "
                    "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).")
 @quiet_option
 def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser, model, threads,
-          node_modules):
+          big, node_modules):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
 
     Median latency per image for one-hot, 50/50 and all-style blends, the
@@ -653,6 +734,16 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser
     onnxruntime in Python, per thread count and size (no PyTorch needed).
     Numbers only — nothing is asserted.
     """
+    if big:
+        from .bench_big import SIZES, format_big_table, run_big_bench
+
+        labels = [label.strip() for label in (sizes or ",".join(SIZES)).split(",")]
+        unknown = [label for label in labels if label not in SIZES]
+        if unknown:
+            raise click.BadParameter(f"with --big, --sizes takes {', '.join(SIZES)}; got {unknown}")
+        report = run_big_bench(model, tuple(labels))
+        click.echo(json.dumps(report, indent=2) if as_json else format_big_table(report))
+        return
     size_list = _int_list(sizes or ("256,512" if browser else "256,512,1024"), "--sizes")
     if min(size_list) < 16 or repeats < 1:
         raise click.BadParameter("sizes must be >= 16 px and --repeats >= 1")
@@ -667,7 +758,7 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser
         click.echo(json.dumps(report, indent=2) if as_json else format_browser_table(report))
         return
     if model is not None:
-        raise click.UsageError("--model needs --browser")
+        raise click.UsageError("--model needs --browser or --big")
     from .bench import run_bench, to_json
 
     if train_step:

@@ -35,6 +35,15 @@ class TorchStylizer:
 
         return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
 
+    def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
+                  finish=None, progress=None) -> np.ndarray:
+        """uint8 [H, W, 3] → uint8 [H, W, 3] in tiles, in bounded memory (tiles.py)."""
+        from .tile_stages import TorchTileBackend
+        from .tiles import DEFAULT_TILE, stylize_tiled
+
+        return stylize_tiled(TorchTileBackend(self.model, weights), image, tile=tile or DEFAULT_TILE,
+                             finish=finish, progress=progress)
+
 
 def load_stylizer(path: str | Path, device: str = "auto"):
     """``.onnx`` → onnxruntime runner; anything else → PyTorch checkpoint."""
@@ -86,27 +95,72 @@ def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -
     return [out / f"{path.stem}.{fmt}" for path in inputs]
 
 
+def use_tiles(stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:
+    """Whether to stylize in tiles: a tiled graph always does; a PyTorch model when
+    asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks); a plain graph cannot."""
+    from .tiles import AUTO_TILE_PIXELS
+
+    if masks:
+        if tile is not None or getattr(stylizer, "tiled", False):
+            raise UsageError("style masks do not run in tiles yet: drop --tile, or use a .pt model "
+                             "or a graph exported with --masks")
+        return False
+    if isinstance(stylizer, TorchStylizer):
+        return tile is not None or height * width > AUTO_TILE_PIXELS
+    if getattr(stylizer, "tiled", False):
+        return True
+    if tile is not None:
+        raise UsageError(f"{stylizer.path} cannot run in tiles: use a .pt model or a graph "
+                         f"exported with `cin-style export --tiled`")
+    return False
+
+
 def stylize_files(stylizer, inputs: Sequence[Path], outputs: Sequence[Path], weights: np.ndarray, *,
                   strength: float = 1.0, preserve_color: bool = False, max_size: int | None = None,
-                  max_pixels: int | None = None) -> Iterator[FileResult]:
+                  max_pixels: int | None = None, tile: int | None = None,
+                  masks: Sequence[tuple[str, Path]] = ()) -> Iterator[FileResult]:
     """Stylize each input into its output, one at a time, yielding as it goes.
     An unreadable, too small or too large image fails alone (``error`` says why);
-    the others are still written (atomically)."""
-    from .imageio import DEFAULT_MAX_PIXELS, check_min_side, load_image, save_image
+    the others are still written (atomically).  Large images go in tiles (``use_tiles``);
+    ``masks`` (style, mask file) blend per region, ``weights`` filling the rest (masks.py)."""
+    from PIL import Image
+
+    from .imageio import DEFAULT_MAX_PIXELS, check_min_side, load_image, save_image, to_uint8
     from .postprocess import mix_strength, preserve_color as keep_colors
+    from .progress import progress
 
     if not 0 <= strength <= 1:
         raise ConfigError(f"strength must be in [0, 1] (got {strength})")
+
+    def finish(result: np.ndarray, image: np.ndarray) -> np.ndarray:
+        if preserve_color:
+            result = keep_colors(result, image)
+        if strength < 1:
+            result = mix_strength(result, image, strength)
+        return result
+
     for path, target in zip(inputs, outputs, strict=True):
         started = time.perf_counter()
         try:
-            image = load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size)
-            result = stylizer.run(check_min_side(image, path)[None], weights[None])[0]
-            if preserve_color:
-                result = keep_colors(result, image)
-            if strength < 1:
-                result = mix_strength(result, image, strength)
-            save_image(target, result)
+            image = check_min_side(load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size), path)
+            if masks:
+                from .masks import weight_map
+
+                if not (isinstance(stylizer, TorchStylizer) or getattr(stylizer, "masks", False)):
+                    raise UsageError(f"{stylizer.path} takes one blend per image; style masks need a .pt "
+                                     f"model or a graph exported with `cin-style export --masks`")
+                use_tiles(stylizer, image.shape[0], image.shape[1], tile, masks=True)
+                blend = weight_map(masks, stylizer.style_names, weights, image.shape[0], image.shape[1])
+                save_image(target, finish(stylizer.run(image[None], blend[None])[0], image))
+            elif use_tiles(stylizer, image.shape[0], image.shape[1], tile):
+                photo = to_uint8(image)
+                del image  # bounded memory: the float copy is 4x the photo
+                with progress(0, f"{path.name} in tiles") as bar:
+                    result = stylizer.run_tiled(photo, weights, tile=tile, finish=finish, progress=bar)
+                save_image(target, Image.fromarray(result))
+                image = photo
+            else:
+                save_image(target, finish(stylizer.run(image[None], weights[None])[0], image))
         except ImageError as exc:
             yield FileResult(path, target, error=str(exc))
             continue

@@ -34,7 +34,7 @@ from cin_style.errors import CinStyleError, first_line
 from cin_style.imageio import psnr
 
 from .contract import (GRAPH_FORMAT_VERSION, INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE,
-                       OUTPUT)
+                       OUTPUT, VARIANT_MASKS)
 from cin_style.model import StyleNet
 
 log = logging.getLogger(__name__)
@@ -86,25 +86,33 @@ class ExportResult:
     parity: dict = field(default_factory=dict)
 
 
-def _dynamic_shapes(baked: bool):
+def _dynamic_shapes(baked: bool, masks: bool = False):
     batch = torch.export.Dim("batch", min=1, max=4096)
     height = torch.export.Dim("height", min=MIN_SIDE, max=32768)
     width = torch.export.Dim("width", min=MIN_SIDE, max=32768)
     shapes = {INPUT_IMAGE: {0: batch, 2: height, 3: width}}
-    if not baked:
+    if masks:
+        shapes[INPUT_WEIGHTS] = {0: batch, 2: torch.export.Dim("map_height", min=1, max=32768),
+                                 3: torch.export.Dim("map_width", min=1, max=32768)}
+    elif not baked:
         shapes[INPUT_WEIGHTS] = {0: batch}
     return shapes
 
 
-def _trace(graph: _Graph, num_styles: int, opset: int) -> onnx.ModelProto:
+def _trace(graph: _Graph, num_styles: int, opset: int, masks: bool = False) -> onnx.ModelProto:
     image = torch.rand(2, 3, 64, 64)
-    args = (image,) if graph.baked else (image, torch.full((2, num_styles), 1.0 / num_styles))
+    if masks:  # a per-pixel map of another size than the image's
+        maps = torch.rand(2, num_styles, 9, 11)
+        weights = maps / maps.sum(dim=1, keepdim=True)
+    else:
+        weights = torch.full((2, num_styles), 1.0 / num_styles)
+    args = (image,) if graph.baked else (image, weights)
     names = [INPUT_IMAGE] if graph.baked else [INPUT_IMAGE, INPUT_WEIGHTS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, args, input_names=names, output_names=[OUTPUT],
                                     dynamo=True, opset_version=opset, verbose=False,
-                                    dynamic_shapes=_dynamic_shapes(graph.baked))
+                                    dynamic_shapes=_dynamic_shapes(graph.baked, masks))
     if program is None:
         raise ExportError("torch.onnx.export returned no program")
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,8 +131,25 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
             entry.key, entry.value = key, value
 
 
+def _parity_weights(rng, s: int, h: int, w: int, masks: bool) -> np.ndarray:
+    """Two different blends in one batch: a one-hot row and a random mix; as maps
+    (masks): a left/right split between two styles and a random per-pixel mix."""
+    if not masks:
+        weights = np.zeros((2, s), np.float32)
+        weights[0, 0] = 1.0
+        mix = rng.random(s).astype(np.float32)
+        weights[1] = mix / mix.sum()
+        return weights
+    maps = np.zeros((2, s, 7, 9), np.float32)
+    maps[0, 0, :, :4] = 1.0
+    maps[0, min(1, s - 1), :, 4:] = 1.0
+    mix = rng.random((s, 7, 9)).astype(np.float32)
+    maps[1] = mix / mix.sum(axis=0, keepdims=True)
+    return maps
+
+
 def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
-                  precision: str, seed: int = 0) -> dict:
+                  precision: str, seed: int = 0, masks: bool = False) -> dict:
     """PyTorch fp32 vs onnxruntime (CPU) on random images; returns the numbers."""
     import onnxruntime as ort
 
@@ -138,11 +163,8 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
         image = rng.random((2, 3, h, w), dtype=np.float32)
         if baked is not None:
             weights = np.repeat(baked[None].astype(np.float32), 2, axis=0)
-        else:  # two different blends in one batch: a one-hot row and a random mix
-            weights = np.zeros((2, s), np.float32)
-            weights[0, 0] = 1.0
-            mix = rng.random(s).astype(np.float32)
-            weights[1] = mix / mix.sum()
+        else:
+            weights = _parity_weights(rng, s, h, w, masks)
         with torch.no_grad():
             expected = model(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
         feeds = {INPUT_IMAGE: image} if baked is not None else {INPUT_IMAGE: image, INPUT_WEIGHTS: weights}
@@ -164,9 +186,35 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
     return report
 
 
+def _float_copy(model: StyleNet) -> StyleNet:
+    """A float32 CPU copy in eval mode: the caller's model keeps its device, dtype and mode."""
+    reference = StyleNet(model.config).eval()
+    reference.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
+    return reference
+
+
+def _finish(proto: onnx.ModelProto, meta: dict[str, str], path: Path, verify) -> dict:
+    """Metadata, onnx.checker, then ``verify(bytes) -> parity`` (None: skipped), then an
+    atomic write: ``path`` appears only for a graph that passed."""
+    proto.producer_name, proto.producer_version = "cin-style", __version__
+    set_metadata(proto, {META_PREFIX + k: v for k, v in meta.items()})
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejected the graph: {first_line(exc)}") from None
+    parity: dict = {}
+    if verify is not None:
+        log.info("verifying against PyTorch with onnxruntime ...")
+        parity = verify(proto.SerializeToString())
+        set_metadata(proto, {META_PREFIX + "parity": json.dumps(parity)})
+    data = proto.SerializeToString()
+    atomic_write(path, lambda fh: fh.write(data))
+    return parity
+
+
 def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike, *,
                 opset: int = 18, bake: np.ndarray | None = None, precision: str = "fp32",
-                verify: bool = True, model_source: str = "",
+                verify: bool = True, model_source: str = "", masks: bool = False,
 ) -> ExportResult:
     """Trace ``model`` into ``path``; check it, verify parity, write metadata.
 
@@ -181,20 +229,19 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         raise ExportError(f"opset {opset} is too old: the exporter needs opset >= 18")
     if len(style_names) != model.num_styles:
         raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+    if masks and bake is not None:
+        raise ExportError("a graph for style masks takes its blends per pixel: it cannot be baked")
     baked = None if bake is None else np.asarray(bake, dtype=np.float32).reshape(-1)
     if baked is not None and baked.shape[0] != model.num_styles:
         raise ExportError(f"baked blend has {baked.shape[0]} weights for {model.num_styles} styles")
-    # A float32 CPU copy: the caller's model keeps its device, dtype and train/eval mode.
-    reference = StyleNet(model.config).eval()
-    reference.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
+    reference = _float_copy(model)
     traced = _Graph(StyleNet(reference.config), baked, precision == "fp16")
     traced.model.load_state_dict(reference.state_dict())
     if precision == "fp16":
         traced.model.half()
     traced.eval()
     log.info(f"tracing ({precision}, opset {opset}{', baked' if baked is not None else ''}) ...")
-    proto = _trace(traced, model.num_styles, opset)
-    proto.producer_name, proto.producer_version = "cin-style", __version__
+    proto = _trace(traced, model.num_styles, opset, masks)
     blend_text = format_blend(baked, style_names) if baked is not None else ""
     meta = {
         "style_names": json.dumps(list(style_names)),
@@ -206,18 +253,10 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         "inputs": INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
         "source": model_source,
     }
-    set_metadata(proto, {META_PREFIX + k: v for k, v in meta.items()})
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the graph: {first_line(exc)}") from None
-    parity: dict = {}
-    if verify:
-        log.info("verifying against PyTorch with onnxruntime ...")
-        parity = verify_parity(reference, proto.SerializeToString(), baked, precision)
-        set_metadata(proto, {META_PREFIX + "parity": json.dumps(parity)})
-    data = proto.SerializeToString()
-    atomic_write(path, lambda fh: fh.write(data))
+    if masks:
+        meta["variant"] = VARIANT_MASKS
+    check = (lambda data: verify_parity(reference, data, baked, precision, masks=masks)) if verify else None
+    parity = _finish(proto, meta, path, check)
     return ExportResult(path, list(style_names), precision, opset, blend_text or None, parity)
 
 
@@ -226,3 +265,95 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props
             if p.key.startswith(META_PREFIX)}
+
+
+def tiled_names(residual_convs: int) -> tuple[list[str], list[str]]:
+    """Input and output names of the tiled variant, in TileStages.forward's order."""
+    from cin_style.tiles import BACK, FRONT
+
+    fronts, backs = (*FRONT, "quarter"), (*BACK, "stylized")
+    inputs = ([INPUT_WEIGHTS] + [f"stats_{k}" for k in (*FRONT, *BACK)] + [f"in_{k}" for k in fronts]
+              + [f"in_residual_{i}" for i in range(residual_convs)] + [f"in_{k}" for k in backs]
+              + [f"size_{k}" for k in backs])
+    outputs = (list(fronts) + [f"residual_{i}" for i in range(residual_convs)] + ["residual_affine"]
+               + list(BACK) + [OUTPUT])
+    return inputs, outputs
+
+
+def export_tiled_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike, *,
+                      opset: int = 18, verify: bool = True, model_source: str = "") -> ExportResult:
+    """The tiled variant (contract.py): the network cut at its norm layers, which
+    ``StyleRunner`` drives tile by tile for images of any size in bounded memory.
+    Verified by tiling a test image through onnxruntime against PyTorch untiled."""
+    from cin_style.tile_stages import TileStages
+
+    from .contract import VARIANT_TILED
+
+    path = Path(path)
+    if len(style_names) != model.num_styles:
+        raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+    reference = _float_copy(model)
+    stages = TileStages(reference).eval()
+    w, s = model.config.base_width, model.num_styles
+    convs = len(stages.residual_blocks)
+    input_names, output_names = tiled_names(convs)
+
+    # Distinct example sizes, so that the tracer ties no two dimensions together.
+    def spatial(name, channels, h, w_):
+        return torch.rand(1, channels, h, w_), {2: torch.export.Dim(f"{name}_h", min=2, max=65536),
+                                                 3: torch.export.Dim(f"{name}_w", min=2, max=65536)}
+
+    stats = [torch.rand(2, c) for c in (w, 2 * w, 4 * w, 2 * w, w, 3)]
+    front = [spatial(f"front{i}", 3, 68 + 4 * i, 76 + 4 * i) for i in range(4)]
+    residual = [spatial(f"res{i}", 4 * w, 21 + i, 23 + i) for i in range(convs)]
+    back = [spatial(f"back{i}", 4 * w, 18 + i, 19 + i) for i in range(4)]
+    sizes = [spatial(f"size{i}", 1, 70 + 4 * i, 73 + 4 * i) for i in range(4)]
+    args = (torch.full((1, s), 1.0 / s), stats, [t for t, _ in front], [t for t, _ in residual],
+            [t for t, _ in back], [t for t, _ in sizes])
+    dynamic = (None, [None] * 6, [d for _, d in front], [d for _, d in residual], [d for _, d in back],
+               [d for _, d in sizes])
+    log.info(f"tracing the tiled variant (opset {opset}) ...")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(stages, args, input_names=input_names, output_names=output_names,
+                                    dynamo=True, opset_version=opset, verbose=False,
+                                    dynamic_shapes=dynamic)
+    with tempfile.TemporaryDirectory() as tmp:
+        program.save(str(Path(tmp) / "graph.onnx"))
+        proto = onnx.load(str(Path(tmp) / "graph.onnx"))
+    meta = {"style_names": json.dumps(list(style_names)), "model_config": json.dumps(model.config.to_dict()),
+            "value_range": "[0, 1]", "format_version": str(GRAPH_FORMAT_VERSION), "precision": "fp32",
+            "baked_blend": "", "variant": VARIANT_TILED, "residual_convs": str(convs),
+            "source": model_source}
+    parity = _finish(proto, meta, path, (lambda data: _verify_tiled(reference, data)) if verify else None)
+    return ExportResult(path, list(style_names), "fp32", opset, None, parity)
+
+
+def _verify_tiled(model: StyleNet, onnx_bytes: bytes) -> dict:
+    """Tile a textured 150x203 image (tile 64: 3x4 tiles, odd sizes) through onnxruntime
+    and compare with PyTorch untiled: uint8 outputs may differ by rounding only."""
+    import onnxruntime as ort
+
+    from cin_style.tiles import stylize_tiled
+
+    from .runner import OrtTileBackend
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:150, 0:203]
+    image = np.clip(np.stack([xx * 1.2, yy * 1.6, (xx + yy) * 0.7], 2) % 256
+                    + rng.normal(0, 20, (150, 203, 3)), 0, 255).astype(np.uint8)
+    weights = np.linspace(1, 2, model.num_styles, dtype=np.float32)
+    weights /= weights.sum()
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    tiled = stylize_tiled(OrtTileBackend(session, weights, 2 * len(model.residuals)), image, tile=64,
+                          buffer_dtype=np.float32)
+    with torch.no_grad():
+        whole = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+                      torch.from_numpy(weights)[None])[0].permute(1, 2, 0).numpy()
+    expected = (np.clip(whole, 0, 1) * 255 + 0.5).astype(np.uint8)
+    diff = np.abs(tiled.astype(int) - expected)
+    report = {"runtime": f"onnxruntime {ort.__version__}", "size": [203, 150], "tile": 64,
+              "max_abs_diff_uint8": int(diff.max()), "psnr_db": round(psnr(tiled / 255, expected / 255), 2)}
+    if diff.max() > 1:
+        raise ExportError(f"tiled parity check failed: uint8 outputs differ by up to {diff.max()}")
+    return report

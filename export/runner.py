@@ -18,9 +18,10 @@ import numpy as np
 
 from cin_style.blend import weight_matrix
 from cin_style.errors import CinStyleError, first_line
-from cin_style.imageio import as_float_image, chw_to_hwc, hwc_to_chw, like_input
+from cin_style.imageio import as_float_image, chw_to_hwc, hwc_to_chw, like_input, to_uint8
 
-from .contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE, OUTPUT
+from .contract import (INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE, OUTPUT, VARIANT_MASKS,
+                       VARIANT_TILED)
 
 
 
@@ -133,7 +134,11 @@ class StyleRunner:
         self.style_names: list[str] = json.loads(self.metadata["style_names"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.baked = INPUT_WEIGHTS not in self.input_names
-        if warmup:
+        # The tiled variant (contract.py) runs only through run_tiled, for any image size.
+        self.tiled = self.metadata.get("variant") == VARIANT_TILED
+        # The masks variant takes per-pixel blends [N, S, h, w] (contract.py).
+        self.masks = self.metadata.get("variant") == VARIANT_MASKS
+        if warmup and not self.tiled:
             self._warmup()
 
     def _warmup(self) -> None:
@@ -141,12 +146,38 @@ class StyleRunner:
         self.run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names),
                                       np.float32))
 
+    def _feed_weights(self, weights: np.ndarray) -> np.ndarray:
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        if weights.ndim == 4 and not self.masks:
+            raise RunnerError(f"{self.path} takes one blend per image; per-pixel blends (style masks) "
+                              f"need a graph exported with `cin-style export --masks`")
+        if self.masks and weights.ndim == 2:  # a global blend is a constant map
+            weights = weights[:, :, None, None]
+        return weights
+
+    def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
+                  finish=None, progress=None) -> np.ndarray:
+        """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles, in bounded memory,
+        as the untiled network gives it (cin_style/tiles.py); needs the tiled variant."""
+        from cin_style.tiles import DEFAULT_TILE, stylize_tiled
+
+        if not self.tiled:
+            raise RunnerError(f"{self.path} is not the tiled variant; export one with "
+                              f"`cin-style export MODEL -o big.onnx --tiled`")
+        backend = OrtTileBackend(self.session, np.asarray(weights, np.float32),
+                                 int(self.metadata["residual_convs"]))
+        return stylize_tiled(backend, image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress)
+
     def run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The graph as it is: float32 [N, 3, H, W] + [N, S] → [N, 3, H, W], no checks
         (benchmarks time exactly this)."""
+        if self.tiled:
+            tiles = [self.run_tiled(to_uint8(chw_to_hwc(image[None])[0]), row)
+                     for image, row in zip(images, weights)]
+            return hwc_to_chw(np.stack(tiles).astype(np.float32) / 255)
         feeds = {INPUT_IMAGE: np.ascontiguousarray(images, dtype=np.float32)}
         if not self.baked:
-            feeds[INPUT_WEIGHTS] = np.ascontiguousarray(weights, dtype=np.float32)
+            feeds[INPUT_WEIGHTS] = self._feed_weights(weights)
         return self.session.run([OUTPUT], feeds)[0]
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -162,7 +193,13 @@ class StyleRunner:
                               f"{images.shape[2]}x{images.shape[1]}")
         if not np.all(np.isfinite(images)):
             raise RunnerError("input image contains NaN or infinite values")
-        weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
+        if np.ndim(weights) == 4:  # per-pixel blends [N, S, h, w] (masks variant)
+            weights = np.asarray(weights, np.float32)
+            if weights.shape[:2] != (images.shape[0], len(self.style_names)) or not np.isfinite(weights).all():
+                raise RunnerError(f"per-pixel blends must be finite [{images.shape[0]}, "
+                                  f"{len(self.style_names)}, h, w], got {list(weights.shape)}")
+        else:
+            weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
         return chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(images, 0, 1)), weights))
 
     def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8):
@@ -195,3 +232,46 @@ def available_devices() -> Sequence[str]:
     import onnxruntime as ort
 
     return ["cuda", "cpu"] if "CUDAExecutionProvider" in ort.get_available_providers() else ["cpu"]
+
+
+class OrtTileBackend:
+    """cin_style.tiles.TileBackend over an exported tiled graph (contract.py), one blend.
+
+    Every piece of the graph has its own inputs; a call feeds real data to the piece
+    it fetches and 16-px dummies to all the others (onnxruntime runs every node).
+    """
+
+    def __init__(self, session, weights: np.ndarray, residual_convs: int):
+        self.session = session
+        self.residual_convs = residual_convs
+        self.dummies = {}
+        for item in session.get_inputs():
+            # 16 px at full resolution: 4 at quarter resolution, 6 rows for a padded strip.
+            side = 16 if item.name.startswith(("in_head", "in_down", "in_quarter", "size_")) else \
+                6 if item.name.startswith("in_residual") else 4
+            shape = [d if isinstance(d, int) else side for d in item.shape]
+            self.dummies[item.name] = np.zeros(shape, np.float32)
+        self.dummies[INPUT_WEIGHTS] = np.asarray(weights, np.float32).reshape(1, -1)
+        self._affine = self._run("residual_affine", {})
+
+    def _run(self, fetch: str, feeds: dict) -> np.ndarray:
+        return self.session.run([fetch], {**self.dummies, **feeds})[0]
+
+    @staticmethod
+    def _stats(stats) -> dict:
+        return {f"stats_{k}": np.stack(v).astype(np.float32) for k, v in stats.items()}
+
+    def front(self, crop, stats, fetch):
+        return self._run("quarter" if fetch == "quarter" else fetch,
+                         {f"in_{fetch}": np.ascontiguousarray(crop, np.float32), **self._stats(stats)})
+
+    def residual_conv(self, index, padded):
+        return self._run(f"residual_{index}", {f"in_residual_{index}": np.ascontiguousarray(padded, np.float32)})
+
+    def residual_affine(self, index):
+        return self._affine[index, 0], self._affine[index, 1]
+
+    def back(self, quarter, half_hw, full_hw, stats, fetch):
+        return self._run(OUTPUT if fetch == "stylized" else fetch, {
+            f"in_{fetch}": np.ascontiguousarray(quarter, np.float32),
+            f"size_{fetch}": np.zeros((1, 1, *full_hw), np.float32), **self._stats(stats)})

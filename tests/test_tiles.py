@@ -1,0 +1,139 @@
+"""Tiled stylization (tiles.py): exact whole-image statistics, so tiles give the
+untiled result, through PyTorch and through the exported tiled graph."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from cin_style import tiles as tiles_mod
+from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+from cin_style.cli import cli
+from cin_style.inference import TorchStylizer, use_tiles
+from cin_style.tile_stages import TorchTileBackend
+from cin_style.tiles import stylize_tiled
+from cin_style_export.onnx_export import export_onnx, export_tiled_onnx
+from cin_style_export.runner import RunnerError, StyleRunner
+
+from conftest import make_tiny_model
+
+NAMES = ["alpha", "beta", "gamma"]
+BLEND = np.array([0.2, 0.5, 0.3], np.float32)
+
+
+def photo(height, width, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 2.0, yy * 1.5, (xx + 2 * yy) * 0.8], axis=2) % 256
+    return np.clip(base + rng.normal(0, 25, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def untiled(model, image, weights) -> np.ndarray:
+    with torch.no_grad():
+        out = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+                    torch.from_numpy(weights)[None])[0].permute(1, 2, 0).numpy()
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def model():
+    net = make_tiny_model()
+    net.style_names = NAMES
+    return net
+
+
+@pytest.mark.parametrize("height,width", [(200, 300), (131, 97), (67, 250)])
+def test_pytorch_tiles_give_the_untiled_image(model, height, width):
+    image = photo(height, width)
+    expected = untiled(model, image, BLEND)
+    tiled = stylize_tiled(TorchTileBackend(model, BLEND), image, tile=64, buffer_dtype=np.float32)
+    diff = np.abs(tiled.astype(int) - expected)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float summation order flips a rounding
+    half = stylize_tiled(TorchTileBackend(model, BLEND), image, tile=64)  # fp16 quarter buffers
+    assert np.abs(half.astype(int) - expected).max() <= 2
+
+
+def test_tiles_that_normalise_themselves_would_show(model):
+    """The reason for whole-image statistics: per-tile instance norm differs a lot."""
+    image = photo(128, 256)
+    expected = untiled(model, image, BLEND)
+    left, right = untiled(model, image[:, :128], BLEND), untiled(model, image[:, 128:], BLEND)
+    naive = np.concatenate([left, right], axis=1)
+    assert np.abs(naive.astype(int) - expected).max() > 10
+    exact = stylize_tiled(TorchTileBackend(model, BLEND), image, tile=128, buffer_dtype=np.float32)
+    assert np.abs(exact.astype(int) - expected).max() <= 1
+
+
+def test_progress_counts_every_pass(model):
+    class Bar:
+        total, done = None, 0
+
+        def refresh(self):
+            pass
+
+        def update(self, n):
+            self.done += n
+
+    bar = Bar()
+    stylize_tiled(TorchTileBackend(model, BLEND), photo(100, 140), tile=64, progress=bar)
+    assert bar.total == bar.done == 8 * 2 * 3 + 2
+
+
+def test_bad_tile_arguments(model):
+    with pytest.raises(ValueError, match="multiple of 4"):
+        stylize_tiled(TorchTileBackend(model, BLEND), photo(80, 80), tile=66)
+    with pytest.raises(ValueError, match="uint8"):
+        stylize_tiled(TorchTileBackend(model, BLEND), photo(80, 80).astype(np.float32), tile=64)
+
+
+def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
+    result = export_tiled_onnx(model, NAMES, tmp_path / "tiled.onnx")
+    assert result.parity["max_abs_diff_uint8"] <= 1
+    runner = StyleRunner(tmp_path / "tiled.onnx", device="cpu")
+    assert runner.tiled and runner.style_names == NAMES
+    image = photo(150, 210, seed=3)
+    tiled = runner.run_tiled(image, BLEND, tile=64)
+    assert np.abs(tiled.astype(int) - untiled(model, image, BLEND)).max() <= 2
+    # The runner's plain entry point tiles too, one image at a time.
+    float_out = runner.run(image[None].astype(np.float32) / 255, BLEND[None])
+    assert np.abs(float_out[0] * 255 - tiled).max() <= 0.51
+    export_onnx(model, NAMES, tmp_path / "plain.onnx")
+    with pytest.raises(RunnerError, match="not the tiled variant"):
+        StyleRunner(tmp_path / "plain.onnx", device="cpu").run_tiled(image, BLEND)
+
+
+def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch):
+    atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
+    stylizer = TorchStylizer(tmp_path / "m.pt", device="cpu")
+    assert not use_tiles(stylizer, 1000, 1000, None) and use_tiles(stylizer, 100, 100, 64)
+    assert use_tiles(stylizer, 2049, 2048, None)
+    monkeypatch.setattr(tiles_mod, "AUTO_TILE_PIXELS", 100 * 100)
+    assert use_tiles(stylizer, 101, 100, None)
+
+
+def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
+    checkpoint = tmp_path / "m.pt"
+    atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)
+    export_tiled_onnx(model, NAMES, tmp_path / "tiled.onnx")
+    export_onnx(model, NAMES, tmp_path / "plain.onnx")
+    Image.fromarray(photo(120, 170, seed=5)).save(tmp_path / "in.png")
+    runner = CliRunner()
+    common = ["--style", "beta=1,gamma=1", "--strength", "0.7", "--preserve-color"]
+
+    def run(model, out, *extra):
+        result = runner.invoke(cli, ["stylize", str(model), str(tmp_path / "in.png"), "-o", str(out),
+                                     *common, *extra])
+        assert result.exit_code == 0, result.output
+        return np.asarray(Image.open(out)).astype(int)
+
+    plain = run(checkpoint, tmp_path / "plain.png")
+    tiled = run(checkpoint, tmp_path / "tiled.png", "--tile", "64")
+    graph = run(tmp_path / "tiled.onnx", tmp_path / "graph.png")
+    assert np.abs(tiled - plain).max() <= 2 and np.abs(graph - plain).max() <= 2
+    refused = runner.invoke(cli, ["stylize", str(tmp_path / "plain.onnx"), str(tmp_path / "in.png"),
+                                  "-o", str(tmp_path / "x.png"), "--tile", "64"])
+    assert refused.exit_code == 2 and "export --tiled" in refused.output
+    odd = runner.invoke(cli, ["stylize", str(checkpoint), str(tmp_path / "in.png"), "-o",
+                              str(tmp_path / "y.png"), "--tile", "66"])
+    assert odd.exit_code == 2 and "multiple of 4" in odd.output
