@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ class CinGroup(click.Group):
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise
+            if int(os.environ.get("RANK", "0")) > 0:
+                sys.exit(1)  # under torchrun rank 0 says it: every rank meets the same error
             if isinstance(exc, UsageError):
                 raise click.UsageError(first_line(exc)) from None
             raise click.ClickException(first_line(exc)) from None
@@ -126,7 +129,9 @@ def cli(debug):
       cin-style train --styles styles/ --content photos/ --out model.pt
       cin-style stylize model.pt photo.jpg -o out.png --style starry_night
     """
-    configure_logging()  # log lines and progress bars on stderr; a command's -q quiets them
+    # Log lines and progress bars on stderr; a command's -q quiets them, and so does being
+    # one of torchrun's processes other than rank 0 (rank 0 speaks for the run).
+    configure_logging(quiet=int(os.environ.get("RANK", "0")) > 0)
 
 
 # --------------------------------------------------------------------------- train
@@ -177,13 +182,17 @@ def cli(debug):
               help="Write the checkpoint every K steps (atomically; the previous one is kept as .prev).")
 @click.option("--sample-every", type=int, default=TRAIN_DEFAULTS.sample_every, show_default=True,
               help="Write a sample grid (a row per style) every this many steps.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Train on N local processes with DistributedDataParallel (one per GPU; gloo on "
+                   "the CPU), launched through torchrun; --batch-size stays the global batch.  "
+                   "For several machines run torchrun yourself (README).")
 @vgg_weights_option
 @device_option
 @quiet_option
 def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
           grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
           base_width, residual_blocks, precision, seed, resume, validation, max_seconds, checkpoint_every,
-          sample_every, vgg_weights, device):
+          sample_every, nproc, vgg_weights, device):
     """Train one network on several styles at once.
 
     Each sample in a batch draws a style, so N styles train together. Losses
@@ -193,7 +202,12 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     Example:
       cin-style train --styles styles/ --content photos/ --out model.pt --steps 4000
       cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
+      cin-style train ... --nproc 4                              # 4 GPUs of this machine
     """
+    if batch_size % nproc:
+        raise click.BadParameter(f"--batch-size {batch_size} does not split over {nproc} processes; "
+                                 f"use a multiple of {nproc}")
+    _relaunch(nproc)
     from .train import train as run_train
 
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
@@ -206,9 +220,29 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
                        vgg_weights=vgg_weights,
                        time_budget=max_seconds, validation=validation)
+    if int(os.environ.get("RANK", "0")) > 0:
+        return
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
                f"loss {last.get('loss', float('nan')):.4g}, {result.images_per_second:.2f} img/s")
+
+
+def _relaunch(nproc: int) -> None:
+    """With --nproc N > 1 (and not already under torchrun): run this same command on N
+    processes through torchrun, then exit with its status."""
+    from .distributed import launch, launched
+
+    if nproc <= 1 or launched():
+        return
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    sys.exit(launch(nproc, argv))
 
 
 # --------------------------------------------------------------------------- add-style
@@ -223,10 +257,12 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
 @click.option("--steps", type=int, default=ADD_STYLE_STEPS, show_default=True)
 @click.option("--lr", type=float, default=ADD_STYLE_LR, show_default=True,
               help="Learning rate for the new γ/β rows.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Train on N local processes with DistributedDataParallel (as `train --nproc`).")
 @vgg_weights_option
 @device_option
 @quiet_option
-def add_style(new_styles, content, out, steps, lr, vgg_weights, device):
+def add_style(new_styles, content, out, steps, lr, nproc, vgg_weights, device):
     """Add styles to a trained model, training only their new γ/β rows.
 
     The rest of the network is frozen, so the existing styles' outputs stay
@@ -237,6 +273,7 @@ def add_style(new_styles, content, out, steps, lr, vgg_weights, device):
     Example:
       cin-style add-style harvesters.jpg --content photos/ -o mine.pt --steps 1000
     """
+    _relaunch(nproc)
     from .bundled import resolve_model
     from .checkpoint import load_checkpoint
     from .train import add_styles
@@ -253,6 +290,8 @@ def add_style(new_styles, content, out, steps, lr, vgg_weights, device):
             raise click.UsageError("pass --content DIR (the model's training photos are not available)")
     result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
                         vgg_weights=vgg_weights)
+    if int(os.environ.get("RANK", "0")) > 0:
+        return
     click.echo(f"wrote {result.checkpoint}: styles now {', '.join(result.style_names)}")
 
 

@@ -83,10 +83,16 @@ class ContentImages:
             self._cached_bytes += array.nbytes
         return array
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        """[batch_size, 3, S, S] random crops (with random horizontal flips)."""
-        s, crops = self.image_size, []
-        while len(crops) < batch_size:
+    def sample(self, batch_size: int, generator: torch.Generator, keep: slice | None = None) -> torch.Tensor:
+        """[batch_size, 3, S, S] random crops (with random horizontal flips).
+
+        ``keep`` returns only those samples of the batch (one process's share under
+        DDP) after drawing all of them, so the generator, and so the next batches,
+        do not depend on how many processes share the work.
+        """
+        s, crops, drawn = self.image_size, [], 0
+        wanted = range(batch_size)[keep] if keep is not None else range(batch_size)
+        while drawn < batch_size:
             if len(self.skipped) == len(self.files):
                 raise DataError(f"none of the {len(self.files)} content images could be read "
                                 f"(first: {next(iter(self.skipped.values()))})")
@@ -97,10 +103,11 @@ class ContentImages:
             h, w = array.shape[:2]
             top = int(torch.randint(h - s + 1, (1,), generator=generator))
             left = int(torch.randint(w - s + 1, (1,), generator=generator))
-            crop = to_tensor(array[top:top + s, left:left + s])
-            if bool(torch.rand((), generator=generator) < 0.5):
-                crop = crop.flip(-1)
-            crops.append(crop)
+            flip = bool(torch.rand((), generator=generator) < 0.5)
+            if drawn in wanted:
+                crop = to_tensor(array[top:top + s, left:left + s])
+                crops.append(crop.flip(-1) if flip else crop)
+            drawn += 1
         return torch.stack(crops)
 
     def skipped_report(self) -> str | None:

@@ -18,20 +18,20 @@ LOGGER = "cin_style"
 LOGGERS = ("cin_style", "cin_style_export")
 
 
-def progress_bar(total: int, desc: str, initial: int = 0) -> tqdm:
+def progress_bar(total: int, desc: str, initial: int = 0, enabled: bool = True) -> tqdm:
     """A bar to ``update(n)``; on a terminal it redraws, in a log file it
     writes a line every 30 s (set ``bar.total`` to change the goal)."""
     tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
     return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, dynamic_ncols=tty,
                 mininterval=0.1 if tty else 30.0, ascii=not tty,
-                disable=not logging.getLogger(LOGGER).isEnabledFor(logging.INFO))
+                disable=not enabled or not logging.getLogger(LOGGER).isEnabledFor(logging.INFO))
 
 
 @contextmanager
-def progress(total: int, desc: str, initial: int = 0) -> Iterator[tqdm]:
+def progress(total: int, desc: str, initial: int = 0, enabled: bool = True) -> Iterator[tqdm]:
     """``progress_bar`` for the length of a block, with log lines printed above
     the bar instead of through it; closed however the block ends."""
-    bar = progress_bar(total, desc, initial)
+    bar = progress_bar(total, desc, initial, enabled)
     try:
         with logging_redirect_tqdm([logging.getLogger(LOGGER)]):
             yield bar

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
+from . import distributed
 from .config import ADD_STYLE_LR, ADD_STYLE_STEPS, TrainConfig
 from .devices import pick_device
 from .errors import TrainingDiverged
@@ -71,6 +72,16 @@ class _Run:
         self.content, self.loss_fn = content, loss_fn
         self.style_indices = torch.tensor(style_indices)
         self.params = params
+        # Under DDP this process trains on its share of each global batch; `net` is the
+        # wrapped model that averages gradients, `model` the plain one (checkpoints,
+        # validation and samples use it, so they carry no wrapper names).
+        self.world = distributed.current()
+        self.share = self.world.share(config.batch_size)
+        self.net = model
+        if self.world.size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
@@ -114,8 +125,14 @@ class _Run:
 
     def train_step(self) -> dict:
         cfg = self.config
-        content = self.content.sample(cfg.batch_size, self.generator).to(self.device)
+        content = self.content.sample(cfg.batch_size, self.generator, keep=self.share)
+        if self.device.type == "cuda":  # page-locked: the copy overlaps the GPU's work
+            content = content.pin_memory().to(self.device, non_blocking=True)
+        else:
+            content = content.to(self.device)
         pick = torch.randint(len(self.style_indices), (cfg.batch_size,), generator=self.generator)
+        if self.share is not None:
+            pick = pick[self.share]
         indices = self.style_indices[pick].to(self.device)
         weights = one_hot_weights(indices, len(self.style_names))
         if self.channels_last:
@@ -123,11 +140,15 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, self.step)
         with self._autocast():
-            output = self.model(content, weights)
+            output = self.net(content, weights)
             targets = {name: table[indices] for name, table in self.grams.items()}
             total, parts = self.loss_fn(output, content, targets)
-        if not torch.isfinite(total):
-            raise TrainingDiverged(f"loss became {float(total)} at step {self.step + 1}; "
+        # Every process sees the global batch's losses: the same record, the same verdict.
+        names = list(parts)
+        shared = distributed.mean(torch.stack([total.detach().float(), *(parts[n].detach().float()
+                                                                          for n in names)]))
+        if not torch.isfinite(shared[0]):
+            raise TrainingDiverged(f"loss became {float(shared[0])} at step {self.step + 1}; "
                                      f"lower --lr or set --grad-clip")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -135,8 +156,8 @@ class _Run:
             torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.optimizer.step()
         self.step += 1
-        record = {"step": self.step, "loss": float(total.detach()),
-                  **{k: float(v.detach()) for k, v in parts.items()}}
+        record = {"step": self.step, "loss": float(shared[0]),
+                  **{name: float(value) for name, value in zip(names, shared[1:])}}
         self.history.append(record)
         return record
 
@@ -225,10 +246,11 @@ def _loop(run: _Run, out: Path,
             return _loop(run, out, time_budget, sample_dir, extra_state,
                          after_step, validation, stop)
     cfg = run.config
+    main = run.world.main  # only rank 0 writes checkpoints, samples and progress
     fixed = run.content.sample(min(4, max(1, len(run.content))), torch.Generator().manual_seed(1234))
     samples: list[Path] = []
     shown = ExitStack()
-    bar = shown.enter_context(progress(cfg.steps, "train", initial=run.step))
+    bar = shown.enter_context(progress(cfg.steps, "train", initial=run.step, enabled=main))
     started, start_step = time.perf_counter(), run.step
     run.model.train()
     try:
@@ -246,20 +268,23 @@ def _loop(run: _Run, out: Path,
                                 f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s",
                                 refresh=False)
             bar.update(1)
-            last = run.step >= cfg.steps or out_of_time or stop.is_set()
-            if run.step % cfg.checkpoint_every == 0 or last:  # checkpoint first: it matters most
+            # Processes stop together: at the step where any of them ran out of time or was told to.
+            out_of_time = distributed.any_of(out_of_time)
+            stopping = distributed.any_of(stop.is_set())
+            last = run.step >= cfg.steps or out_of_time or stopping
+            if main and (run.step % cfg.checkpoint_every == 0 or last):  # checkpoint first: it matters most
                 if validation is not None and not any(v["step"] == run.step for v in run.validation):
                     scores = validate(run, validation)
                     run.validation.append(scores)
                     log.info(f"step {run.step}: validation loss {scores['loss']:.4g} (content "
                              f"{scores['content']:.4g} style {scores['style']:.4g} tv {scores['tv']:.3g})")
                 ckpt.atomic_torch_save(run.state(extra_state), out)
-            if sample_dir is not None and (run.step % cfg.sample_every == 0 or last):
+            if main and sample_dir is not None and (run.step % cfg.sample_every == 0 or last):
                 samples.append(_save_sample(run, fixed, sample_dir, run.style_indices.tolist()))
             if out_of_time:
                 log.info(f"time budget of {time_budget:.0f}s reached at step {run.step}")
                 break
-            if stop.is_set():
+            if stopping:
                 log.info(f"stopped at step {run.step} with the checkpoint written; --resume continues")
                 break
     finally:
@@ -278,7 +303,8 @@ def _train_rows(model: StyleNet, names: list[str], specs: Sequence[StyleSpec], t
     data, checkpoints, samples, validation, the loop and its result.
     ``trained`` are the style rows being learnt (``specs`` their paintings, in
     order); ``params`` what Adam moves."""
-    dev = pick_device(device)
+    dev = distributed.device_for(pick_device(device))
+    distributed.join(dev)
     model.to(dev)
     if encoder is None:
         encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
