@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 
-def _default_mode() -> int:
+def default_file_mode() -> int:
+    """The mode a plain open() would give a new file (0666 less the umask)."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
@@ -48,7 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None],
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp makes 0600 files
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600 files
         if keep_previous and path.is_file():
             prev_tmp = path.with_name(f".{path.name}.prev.tmp")
             if prev_tmp.exists():
@@ -79,7 +80,7 @@ def atomic_folder(path: str | os.PathLike, build: Callable[[Path], None]) -> Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         build(tmp)
-        os.chmod(tmp, _default_mode() | 0o111)  # mkdtemp makes 0700 folders
+        os.chmod(tmp, default_file_mode() | 0o111)  # mkdtemp makes 0700 folders
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")

@@ -169,6 +169,10 @@ def cli(debug):
               show_default=True,
               help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
                    "the CPU. CPUs with AVX512-BF16/AMX train 2-3x faster in bf16 (see bench --train).")
+@click.option("--stability-weight", type=click.FloatRange(min=0), default=TRAIN_DEFAULTS.stability_weight,
+              show_default=True,
+              help="Train for video: penalise output changes under small shifts, zooms and noise of "
+                   "the same photo (synthetic camera motion), so frames flicker less. Try 1e3-1e4.")
 @click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
 @click.option("--validation", type=click.Path(), default=None, metavar="DIR|LIST.txt",
@@ -191,8 +195,8 @@ def cli(debug):
 @quiet_option
 def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
           grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
-          base_width, residual_blocks, precision, seed, resume, validation, max_seconds, checkpoint_every,
-          sample_every, nproc, vgg_weights, device):
+          base_width, residual_blocks, precision, stability_weight, seed, resume, validation, max_seconds,
+          checkpoint_every, sample_every, nproc, vgg_weights, device):
     """Train one network on several styles at once.
 
     Each sample in a batch draws a style, so N styles train together. Losses
@@ -213,7 +217,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
                          photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
                          grad_clip=grad_clip, seed=seed, checkpoint_every=checkpoint_every,
-                         sample_every=sample_every, precision=precision,
+                         sample_every=sample_every, precision=precision, stability_weight=stability_weight,
                          network=StyleNetConfig(base_width=base_width, num_residual_blocks=residual_blocks),
                          loss=loss_config(encoder, content_layers, style_layers, content_weight,
                                           style_weight, tv_weight))
@@ -405,6 +409,70 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
             click.echo(f"{done.input} -> {done.output}")
     if failures:
         raise click.ClickException(f"{failures} of {len(paths)} input(s) failed")
+
+
+# --------------------------------------------------------------------------- video
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="[MODEL] VIDEO")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Video to write: .mp4/.mov/.mkv (H.264) or .webm (VP9).")
+@click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None,
+              help="Write PNG frames into this folder instead of a video.")
+@click.option("--style", "style_specs", multiple=True, metavar="NAME[=W]",
+              help="Style name or index with weight; repeat or comma-separate to blend.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Mix with the input: 1 = fully stylized, 0 = the input.")
+@click.option("--preserve-color", is_flag=True, help="Keep the input's colours.")
+@click.option("--consistency", type=click.Choice(["flow", "none"]), default="flow", show_default=True,
+              help="flow: blend each frame with the previous output carried along the optical flow "
+                   "(OpenCV DIS) where the flow is reliable, against flicker; none: frame by frame.")
+@click.option("--consistency-strength", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="How much of the carried previous output to keep where the flow is reliable.")
+@click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Start at S seconds.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stylize D seconds.")
+@click.option("--crf", type=click.IntRange(0, 63), default=None,
+              help="Quality (lower is better): default 18 for H.264, 31 for VP9.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Frames per network call.")
+@click.option("--max-size", type=int, default=None, help="Refuse frames whose long side is larger (px).")
+@click.option("--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels.")
+@device_option
+@quiet_option
+def video(inputs, output, frames_dir, style_specs, strength, preserve_color, consistency,
+          consistency_strength, start, duration, crf, batch_size, max_size, max_pixels, device):
+    """Stylize a video with a blend of a model's styles, without flicker.
+
+    MODEL is a .pt checkpoint or an .onnx graph (default: the bundled model).
+    Size, frame rate and timestamps, rotation and pixel aspect are kept; the
+    audio is copied unchanged.  Needs PyAV and OpenCV: pip install 'cin-style[video]'.
+
+    \b
+    Examples:
+      cin-style video clip.mp4 -o painted.mp4 --style starry_night
+      cin-style video model.onnx clip.mov -o out.webm --style great_wave=0.6,poppies=0.4 --start 5 --duration 10
+      cin-style video clip.mp4 --frames frames/ --consistency none
+    """
+    from .bundled import resolve_model
+    from .inference import blend_for, load_stylizer
+    from .progress import progress
+    from .video import stylize_video
+
+    model, rest = _split_model(inputs)
+    if len(rest) != 1:
+        raise click.UsageError("give one VIDEO (after an optional MODEL)")
+    if (output is None) == (frames_dir is None):
+        raise click.UsageError("give either -o OUTPUT or --frames DIR")
+    stylizer = load_stylizer(resolve_model(model), device=device)
+    weights, blend = blend_for(stylizer, style_specs)
+    with progress(0, "frames") as bar:
+        count = stylize_video(stylizer, rest[0], output, weights, frames_dir=frames_dir,
+                              batch_size=batch_size, start=start, duration=duration, crf=crf,
+                              max_pixels=max_pixels, max_size=max_size, progress=bar,
+                              consistency=consistency, consistency_strength=consistency_strength,
+                              strength=strength, preserve_color=preserve_color)
+    click.echo(f"wrote {output or frames_dir} ({count} frames, {blend}, consistency {consistency}, "
+               f"{stylizer.device})")
 
 
 # --------------------------------------------------------------------------- export
@@ -756,12 +824,17 @@ def serve(folder, port):
 @click.option("--big", is_flag=True,
               help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
                    "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.")
+@click.option("--video", "video_bench", is_flag=True,
+              help="Measure video instead: warping error, style loss and fps per mode on synthetic "
+                   "480p clips (pan, zoom, rotation, noise, a moving object).")
+@click.option("--stability-model", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="With --video: a model trained with --stability-weight, measured beside --model.")
 @click.option("--node-modules", type=click.Path(file_okay=False), default=None,
               help="With --browser: folder holding puppeteer-core and onnxruntime-web "
                    "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).")
 @quiet_option
 def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser, model, threads,
-          big, node_modules):
+          big, video_bench, stability_model, node_modules):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
 
     Median latency per image for one-hot, 50/50 and all-style blends, the
@@ -773,6 +846,12 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser
     onnxruntime in Python, per thread count and size (no PyTorch needed).
     Numbers only — nothing is asserted.
     """
+    if video_bench:
+        from .bench_video import format_video_table, run_video_bench
+
+        report = run_video_bench(model, stability_model)
+        click.echo(json.dumps(report, indent=2) if as_json else format_video_table(report))
+        return
     if big:
         from .bench_big import SIZES, format_big_table, run_big_bench
 

@@ -118,6 +118,10 @@ class TrainConfig:
     # CPUs with AVX512-BF16/AMX run a bf16 step 2-3x faster (`cin-style bench --train`).
     precision: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
+    # Video stability (Gupta et al. 2017, ReCoNet): penalise the difference between the
+    # output for a slightly shifted, zoomed and noisy copy of a crop and the same shift and
+    # zoom of the crop's output.  0 disables it (and draws no random numbers for it).
+    stability_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):  # from a checkpoint
@@ -141,6 +145,8 @@ class TrainConfig:
             problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
         if self.lr_schedule not in ("constant", "cosine"):
             problems.append(f"lr schedule must be constant or cosine (got {self.lr_schedule!r})")
+        if not (self.stability_weight >= 0 and math.isfinite(self.stability_weight)):
+            problems.append(f"stability weight must be a finite number >= 0 (got {self.stability_weight})")
         if self.grad_clip is not None and not self.grad_clip > 0:
             problems.append(f"grad clip must be > 0 (got {self.grad_clip})")
         if self.checkpoint_every < 1 or self.sample_every < 1:

@@ -140,9 +140,18 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, self.step)
         with self._autocast():
-            output = self.net(content, weights)
+            if cfg.stability_weight > 0:
+                # One forward for the crops and their perturbed copies (DDP wants one per step).
+                moved, move = perturb(content, self.generator)
+                both = self.net(torch.cat([content, moved]), torch.cat([weights, weights]))
+                output, output_moved = both[:len(content)], both[len(content):]
+            else:
+                output = self.net(content, weights)
             targets = {name: table[indices] for name, table in self.grams.items()}
             total, parts = self.loss_fn(output, content, targets)
+            if cfg.stability_weight > 0:
+                parts["stability"] = stability_loss(output_moved, move(output))
+                total = total + cfg.stability_weight * parts["stability"]
         # Every process sees the global batch's losses: the same record, the same verdict.
         names = list(parts)
         shared = distributed.mean(torch.stack([total.detach().float(), *(parts[n].detach().float()
@@ -160,6 +169,35 @@ class _Run:
                   **{name: float(value) for name, value in zip(names, shared[1:])}}
         self.history.append(record)
         return record
+
+
+STABILITY_MARGIN = 4  # px left out at the borders, where the shifted copy had no pixels
+
+
+def perturb(images: torch.Tensor, generator: torch.Generator):
+    """A copy of ``images`` each shifted by up to 2 px, zoomed by up to 2 % and given
+    sensor noise (σ up to 0.02), and the function that moves any [N, C, H, W] the same
+    way (without the noise): synthetic camera motion from still photos."""
+    n, _, h, w = images.shape
+    shift = (torch.rand(n, 2, generator=generator) * 4 - 2) * torch.tensor([2 / w, 2 / h])
+    scale = 1 + (torch.rand(n, generator=generator) * 0.04 - 0.02)
+    sigma = torch.rand(n, 1, 1, 1, generator=generator) * 0.02
+    noise = torch.randn(images.shape, generator=generator) * sigma
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False).to(images.device)
+
+    def move(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border",
+                                               align_corners=False)
+
+    return (move(images) + noise.to(images.device)).clamp(0, 1).to(images.dtype), move
+
+
+def stability_loss(output_moved: torch.Tensor, moved_output: torch.Tensor) -> torch.Tensor:
+    m = STABILITY_MARGIN
+    return torch.nn.functional.mse_loss(output_moved[..., m:-m, m:-m].float(), moved_output[..., m:-m, m:-m])
 
 
 @torch.no_grad()

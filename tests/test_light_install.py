@@ -47,11 +47,11 @@ def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path)
     from cin_style.cli import cli
 
     for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
-                    "stylize", "styles", "weights", "web", "serve"]:
+                    "stylize", "styles", "weights", "web", "serve", "video"]:
         result = light(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
     assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
-                                 "demo", "stylize", "styles", "weights", "web", "serve"}
+                                 "demo", "stylize", "styles", "weights", "web", "serve", "video"}
     model = tmp_path / "m.pt"
     model.write_bytes(b"not needed: torch is missing first")
     for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],

@@ -1,0 +1,115 @@
+"""`cin-style bench --video`: flicker (warping error), style loss and speed of the
+video modes on synthetic clips with known camera motion.
+
+Clips are made from a still (a mosaic of the bundled sample photos at their own
+resolution) at 854x480: a pan, a zoom, a rotation, sensor noise on a still view,
+and a textured object moving over a still background.  Warping error is Lai et
+al. (2018): mean |O_t - warp(O_t-1)| over the pixels the flow, taken on the input
+frames, finds reliable.  Style loss: the evaluation loss (evaluate.py) against the
+style's painting on every 4th frame.  Numbers only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MOTIONS = ("pan", "zoom", "rotation", "noise", "moving object")
+SIZE = (854, 480)
+
+
+def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> list[np.ndarray]:
+    import cv2
+
+    from .bench_big import mosaic
+
+    width, height = size
+    margin = 4 * frames
+    still = mosaic(width + 2 * margin, height + 2 * margin)
+    center = (width / 2 + margin, height / 2 + margin)
+    rng = np.random.default_rng(seed)
+    patch = np.roll(still[:96, :96], 37, axis=1)[::-1].copy()
+    out = []
+    for t in range(frames):
+        if motion == "pan":
+            frame = still[margin:margin + height, margin + 3 * t:margin + 3 * t + width]
+        elif motion in ("zoom", "rotation"):
+            angle, scale = (0.4 * t, 1.0) if motion == "rotation" else (0.0, 1.0 + 0.004 * t)
+            matrix = cv2.getRotationMatrix2D(center, angle, scale)
+            matrix[:, 2] -= margin
+            frame = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR)
+        elif motion == "noise":
+            base = still[margin:margin + height, margin:margin + width].astype(np.float32)
+            frame = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+        elif motion == "moving object":
+            frame = still[margin:margin + height, margin:margin + width].copy()
+            x, y = 40 + 8 * t, 150 + 3 * t
+            frame[y:y + 96, x:x + 96] = patch
+        else:
+            raise ValueError(f"unknown motion {motion!r}")
+        out.append(np.ascontiguousarray(frame))
+    return out
+
+
+def _modes(model, stability_model) -> list[tuple[str, Path, str]]:
+    modes = [("per-frame", model, "none"), ("flow blending", model, "flow")]
+    if stability_model is not None:
+        modes += [("stability-trained", stability_model, "none"), ("stability + flow", stability_model, "flow")]
+    return modes
+
+
+def run_video_bench(model=None, stability_model=None, style: str = "starry_night", frames: int = 24,
+                    consistency_strength: float = 0.7) -> dict:
+    from .bundled import resolve_model
+    from .data import load_style_image, to_tensor
+    from .evaluate import EVAL_LOSS, Evaluator, model_style_images
+    from .inference import blend_for, load_stylizer
+    from .temporal import warping_error
+    from .vgg import build_encoder
+    from .video import stylize_frames
+
+    model = resolve_model(model)
+    encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, None).eval()
+    rows = []
+    for motion in MOTIONS:
+        clip = synthetic_clip(motion, frames)
+        photos = [to_tensor(f.astype(np.float32) / 255) for f in clip[::4]]
+        evaluator = Evaluator(encoder, photos)
+        for mode, path, consistency in _modes(model, stability_model):
+            stylizer = load_stylizer(path, device="cpu")
+            weights, _ = blend_for(stylizer, [style])
+            painting = model_style_images(path, [style])[style]
+            target = evaluator.grams(load_style_image(painting, 512))
+            started = time.perf_counter()
+            out = list(stylize_frames(stylizer, clip, weights, consistency=consistency,
+                                      consistency_strength=consistency_strength))
+            seconds = time.perf_counter() - started
+            floats = [o.astype(np.float32) / 255 for o in out]
+            metrics = evaluator.score([to_tensor(f) for f in floats[::4]], target)
+            rows.append({"clip": motion, "mode": mode, "warping_error": warping_error(clip, floats),
+                         "style_loss": metrics.style, "fps": len(clip) / seconds})
+            log.info(f"{motion:14s} {mode:18s} warping error {rows[-1]['warping_error']:.4f} "
+                     f"style {metrics.style:.4g} {rows[-1]['fps']:.2f} fps")
+    return {"model": str(model), "stability_model": str(stability_model) if stability_model else None,
+            "style": style, "frames": frames, "size": list(SIZE),
+            "consistency_strength": consistency_strength, "rows": rows}
+
+
+def format_video_table(report: dict) -> str:
+    lines = [f"{report['model']}, style {report['style']}, {report['frames']} frames at "
+             f"{report['size'][0]}x{report['size'][1]} per clip, consistency strength "
+             f"{report['consistency_strength']}",
+             "| clip | mode | warping error | vs per-frame | style loss | vs per-frame | fps |",
+             "|---|---|---|---|---|---|---|"]
+    base = {r["clip"]: r for r in report["rows"] if r["mode"] == "per-frame"}
+    for r in report["rows"]:
+        b = base[r["clip"]]
+        lines.append(f"| {r['clip']} | {r['mode']} | {r['warping_error']:.4f} | "
+                     f"{r['warping_error'] / b['warping_error']:.2f}x | {r['style_loss']:.4g} | "
+                     f"{r['style_loss'] / b['style_loss']:.2f}x | {r['fps']:.2f} |")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Video: round trips through PyAV (frames, rate, size, rotation, audio), parts,
+PNG frames, bad input, flow consistency on a known translation, the training term."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+from cin_style.cli import cli
+from cin_style.temporal import FlowBlender, warping_error
+from cin_style.videoio import frames as read_frames
+from cin_style.videoio import probe
+
+from clips import panning_frames, write_clip
+from conftest import make_tiny_model
+
+NAMES = ["alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video")
+    atomic_torch_save(make_checkpoint(make_tiny_model(), NAMES), root / "m.pt")
+    write_clip(root / "pan.mp4", panning_frames(10, 64, 80))
+    write_clip(root / "odd.mp4", panning_frames(6, 63, 81), audio=False, rotation=90)
+    return root
+
+
+def video(*args):
+    return CliRunner().invoke(cli, ["video", *map(str, args)])
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_round_trip_keeps_frames_rate_size_and_audio(setup):
+    result = video(setup / "m.pt", setup / "pan.mp4", "-o", setup / "out.mp4", "--style", "beta")
+    assert result.exit_code == 0, result.output
+    src, out = probe(setup / "pan.mp4"), probe(setup / "out.mp4")
+    assert (out.width, out.height, out.fps, out.frames) == (80, 64, src.fps, 10) and out.audio
+    assert abs(out.duration - src.duration) < 0.1
+    frames = list(read_frames(setup / "out.mp4"))
+    assert len(frames) == 10 and frames[0].shape == (64, 80, 3)
+    assert leftovers(setup) == []
+
+
+def test_odd_sizes_rotation_and_vp9(setup):
+    result = video(setup / "m.pt", setup / "odd.mp4", "-o", setup / "odd.webm", "--consistency", "none")
+    assert result.exit_code == 0, result.output
+    out = probe(setup / "odd.webm")
+    assert (out.width, out.height, out.frames, out.rotation) == (81, 63, 6, 90) and not out.audio
+
+
+def test_a_part_and_png_frames(setup):
+    result = video(setup / "m.pt", setup / "pan.mp4", "--frames", setup / "frames", "--start", "0.25",
+                   "--duration", "0.25")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (setup / "frames").iterdir()) == [f"frame_{i:06d}.png" for i in (1, 2, 3)]
+    part = video(setup / "m.pt", setup / "pan.mp4", "-o", setup / "part.mp4", "--start", "0.5")
+    assert part.exit_code == 0, part.output
+    info = probe(setup / "part.mp4")
+    assert info.frames == 4 and info.audio and info.duration < 0.5
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(setup, tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    truncated = tmp_path / "broken.mp4"
+    truncated.write_bytes((setup / "pan.mp4").read_bytes()[:1500])
+    audio_only = tmp_path / "sound.m4a"
+    subprocess.run([sys.executable, "-c", f"""
+import av, numpy as np
+from fractions import Fraction
+with av.open({str(audio_only)!r}, "w", format="mp4") as c:
+    s = c.add_stream("aac", rate=8000); s.layout = "mono"
+    f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+    f.sample_rate, f.pts, f.time_base = 8000, 0, Fraction(1, 8000)
+    for p in list(s.encode(f)) + list(s.encode(None)): c.mux(p)
+"""], check=True)
+    cases = [([tmp_path / "notes.mp4"], "not a video"), ([truncated], ""), ([audio_only], "audio-only"),
+             ([setup / "pan.mp4", "--max-pixels", "1000"], "exceed the limit"),
+             ([setup / "pan.mp4", "--start", "5"], "no video frames after 5 s")]
+    for args, message in cases:
+        result = video(setup / "m.pt", *args, "-o", tmp_path / "out.mp4")
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+        assert [line.startswith("Error:") for line in result.output.splitlines()].count(True) == 1
+        assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
+    wrong = video(setup / "m.pt", setup / "pan.mp4", "-o", tmp_path / "out.gif")
+    assert wrong.exit_code == 2 and "unsupported video type" in wrong.output
+    both = video(setup / "m.pt", setup / "pan.mp4")
+    assert both.exit_code == 2 and "-o OUTPUT or --frames" in both.output
+
+
+def test_flow_consistency_removes_flicker_on_a_known_translation():
+    """A pan whose 'stylization' flickers (independent noise per frame): blending
+    along the flow must remove most of the frame-to-frame error, and nothing where
+    there is nothing to remove (a clip that does not flicker stays as it was)."""
+    frames = panning_frames(12, 96, 128, step=3)
+    rng = np.random.default_rng(0)
+    flicker = [np.clip(f / 255 + rng.normal(0, 0.06, f.shape), 0, 1).astype(np.float32) for f in frames]
+    blender = FlowBlender(0.7)
+    blended = [blender(f, s) for f, s in zip(frames, flicker)]
+    raw, after = warping_error(frames, flicker), warping_error(frames, blended)
+    assert after < 0.5 * raw, (raw, after)
+    steady = [(f / 255).astype(np.float32) for f in frames]
+    blender = FlowBlender(0.7)
+    kept = [blender(f, s) for f, s in zip(frames, steady)]
+    assert np.abs(kept[-1] - steady[-1])[8:-8, 8:-40].mean() < 0.02  # away from the entering edge
+
+
+def test_python_api_for_frame_iterators(setup):
+    from cin_style.inference import load_stylizer
+    from cin_style.video import stylize_frames
+
+    stylizer = load_stylizer(setup / "m.pt", device="cpu")
+    frames = panning_frames(5, 48, 64)
+    out = list(stylize_frames(stylizer, iter(frames), np.array([0, 0, 1], np.float32), batch_size=2))
+    assert len(out) == 5 and all(o.shape == (48, 64, 3) and o.dtype == np.uint8 for o in out)
+    plain = list(stylize_frames(stylizer, frames, np.array([0, 0, 1], np.float32), consistency="none"))
+    assert np.array_equal(plain[0], out[0]) and not np.array_equal(plain[-1], out[-1])
+
+
+def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path):
+    import torch
+
+    from cin_style.train import train
+    from conftest import random_encoder, tiny_train_config
+
+    result = train([style_dir], content_dir, tmp_path / "s.pt", tiny_train_config(stability_weight=100.0),
+                   encoder=random_encoder(), device="cpu", samples=False)
+    assert all("stability" in h and h["stability"] > 0 for h in result.history)
+    saved = torch.load(tmp_path / "s.pt", weights_only=True)
+    assert saved["train_config"]["stability_weight"] == 100.0
+    plain = train([style_dir], content_dir, tmp_path / "p.pt", tiny_train_config(), encoder=random_encoder(),
+                  device="cpu", samples=False)
+    assert all("stability" not in h for h in plain.history)
