@@ -13,6 +13,7 @@ import math
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,13 +57,19 @@ class TrainResult:
     images_per_second: float
 
 
+def prefetch_crops(device: torch.device) -> bool:
+    """Cut the next batch's crops on a thread while this step computes: on a GPU (on a
+    CPU the thread would only take a core from the step)."""
+    return device.type == "cuda"
+
+
 class _Run:
     """The state one training loop needs; shared by ``train`` and ``add_styles``."""
 
     def __init__(self, model: StyleNet, style_names: list[str], styles: Sequence[StyleSpec],
                  style_indices: list[int], content: ContentImages, loss_fn: PerceptualLoss,
                  config: TrainConfig, device: torch.device, params: list[nn.Parameter],
-                 channels_last: bool | None = None):
+                 channels_last: bool | None = None, prefetch: bool | None = None):
         self.model, self.style_names, self.config, self.device = model, style_names, config, device
         # NHWC feeds cuDNN's tensor-core kernels; on the CPU `bench --train` measures it.
         self.channels_last = device.type == "cuda" if channels_last is None else channels_last
@@ -75,6 +82,11 @@ class _Run:
         # Under DDP this process trains on its share of each global batch; `net` is the
         # wrapped model that averages gradients, `model` the plain one (checkpoints,
         # validation and samples use it, so they carry no wrapper names).
+        # On a GPU the next batch's crops are cut on a thread while the GPU computes (the
+        # generator draws in the same order, so runs are bit-identical with it or without).
+        self.prefetch = prefetch_crops(device) if prefetch is None else prefetch
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="crops") if self.prefetch else None
+        self._next: tuple | None = None  # (future batch, generator state before its draws)
         self.world = distributed.current()
         self.share = self.world.share(config.batch_size)
         self.net = model
@@ -109,7 +121,9 @@ class _Run:
             train_config=self.config.checkpoint_dict(),
             step=self.step,
             optimizer=self.optimizer.state_dict(),
-            rng={"data": self.generator.get_state(), "torch": torch.get_rng_state()},
+            # A batch drawn ahead is drawn again after a resume: store the state before it.
+            rng={"data": self._next[1] if self._next else self.generator.get_state(),
+                 "torch": torch.get_rng_state()},
             history=self.history[-1000:],
             validation=self.validation,
             **extra,
@@ -117,6 +131,7 @@ class _Run:
 
     def restore(self, data: dict) -> None:
         self.optimizer.load_state_dict(data["optimizer"])
+        self._next = None
         self.generator.set_state(data["rng"]["data"])
         torch.set_rng_state(data["rng"]["torch"])
         self.step = int(data["step"])
@@ -125,7 +140,10 @@ class _Run:
 
     def train_step(self) -> dict:
         cfg = self.config
-        content = self.content.sample(cfg.batch_size, self.generator, keep=self.share)
+        if self._next is not None:
+            content, self._next = self._next[0].result(), None
+        else:
+            content = self.content.sample(cfg.batch_size, self.generator, keep=self.share)
         if self.device.type == "cuda":  # page-locked: the copy overlaps the GPU's work
             content = content.pin_memory().to(self.device, non_blocking=True)
         else:
@@ -135,6 +153,12 @@ class _Run:
             pick = pick[self.share]
         indices = self.style_indices[pick].to(self.device)
         weights = one_hot_weights(indices, len(self.style_names))
+        if cfg.stability_weight > 0:
+            moved, move = perturb(content, self.generator)
+        if self._executor is not None and self.step + 1 < cfg.steps:  # every draw of this step is done
+            state = self.generator.get_state()
+            self._next = (self._executor.submit(self.content.sample, cfg.batch_size, self.generator,
+                                                self.share), state)
         if self.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
         for group in self.optimizer.param_groups:
@@ -142,7 +166,6 @@ class _Run:
         with self._autocast():
             if cfg.stability_weight > 0:
                 # One forward for the crops and their perturbed copies (DDP wants one per step).
-                moved, move = perturb(content, self.generator)
                 both = self.net(torch.cat([content, moved]), torch.cat([weights, weights]))
                 output, output_moved = both[:len(content)], both[len(content):]
             else:
@@ -327,6 +350,8 @@ def _loop(run: _Run, out: Path,
                 break
     finally:
         shown.close()
+        if run._executor is not None:
+            run._executor.shutdown(wait=True, cancel_futures=True)
     elapsed = time.perf_counter() - started
     return samples, elapsed, run.step - start_step
 

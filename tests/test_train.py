@@ -178,3 +178,24 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
                   resume=True)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert resumed.step == 6 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("stability", [0.0, 10.0])
+def test_prefetching_crops_changes_nothing(style_dir, content_dir, tmp_path, monkeypatch, stability):
+    """The GPU path cuts the next batch on a thread; forced on here, a run and a run
+    stopped half-way and resumed give exactly the weights of the plain run."""
+    import cin_style.train as train_mod
+
+    config = tiny_train_config(steps=6, stability_weight=stability)
+    plain = run(style_dir, content_dir, tmp_path / "plain.pt", config=config)
+    monkeypatch.setattr(train_mod, "prefetch_crops", lambda device: True)
+    ahead = run(style_dir, content_dir, tmp_path / "ahead.pt", config=config)
+    run(style_dir, content_dir, tmp_path / "parts.pt", config=dataclasses.replace(config, steps=3))
+    parts = run(style_dir, content_dir, tmp_path / "parts.pt", config=config, resume=True)
+    # ahead.pt.prev is the step-4 checkpoint, written while step 5's batch was being cut.
+    assert load_checkpoint(tmp_path / "ahead.pt.prev")["step"] == 4
+    (tmp_path / "ahead.pt.prev").rename(tmp_path / "pending.pt")
+    pending = run(style_dir, content_dir, tmp_path / "pending.pt", config=config, resume=True)
+    for other in (ahead, parts, pending):
+        a, b = plain.model.state_dict(), other.model.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
