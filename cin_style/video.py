@@ -25,9 +25,11 @@ class FramePipeline:
     (the previous output) carried from one batch to the next."""
 
     def __init__(self, stylizer, weights: np.ndarray, *, consistency: str = "flow",
-                 consistency_strength: float = 0.7, strength: float = 1.0, preserve_color: bool = False):
-        from .temporal import FlowBlender
+                 consistency_strength: float | None = None, strength: float = 1.0,
+                 preserve_color: bool = False):
+        from .temporal import DEFAULT_STRENGTH, FlowBlender
 
+        consistency_strength = DEFAULT_STRENGTH if consistency_strength is None else consistency_strength
         _check_mode(consistency)
         self.stylizer, self.weights = stylizer, np.asarray(weights, np.float32)
         self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
