@@ -845,6 +845,8 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser
     and, with --peer, of pytorch/examples' step in the same run.
     With --browser: the page of `cin-style web` in headless Chromium against
     onnxruntime in Python, per thread count and size (no PyTorch needed).
+    With --big: peak memory and time of tiled and untiled runs at 2048², 4K, 8K.
+    With --video: warping error, style loss and fps of the video modes.
     Numbers only — nothing is asserted.
     """
     if video_bench:

@@ -38,6 +38,12 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
     demo = light("demo", "-o", tmp_path / "demo", "--cell", "48")
     assert demo.returncode == 0, demo.stderr
     assert (tmp_path / "demo" / "contact_sheet.jpg").is_file()
+    from clips import panning_frames, write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", panning_frames(3, 32, 48))
+    moving = light("video", clip, "-o", tmp_path / "painted.mp4", "--style", "poppies")
+    assert moving.returncode == 0, moving.stderr  # video with the ONNX copy: PyAV + OpenCV, no torch
+    assert (tmp_path / "painted.mp4").is_file()
     site = light("web", "-o", tmp_path / "site")  # the page ships the bundled graph: no torch needed
     assert site.returncode == 0, site.stderr
     assert len(json.loads((tmp_path / "site" / "site.json").read_text())["style_names"]) == 16
