@@ -112,6 +112,14 @@ def test_site_folder_is_replaced_whole_or_not_at_all(graphs, tmp_path):
     assert json.loads((target / "site.json").read_text())["baked_blend"]
 
 
+def test_site_refuses_graph_variants_the_page_cannot_run(tmp_path):
+    model = make_tiny_model()
+    export_onnx(model, NAMES, tmp_path / "masks.onnx", masks=True)
+    with pytest.raises(SiteError, match="masks variant"):
+        write_site(tmp_path / "site", tmp_path / "masks.onnx")
+    assert not (tmp_path / "site").exists()
+
+
 def test_site_refuses_a_folder_it_did_not_write(graphs, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

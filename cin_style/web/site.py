@@ -164,7 +164,10 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
         check_ort_dist(dist)
     source, title = _graph_source(model)
     if source.suffix.lower() == ".onnx":
-        StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
+        runner = StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
+        if runner.tiled or runner.masks:
+            raise SiteError(f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
+                            f"graph (`cin-style export MODEL -o model.onnx`, --bake and fp16 work)")
     result: dict = {}
 
     def build(folder: Path) -> None:
