@@ -32,7 +32,8 @@ def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> l
     still = mosaic(width + 2 * margin, height + 2 * margin)
     center = (width / 2 + margin, height / 2 + margin)
     rng = np.random.default_rng(seed)
-    patch = np.roll(still[:96, :96], 37, axis=1)[::-1].copy()
+    side = min(96, height // 4)
+    patch = np.roll(still[:side, :side], 37, axis=1)[::-1].copy()
     out = []
     for t in range(frames):
         if motion == "pan":
@@ -47,8 +48,8 @@ def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> l
             frame = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
         elif motion == "moving object":
             frame = still[margin:margin + height, margin:margin + width].copy()
-            x, y = 40 + 8 * t, 150 + 3 * t
-            frame[y:y + 96, x:x + 96] = patch
+            x, y = round(width * 40 / 854) + 8 * t, height * 5 // 16 + 3 * t  # (40, 150) + t·(8, 3) at 854x480
+            frame[y:y + side, x:x + side] = patch[:max(0, height - y), :max(0, width - x)]
         else:
             raise ValueError(f"unknown motion {motion!r}")
         out.append(np.ascontiguousarray(frame))

@@ -537,11 +537,11 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
     if not output.lower().endswith(".onnx"):
         raise click.BadParameter(f"{output}: the output must end in .onnx or .pt", param_hint="-o")
     net, names = load_model(model)
-    if tiled:
-        if bake or precision != "fp32" or masks:
-            raise click.UsageError("--tiled takes none of --bake, --masks, --precision fp16")
     if masks and bake:
         raise click.UsageError("--masks and --bake exclude each other: a baked graph has one blend")
+    if tiled:
+        if bake or precision != "fp32" or masks:
+            raise click.UsageError("--tiled takes none of --bake, --masks, --precision fp16/int8")
         from cin_style_export.onnx_export import export_tiled_onnx
 
         result = export_tiled_onnx(net, names, output, opset=opset, verify=not no_verify,

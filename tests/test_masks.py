@@ -131,3 +131,15 @@ def test_stylize_cli_with_style_masks(model, tmp_path):
     missing = runner.invoke(cli, ["stylize", str(checkpoint), str(photo), "-o", str(tmp_path / "y.png"),
                                   "--style-mask", f"alpha={tmp_path / 'nope.png'}"])
     assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
+
+
+def test_export_cli_writes_the_masks_variant(model, tmp_path):
+    checkpoint = tmp_path / "m.pt"
+    atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--masks"])
+    assert done.exit_code == 0 and "per-pixel blends" in done.output, done.output
+    assert StyleRunner(tmp_path / "m.onnx", device="cpu").masks
+    both = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "x.onnx"), "--masks",
+                               "--bake", "alpha"])
+    assert both.exit_code == 2 and not (tmp_path / "x.onnx").exists()

@@ -115,7 +115,13 @@ def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch):
 def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     checkpoint = tmp_path / "m.pt"
     atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)
-    export_tiled_onnx(model, NAMES, tmp_path / "tiled.onnx")
+    exported = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "tiled.onnx"), "--tiled"])
+    assert exported.exit_code == 0, exported.output
+    assert "tiled variant" in exported.output and "max uint8 diff" in exported.output
+    assert StyleRunner(tmp_path / "tiled.onnx", device="cpu").tiled
+    refused = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "t16.onnx"), "--tiled",
+                                       "--precision", "fp16"])
+    assert refused.exit_code == 2 and not (tmp_path / "t16.onnx").exists()
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
     Image.fromarray(photo(120, 170, seed=5)).save(tmp_path / "in.png")
     runner = CliRunner()
