@@ -4,6 +4,7 @@
     python training/tables.py gatys   REPORT.json [NET.json] # network vs optimiser (--with-optimize)
     python training/tables.py compare A.json B.json          # style/content ratios A/B on shared styles
     python training/tables.py dumoulin runs/dumoulin         # multi-style vs single-style models
+    python training/tables.py curve training/reference.pt [FIRST_STEP]  # validation loss per checkpoint
 """
 
 from __future__ import annotations
@@ -74,6 +75,22 @@ def dumoulin_table(folder: Path) -> str:
     return compare_table(multi, {"styles": singles}, "4-style model", "single-style models")
 
 
+def curve_table(checkpoint: str, first_step: int = 0, per_row: int = 12) -> str:
+    """The validation scores stored in a training checkpoint, ``per_row`` checkpoints a table."""
+    import torch
+
+    scores = [v for v in torch.load(checkpoint, weights_only=True)["validation"] if v["step"] >= first_step]
+    tables = []
+    for start in range(0, len(scores), per_row):
+        chunk = scores[start:start + per_row]
+        tables.append("\n".join([
+            "| step | " + " | ".join(str(v["step"]) for v in chunk) + " |",
+            "|---|" + "---|" * len(chunk),
+            "| loss | " + " | ".join(f"{v['loss']:.2f}" for v in chunk) + " |",
+            "| style part | " + " | ".join(f"{v['style']:.2f}" for v in chunk) + " |"]))
+    return "\n\n".join(tables)
+
+
 def main(argv: list[str]) -> None:
     kind, *paths = argv
     if kind == "styles":
@@ -84,6 +101,8 @@ def main(argv: list[str]) -> None:
         print(compare_table(load(paths[0]), load(paths[1]), *paths[2:4]))
     elif kind == "dumoulin":
         print(dumoulin_table(Path(paths[0])))
+    elif kind == "curve":
+        print(curve_table(paths[0], int(paths[1]) if len(paths) > 1 else 0))
     else:
         raise SystemExit(__doc__)
 
