@@ -436,7 +436,8 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
               help="Quality (lower is better): default 18 for H.264, 31 for VP9.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames per network call.")
-@click.option("--max-size", type=int, default=None, help="Refuse frames whose long side is larger (px).")
+@click.option("--max-size", type=click.IntRange(min=16), default=None,
+              help="Scale frames down so the long side fits (px); the video is written at that size.")
 @click.option("--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels.")
 @device_option
 @quiet_option

@@ -26,7 +26,7 @@ class FramePipeline:
 
     def __init__(self, stylizer, weights: np.ndarray, *, consistency: str = "flow",
                  consistency_strength: float | None = None, strength: float = 1.0,
-                 preserve_color: bool = False):
+                 preserve_color: bool = False, size: tuple[int, int] | None = None):
         from .temporal import DEFAULT_STRENGTH, FlowBlender
 
         consistency_strength = DEFAULT_STRENGTH if consistency_strength is None else consistency_strength
@@ -34,11 +34,17 @@ class FramePipeline:
         self.stylizer, self.weights = stylizer, np.asarray(weights, np.float32)
         self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
         self.strength, self.preserve_color = strength, preserve_color
+        self.size = size  # (width, height) to scale frames to first, or None
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         from .imageio import check_min_side, to_uint8
         from .postprocess import mix_strength, preserve_color
 
+        if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
+            from PIL import Image
+
+            frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS))
+                      for f in frames]
         floats = np.stack([f.astype(np.float32) / 255 for f in frames])
         check_min_side(floats[0], "video frame")
         stylized = self.stylizer.run(floats, np.repeat(self.weights[None], len(frames), axis=0))
@@ -83,16 +89,17 @@ def stylize_video(stylizer, source: str | os.PathLike, target: str | os.PathLike
     if info.width * info.height > limit:
         raise VideoError(f"{source}: frames of {info.width}x{info.height} exceed the limit of {limit:,} "
                          f"pixels; raise it with --max-pixels")
-    if max_size is not None and max(info.width, info.height) > max_size:
-        raise UsageError(f"{source} is {info.width}x{info.height}; scaling video down is not supported "
-                         f"(--max-size); scale it with ffmpeg first")
+    size = None
+    if max_size is not None and max(info.width, info.height) > max_size:  # scale down, never up
+        scale = max_size / max(info.width, info.height)
+        size = (max(16, round(info.width * scale)), max(16, round(info.height * scale)))
     if start < 0 or (duration is not None and duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
     if progress is not None:
         progress.total = max(0, round((min(info.duration, start + duration) if duration else info.duration)
                                       * float(info.fps)) - round(start * float(info.fps))) or info.frames or None
         progress.refresh()
-    pipeline = FramePipeline(stylizer, weights, **options)
+    pipeline = FramePipeline(stylizer, weights, size=size, **options)
     return transcode(source, target, pipeline, batch_size=batch_size, start=start, duration=duration,
-                     crf=crf, frames_dir=frames_dir,
+                     crf=crf, frames_dir=frames_dir, size=size,
                      on_frames=(progress.update if progress is not None else lambda n: None))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -90,13 +90,16 @@ def _temp_beside(target: Path) -> Path:
 def transcode(source: str | os.PathLike, target: str | os.PathLike,
               process: Callable[[list[np.ndarray]], Sequence[np.ndarray]], *, batch_size: int = 4,
               start: float = 0.0, duration: float | None = None, crf: int | None = None,
-              frames_dir: str | os.PathLike | None = None,
+              frames_dir: str | os.PathLike | None = None, size: tuple[int, int] | None = None,
               on_frames: Callable[[int], None] = lambda n: None) -> int:
     """Decode ``source``, run ``process`` on batches of uint8 [H, W, 3] frames (in order),
     encode the results into ``target`` (or PNG files in ``frames_dir``); returns the
-    number of frames written.  ``start``/``duration`` (seconds) cut a part."""
+    number of frames written.  ``start``/``duration`` (seconds) cut a part; ``size``
+    (width, height) is the size ``process`` returns when it scales frames."""
     av = _av()
     source, info = Path(source), probe(source)
+    if size is not None:
+        info = replace(info, width=size[0], height=size[1])
     writer = (_PngWriter(Path(frames_dir)) if frames_dir is not None
               else _VideoWriter(Path(target), info, crf))
     end = start + duration if duration is not None else None

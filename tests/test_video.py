@@ -49,6 +49,13 @@ def test_round_trip_keeps_frames_rate_size_and_audio(setup):
     assert leftovers(setup) == []
 
 
+def test_max_size_scales_the_video_down(setup):
+    result = video(setup / "m.pt", setup / "pan.mp4", "-o", setup / "small.mkv", "--max-size", "40")
+    assert result.exit_code == 0, result.output
+    out = probe(setup / "small.mkv")
+    assert (out.width, out.height, out.frames) == (40, 32, 10) and out.audio
+
+
 def test_odd_sizes_rotation_and_vp9(setup):
     result = video(setup / "m.pt", setup / "odd.mp4", "-o", setup / "odd.webm", "--consistency", "none")
     assert result.exit_code == 0, result.output
