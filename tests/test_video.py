@@ -146,3 +146,31 @@ def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path)
     plain = train([style_dir], content_dir, tmp_path / "p.pt", tiny_train_config(), encoder=random_encoder(),
                   device="cpu", samples=False)
     assert all("stability" not in h for h in plain.history)
+
+
+def test_variable_frame_rate_keeps_its_timestamps(setup, tmp_path):
+    import av
+    from fractions import Fraction
+
+    stamps = [0, 1, 3, 4, 7, 8]
+    source = tmp_path / "vfr.mkv"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.time_base = Fraction(1, 12)
+        for pts, frame in zip(stamps, panning_frames(len(stamps), 32, 48)):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = pts, Fraction(1, 12)
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+    def seconds(path):
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            return [round(float(f.pts * video.time_base), 3) for f in container.decode(video)]
+
+    result = video(setup / "m.pt", source, "-o", tmp_path / "out.mkv")
+    assert result.exit_code == 0, result.output
+    assert seconds(tmp_path / "out.mkv") == seconds(source) == [round(t / 12, 3) for t in stamps]
