@@ -381,8 +381,13 @@ def _train_rows(model: StyleNet, names: list[str], specs: Sequence[StyleSpec], t
     extra = {"content": str(content), "style_paths": style_paths}
     val_photos = (center_crops(validation, config.image_size, config.photo_size)
                   if validation is not None else None)
-    sample_paths, seconds, done = _loop(run, out, time_budget, sample_dir, extra,
-                                        after_step=after_step, validation=val_photos)
+    try:
+        sample_paths, seconds, done = _loop(run, out, time_budget, sample_dir, extra,
+                                            after_step=after_step, validation=val_photos)
+    finally:
+        # Close the process group before the interpreter exits: gloo's threads would
+        # otherwise abort the process (SIGABRT) at exit.
+        distributed.leave()
     report = data.skipped_report()
     if report:
         log.info(report)
