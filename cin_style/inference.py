@@ -6,6 +6,7 @@ A stylizer has ``style_names``, ``device`` (what actually runs) and
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,10 @@ def use_tiles(stylizer, height: int, width: int, tile: int | None, masks: bool =
     if tile is not None:
         raise UsageError(f"{stylizer.path} cannot run in tiles: use a .pt model or a graph "
                          f"exported with `cin-style export --tiled`")
+    if height * width > AUTO_TILE_PIXELS:
+        logging.getLogger(__name__).warning(
+            f"a {width}x{height} image in one piece needs several GiB; for bounded memory export "
+            f"the tiled variant (`cin-style export MODEL -o big.onnx --tiled`) or use the .pt model")
     return False
 
 

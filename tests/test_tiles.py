@@ -103,13 +103,18 @@ def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
         StyleRunner(tmp_path / "plain.onnx", device="cpu").run_tiled(image, BLEND)
 
 
-def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch):
+def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch, caplog):
     atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     stylizer = TorchStylizer(tmp_path / "m.pt", device="cpu")
     assert not use_tiles(stylizer, 1000, 1000, None) and use_tiles(stylizer, 100, 100, 64)
     assert use_tiles(stylizer, 2049, 2048, None)
     monkeypatch.setattr(tiles_mod, "AUTO_TILE_PIXELS", 100 * 100)
     assert use_tiles(stylizer, 101, 100, None)
+    export_onnx(model, NAMES, tmp_path / "plain.onnx")
+    plain = StyleRunner(tmp_path / "plain.onnx", device="cpu")
+    with caplog.at_level("WARNING", logger="cin_style.inference"):
+        assert not use_tiles(plain, 101, 100, None)
+    assert "big.onnx --tiled" in caplog.text
 
 
 def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
