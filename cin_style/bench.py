@@ -134,18 +134,8 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=("default", "lite
 
 
 _MEMORY_SCRIPT = """
-import resource, sys, numpy as np
-
-def hwm_mib():
-    # VmHWM belongs to this program's address space; ru_maxrss would carry over
-    # the parent's peak through fork + exec.
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import sys, numpy as np
+from cin_style.memory import peak_rss_mib as hwm_mib
 
 backend, size, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 image = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)

@@ -26,12 +26,7 @@ UNTILED_UP_TO = 2048 * 2048  # untiled beyond this does not fit a 24 GiB machine
 _CASE = r"""
 import json, sys, time
 import numpy as np
-from PIL import Image
-
-def hwm_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+from cin_style.memory import peak_rss_mib as hwm_mib
 
 backend, mode, width, height, model, graph, tile, out = sys.argv[1:9]
 width, height, tile = int(width), int(height), int(tile)

@@ -49,11 +49,17 @@ class CinGroup(click.Group):
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise
-            if int(os.environ.get("RANK", "0")) > 0:
+            if _secondary_rank():
                 sys.exit(1)  # under torchrun rank 0 says it: every rank meets the same error
             if isinstance(exc, UsageError):
                 raise click.UsageError(first_line(exc)) from None
             raise click.ClickException(first_line(exc)) from None
+
+
+def _secondary_rank() -> bool:
+    """Whether torchrun started this process as a rank other than 0 (which speaks for the
+    run).  From the environment: cin_style.distributed would import torch."""
+    return int(os.environ.get("RANK", "0")) > 0
 
 
 def _quiet(ctx, param, value):
@@ -131,7 +137,7 @@ def cli(debug):
     """
     # Log lines and progress bars on stderr; a command's -q quiets them, and so does being
     # one of torchrun's processes other than rank 0 (rank 0 speaks for the run).
-    configure_logging(quiet=int(os.environ.get("RANK", "0")) > 0)
+    configure_logging(quiet=_secondary_rank())
 
 
 # --------------------------------------------------------------------------- train
@@ -224,7 +230,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
                        vgg_weights=vgg_weights,
                        time_budget=max_seconds, validation=validation)
-    if int(os.environ.get("RANK", "0")) > 0:
+    if _secondary_rank():
         return
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
@@ -294,7 +300,7 @@ def add_style(new_styles, content, out, steps, lr, nproc, vgg_weights, device):
             raise click.UsageError("pass --content DIR (the model's training photos are not available)")
     result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
                         vgg_weights=vgg_weights)
-    if int(os.environ.get("RANK", "0")) > 0:
+    if _secondary_rank():
         return
     click.echo(f"wrote {result.checkpoint}: styles now {', '.join(result.style_names)}")
 

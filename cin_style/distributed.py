@@ -88,13 +88,14 @@ def mean(values: torch.Tensor) -> torch.Tensor:
     return values / current().size
 
 
-def any_of(flag: bool) -> bool:
-    """True on every process when it is true on any: all stop at the same step."""
+def any_of(*flags: bool) -> tuple[bool, ...]:
+    """Each flag true on every process when it is true on any (one collective for all):
+    all stop at the same step."""
     if current().size == 1:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0])
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+        return flags
+    values = torch.tensor([1.0 if flag else 0.0 for flag in flags])
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v > 0) for v in values.tolist())
 
 
 def leave() -> None:

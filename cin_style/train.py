@@ -79,14 +79,14 @@ class _Run:
         self.content, self.loss_fn = content, loss_fn
         self.style_indices = torch.tensor(style_indices)
         self.params = params
-        # Under DDP this process trains on its share of each global batch; `net` is the
-        # wrapped model that averages gradients, `model` the plain one (checkpoints,
-        # validation and samples use it, so they carry no wrapper names).
         # On a GPU the next batch's crops are cut on a thread while the GPU computes (the
         # generator draws in the same order, so runs are bit-identical with it or without).
         self.prefetch = prefetch_crops(device) if prefetch is None else prefetch
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="crops") if self.prefetch else None
         self._next: tuple | None = None  # (future batch, generator state before its draws)
+        # Under DDP this process trains on its share of each global batch; `net` is the
+        # wrapped model that averages gradients, `model` the plain one (checkpoints,
+        # validation and samples use it, so they carry no wrapper names).
         self.world = distributed.current()
         self.share = self.world.share(config.batch_size)
         self.net = model
@@ -330,8 +330,7 @@ def _loop(run: _Run, out: Path,
                                 refresh=False)
             bar.update(1)
             # Processes stop together: at the step where any of them ran out of time or was told to.
-            out_of_time = distributed.any_of(out_of_time)
-            stopping = distributed.any_of(stop.is_set())
+            out_of_time, stopping = distributed.any_of(out_of_time, stop.is_set())
             last = run.step >= cfg.steps or out_of_time or stopping
             if main and (run.step % cfg.checkpoint_every == 0 or last):  # checkpoint first: it matters most
                 if validation is not None and not any(v["step"] == run.step for v in run.validation):

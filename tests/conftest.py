@@ -58,6 +58,18 @@ def tiny_model() -> StyleNet:
     return make_tiny_model()
 
 
+# The tiny model's style names wherever a test needs them named.
+TINY_NAMES = ["alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module")
+def model() -> StyleNet:
+    """``make_tiny_model`` named TINY_NAMES, shared by a module's tests."""
+    net = make_tiny_model()
+    net.style_names = TINY_NAMES
+    return net
+
+
 def write_image(path: Path, seed: int, size=(40, 32), mode="RGB") -> Path:
     rng = np.random.default_rng(seed)
     w, h = size

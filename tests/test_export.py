@@ -19,16 +19,9 @@ from cin_style_export import runner as runner_mod
 from cin_style_export.onnx_export import ExportError, export_onnx, read_metadata
 from cin_style_export.runner import RunnerError, StyleRunner
 
-from conftest import make_tiny_model, write_image
+from conftest import TINY_NAMES, make_tiny_model, write_image
 
-NAMES = ["alpha", "beta", "gamma"]
-
-
-@pytest.fixture(scope="module")
-def model():
-    net = make_tiny_model()
-    net.style_names = NAMES
-    return net
+NAMES = TINY_NAMES
 
 
 @pytest.fixture(scope="module")

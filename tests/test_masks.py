@@ -14,16 +14,9 @@ from cin_style.masks import parse_mask_specs, weight_map
 from cin_style_export.onnx_export import export_onnx
 from cin_style_export.runner import RunnerError, StyleRunner
 
-from conftest import make_tiny_model, write_image
+from conftest import TINY_NAMES, write_image
 
-NAMES = ["alpha", "beta", "gamma"]
-
-
-@pytest.fixture(scope="module")
-def model():
-    net = make_tiny_model()
-    net.style_names = NAMES
-    return net
+NAMES = TINY_NAMES
 
 
 def image(h=48, w=64, seed=0):

@@ -31,6 +31,7 @@ def test_gatys_lowers_its_loss_on_a_tiny_image():
         losses = [r["loss"] for r in result.history]
         assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], (optimizer, losses)
         assert result.image.shape == content.shape
+        assert result.image.min() >= 0 and result.image.max() <= 1
         assert np.abs(result.image - content).mean() > 1e-3  # it moved away from the photo
 
 

@@ -16,9 +16,9 @@ from cin_style.tiles import stylize_tiled
 from cin_style_export.onnx_export import export_onnx, export_tiled_onnx
 from cin_style_export.runner import RunnerError, StyleRunner
 
-from conftest import make_tiny_model
+from conftest import TINY_NAMES
 
-NAMES = ["alpha", "beta", "gamma"]
+NAMES = TINY_NAMES
 BLEND = np.array([0.2, 0.5, 0.3], np.float32)
 
 
@@ -34,13 +34,6 @@ def untiled(model, image, weights) -> np.ndarray:
         out = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
                     torch.from_numpy(weights)[None])[0].permute(1, 2, 0).numpy()
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def model():
-    net = make_tiny_model()
-    net.style_names = NAMES
-    return net
 
 
 @pytest.mark.parametrize("height,width", [(200, 300), (131, 97), (67, 250)])
