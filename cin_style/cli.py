@@ -11,13 +11,14 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .config import (ADD_STYLE_LR, ADD_STYLE_STEPS, LossConfig, OptimizeConfig, StyleNetConfig,
-                     TrainConfig)
+from .config import (ADD_STYLE_LR, ADD_STYLE_STEPS, NETWORK_PRESETS, ClipConfig, DistillConfig, LossConfig,
+                     OptimizeConfig, StyleNetConfig, TrainConfig)
 from .errors import CinStyleError, UsageError, first_line
 from .imageio import is_image_source
 from .progress import configure_logging
@@ -85,6 +86,30 @@ def _layers_text(layers: dict[str, float]) -> str:
     return ",".join(name if weight == 1 else f"{name}:{weight:g}" for name, weight in layers.items())
 
 
+CLIP_DEFAULTS = ClipConfig()
+
+
+def clip_options(command):
+    """Where CLIP comes from, for styles given in words."""
+    options = [
+        click.option("--clip-model", default=CLIP_DEFAULTS.model, show_default=True, metavar="NAME",
+                     help="open_clip architecture of the CLIP weights (text styles)."),
+        click.option("--clip-weights", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Local CLIP checkpoint for --clip-model (a state dict or .safetensors; loaded "
+                          "as tensors only)."),
+        click.option("--clip-pretrained", default=None, metavar="TAG",
+                     help="Or an open_clip pretrained tag (e.g. openai, laion2b_s34b_b79k): downloads "
+                          "from the model hub on a machine that reaches it."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def clip_config(clip_model, clip_weights, clip_pretrained, **changes) -> ClipConfig:
+    return ClipConfig(model=clip_model, weights=clip_weights, pretrained=clip_pretrained, **changes)
+
+
 def loss_options(defaults: LossConfig):
     """--encoder, --content/--style-layers and the three loss weights, declared
     once for train and optimize; read back with ``loss_config(**kwargs)``."""
@@ -143,9 +168,10 @@ def cli(debug):
 # --------------------------------------------------------------------------- train
 
 @cli.command()
-@click.option("--styles", "styles", multiple=True, required=True, metavar="DIR|FILE|NAME=FILE",
+@click.option("--styles", "styles", multiple=True, required=True, metavar="DIR|FILE|NAME=FILE|text:PROMPT",
               help="Style paintings: a folder, files, or NAME=FILE. Repeat for more. "
-                   "Names default to file stems.")
+                   "Names default to file stems. 'text:PROMPT' (or NAME=text:PROMPT) is a style in "
+                   "words, learned with CLIP (needs cin-style[clip] and --clip-weights).")
 @click.option("--content", type=click.Path(), required=True,
               help="Training photos: a folder (searched recursively; jpg/png/webp) or a .txt "
                    "list of image paths, one per line, relative to the list.")
@@ -167,10 +193,27 @@ def cli(debug):
 @click.option("--grad-clip", type=float, default=TRAIN_DEFAULTS.grad_clip,
               help="Clip the global gradient norm to this value (steadies unstable runs).")
 @loss_options(TRAIN_DEFAULTS.loss)
-@click.option("--base-width", type=int, default=TRAIN_DEFAULTS.network.base_width, show_default=True,
-              help="Channels of the first conv (x2, x4 deeper). 16 makes a 'lite' net.")
-@click.option("--residual-blocks", type=int, default=TRAIN_DEFAULTS.network.num_residual_blocks,
-              show_default=True)
+@click.option("--net", "net_preset", type=click.Choice(list(NETWORK_PRESETS)), default="default",
+              show_default=True,
+              help="Network shape: default (Johnson et al., 153.8 k multiply-adds per pixel) or lite "
+                   "(14.9 k, about 7x faster; best trained with --teacher). The three options below "
+                   "change one part of it.")
+@click.option("--base-width", type=click.IntRange(min=1), default=None,
+              help="Channels of the first conv (x2, x4 deeper).  [default: 32; lite 12]")
+@click.option("--residual-blocks", type=click.IntRange(min=0), default=None,
+              help="Residual blocks at quarter resolution.  [default: 5; lite 3]")
+@click.option("--outer-kernel", type=int, default=None,
+              help="Kernel of the first and last conv (odd).  [default: 9; lite 3]")
+@click.option("--teacher", default=None, metavar="MODEL.pt|bundled",
+              help="Distill: learn to reproduce this trained model (same --styles, same order) "
+                   "for each style and random two-style blends, instead of the perceptual loss. "
+                   "'bundled' is the bundled reference model. Validation still scores the "
+                   "perceptual loss.")
+@click.option("--blend-share", type=click.FloatRange(0, 1), default=DistillConfig.blend_share,
+              show_default=True, help="With --teacher: share of samples drawn as a random two-style blend.")
+@click.option("--feature-weight", type=click.FloatRange(min=0), default=DistillConfig.feature_weight,
+              show_default=True,
+              help="With --teacher: weight of the feature (content-layer) error beside the pixel error.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=TRAIN_DEFAULTS.precision,
               show_default=True,
               help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
@@ -196,13 +239,16 @@ def cli(debug):
               help="Train on N local processes with DistributedDataParallel (one per GPU; gloo on "
                    "the CPU), launched through torchrun; --batch-size stays the global batch.  "
                    "For several machines run torchrun yourself (README).")
+@clip_options
 @vgg_weights_option
 @device_option
 @quiet_option
 def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
           grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
-          base_width, residual_blocks, precision, stability_weight, seed, resume, validation, max_seconds,
-          checkpoint_every, sample_every, nproc, vgg_weights, device):
+          net_preset, base_width, residual_blocks, outer_kernel, teacher, blend_share, feature_weight,
+          precision, stability_weight, seed, resume, validation, max_seconds,
+          checkpoint_every, sample_every, nproc, clip_model, clip_weights, clip_pretrained,
+          vgg_weights, device):
     """Train one network on several styles at once.
 
     Each sample in a batch draws a style, so N styles train together. Losses
@@ -213,6 +259,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
       cin-style train --styles styles/ --content photos/ --out model.pt --steps 4000
       cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
       cin-style train ... --nproc 4                              # 4 GPUs of this machine
+      cin-style train --styles S --content P --out lite.pt --net lite --teacher bundled
     """
     if batch_size % nproc:
         raise click.BadParameter(f"--batch-size {batch_size} does not split over {nproc} processes; "
@@ -224,7 +271,10 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
                          photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
                          grad_clip=grad_clip, seed=seed, checkpoint_every=checkpoint_every,
                          sample_every=sample_every, precision=precision, stability_weight=stability_weight,
-                         network=StyleNetConfig(base_width=base_width, num_residual_blocks=residual_blocks),
+                         network=network_config(net_preset, base_width, residual_blocks, outer_kernel),
+                         distill=(DistillConfig(teacher=_teacher_path(teacher), blend_share=blend_share,
+                                                feature_weight=feature_weight) if teacher else None),
+                         clip=_clip_for(styles, clip_model, clip_weights, clip_pretrained),
                          loss=loss_config(encoder, content_layers, style_layers, content_weight,
                                           style_weight, tv_weight))
     result = run_train(list(styles), content, out, config, resume=resume, device=device,
@@ -235,6 +285,28 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
     last = result.history[-1] if result.history else {}
     click.echo(f"wrote {result.checkpoint}: {len(result.style_names)} styles, step {result.step}, "
                f"loss {last.get('loss', float('nan')):.4g}, {result.images_per_second:.2f} img/s")
+
+
+def network_config(preset: str, base_width, residual_blocks, outer_kernel) -> StyleNetConfig:
+    """A named network shape with any of its parts replaced (None keeps the preset's)."""
+    changes = {"base_width": base_width, "num_residual_blocks": residual_blocks,
+               "outer_kernel": outer_kernel}
+    return replace(NETWORK_PRESETS[preset], **{k: v for k, v in changes.items() if v is not None})
+
+
+def _clip_for(styles, clip_model, clip_weights, clip_pretrained) -> ClipConfig | None:
+    """The CLIP settings when any style is given in words, else None."""
+    from .specs import split_text_style
+
+    if not any(split_text_style(str(s)) is not None for s in styles):
+        return None
+    return clip_config(clip_model, clip_weights, clip_pretrained)
+
+
+def _teacher_path(teacher: str) -> str:
+    from .bundled import reference_model
+
+    return str(reference_model()) if teacher == "bundled" else teacher
 
 
 def _relaunch(nproc: int) -> None:
@@ -269,19 +341,23 @@ def _relaunch(nproc: int) -> None:
               help="Learning rate for the new γ/β rows.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Train on N local processes with DistributedDataParallel (as `train --nproc`).")
+@clip_options
 @vgg_weights_option
 @device_option
 @quiet_option
-def add_style(new_styles, content, out, steps, lr, nproc, vgg_weights, device):
+def add_style(new_styles, content, out, steps, lr, nproc, clip_model, clip_weights, clip_pretrained,
+              vgg_weights, device):
     """Add styles to a trained model, training only their new γ/β rows.
 
     The rest of the network is frozen, so the existing styles' outputs stay
     bit-identical.  MODEL is a .pt checkpoint (default: the bundled reference
-    model, written to -o); NEW_STYLE is an image, a folder, or NAME=IMAGE.
+    model, written to -o); NEW_STYLE is an image, a folder, NAME=IMAGE, or a
+    style in words: 'text:PROMPT' or 'NAME=text:PROMPT' (needs CLIP weights).
 
     \b
-    Example:
+    Examples:
       cin-style add-style harvesters.jpg --content photos/ -o mine.pt --steps 1000
+      cin-style add-style 'ink=text:an ink wash painting' -o mine.pt --clip-weights clip.pt
     """
     _relaunch(nproc)
     from .bundled import resolve_model
@@ -299,7 +375,8 @@ def add_style(new_styles, content, out, steps, lr, nproc, vgg_weights, device):
         if not content or not is_image_source(content):
             raise click.UsageError("pass --content DIR (the model's training photos are not available)")
     result = add_styles(model, list(new_styles), content, out, steps=steps, lr=lr, device=device,
-                        vgg_weights=vgg_weights)
+                        vgg_weights=vgg_weights,
+                        clip=_clip_for(new_styles, clip_model, clip_weights, clip_pretrained))
     if _secondary_rank():
         return
     click.echo(f"wrote {result.checkpoint}: styles now {', '.join(result.style_names)}")
@@ -640,7 +717,7 @@ def weights_path(encoder):
 
 @cli.command()
 @click.argument("content", type=click.Path())
-@click.argument("styles", nargs=-1, required=True, metavar="STYLE[=W]...")
+@click.argument("styles", nargs=-1, metavar="[STYLE[=W]]...")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Result image (.png/.jpg/.webp).")
 @click.option("--size", type=int, default=OPTIMIZE_DEFAULTS.size, show_default=True,
@@ -649,8 +726,8 @@ def weights_path(encoder):
               help="Iterations at full size (each coarser level runs twice as many).")
 @click.option("--scales", type=int, default=OPTIMIZE_DEFAULTS.scales, show_default=True,
               help="Coarse-to-fine levels: 2 starts at half size; 1 optimises at full size only.")
-@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default=OPTIMIZE_DEFAULTS.optimizer,
-              show_default=True)
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default=None,
+              help="Default: lbfgs, or adam with --text (its random patches defeat L-BFGS).")
 @click.option("--lr", type=float, default=OPTIMIZE_DEFAULTS.lr,
               help="Step size (default 1.0 for L-BFGS, 0.02 for Adam).")
 @click.option("--init", type=click.Choice(["content", "noise"]), default=OPTIMIZE_DEFAULTS.init,
@@ -660,31 +737,45 @@ def weights_path(encoder):
 @click.option("--frames-every", type=int, default=None, metavar="K",
               help="Also save the image every K steps into OUTPUT_frames/.")
 @click.option("--seed", type=int, default=OPTIMIZE_DEFAULTS.seed, show_default=True)
+@click.option("--text", default=None, metavar="PROMPT",
+              help="Describe the style in words (CLIPstyler's directional CLIP loss; needs "
+                   "'cin-style[clip]' and CLIP weights). With STYLE images too, both apply.")
+@click.option("--source-text", default=CLIP_DEFAULTS.source_text, show_default=True,
+              help="What the photo is, in words: the text direction starts here.")
+@clip_options
 @vgg_weights_option
 @device_option
 @quiet_option
 def optimize(content, styles, output, size, steps, scales, optimizer, lr, init, encoder,
              content_layers, style_layers, content_weight, style_weight, tv_weight, preserve_color,
-             frames_every, seed, vgg_weights, device):
+             frames_every, seed, text, source_text, clip_model, clip_weights, clip_pretrained,
+             vgg_weights, device):
     """Stylize one photo by optimising its pixels (Gatys et al. 2016).
 
     No training needed; any style image. Several STYLE images blend in Gram
-    space with their weights (STYLE=W).
+    space with their weights (STYLE=W). --text describes a style in words
+    instead (CLIPstyler, Kwon & Ye 2022), or beside the images.
 
     \b
     Examples:
       cin-style optimize photo.jpg starry_night.jpg -o out.png
       cin-style optimize photo.jpg a.jpg=0.7 b.jpg=0.3 -o out.png --size 384 --steps 100
+      cin-style optimize photo.jpg -o out.png --text "a watercolor painting" --clip-weights clip.pt
     """
     from .optimize import optimize_file
     from .specs import split_path_weight
 
     if frames_every is not None and frames_every < 1:
         raise click.BadParameter("--frames-every must be >= 1")
-    config = OptimizeConfig(size=size, steps=steps, scales=scales, optimizer=optimizer, lr=lr, init=init,
+    if not styles and not text:
+        raise click.UsageError("give a STYLE image or --text PROMPT")
+    config = OptimizeConfig(size=size, steps=steps, scales=scales,
+                            optimizer=optimizer or ("adam" if text else "lbfgs"), lr=lr, init=init,
                             seed=seed, preserve_color=preserve_color,
                             loss=loss_config(encoder, content_layers, style_layers, content_weight,
-                                             style_weight, tv_weight))
+                                             style_weight, tv_weight),
+                            text=text, clip=clip_config(clip_model, clip_weights, clip_pretrained,
+                                                        source_text=source_text))
     started = time.perf_counter()
     result = optimize_file(content, [split_path_weight(s) for s in styles], output, config,
                            vgg_weights=vgg_weights, device=device, frames_every=frames_every)

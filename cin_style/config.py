@@ -47,6 +47,98 @@ class StyleNetConfig:
         return cls(**_known_fields(cls, data))
 
 
+# Named network shapes (num_styles comes from the styles).  "lite": 14.9 k multiply-adds per
+# pixel against the default's 153.8 k; 3x3 outer kernels and 12 full-resolution channels,
+# because at this size the full-resolution layers' memory traffic, not their arithmetic,
+# sets the speed (issue 15: the sizes were chosen by measured onnxruntime latency).
+NETWORK_PRESETS = {
+    "default": StyleNetConfig(),
+    "lite": StyleNetConfig(base_width=12, num_residual_blocks=3, outer_kernel=3),
+}
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Training a (smaller) network to reproduce a trained one: the student learns the
+    teacher's output for each style and for random two-style blends, so a step needs the
+    teacher's forward pass instead of the loss network's forward and backward.
+
+    loss = pixel_weight · MSE(student, teacher)
+         + feature_weight · MSE of their loss-network features at the content layers
+    """
+
+    teacher: str  # the teacher checkpoint, as given (its weights are not copied)
+    teacher_sha256: str = ""  # filled in at the start; a resume refuses a changed teacher
+    blend_share: float = 0.5  # samples drawn as a random two-style blend instead of one style
+    pixel_weight: float = 1.0
+    feature_weight: float = 0.01
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.teacher:
+            problems.append("distillation needs a teacher model")
+        if not 0 <= self.blend_share <= 1:
+            problems.append(f"blend share must be in [0, 1] (got {self.blend_share})")
+        for name in ("pixel_weight", "feature_weight"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DistillConfig":
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """CLIP for styles described in words: CLIPstyler's directional loss (Kwon & Ye 2022).
+
+    The text direction is CLIP(prompt) − CLIP(source_text); the image direction is
+    CLIP(stylized) − CLIP(photo), on the whole image and on random augmented patches.
+    The weights keep CLIPstyler's ratios to its content weight (direction 500 : patch
+    9000 : content 150), scaled to this project's content weight of 1.  Patches whose
+    loss is already under ``threshold`` are left out (CLIPstyler's rejection), so a few
+    easy patches cannot satisfy the loss.
+    """
+
+    model: str = "ViT-B-32"  # an open_clip architecture name
+    weights: str | None = None  # a local checkpoint file (state dict or .safetensors)
+    pretrained: str | None = None  # or an open_clip pretrained tag (downloads from the hub)
+    source_text: str = "a photo"
+    direction_weight: float = 3.3
+    patch_weight: float = 60.0
+    patches: int = 16  # random patches per image and step
+    patch_fraction: float = 0.25  # patch side as a fraction of the image's short side
+    threshold: float = 0.7
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.weights and self.pretrained:
+            problems.append("give --clip-weights or --clip-pretrained, not both")
+        for name in ("direction_weight", "patch_weight"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        if self.patches < 0:
+            problems.append(f"patches must be >= 0 (got {self.patches})")
+        if not 0 < self.patch_fraction <= 1:
+            problems.append(f"patch fraction must be in (0, 1] (got {self.patch_fraction})")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClipConfig":
+        return cls(**_known_fields(cls, data))
+
+
 @dataclass(frozen=True)
 class LossConfig:
     """Which VGG layers and weights make up the perceptual loss.
@@ -122,10 +214,20 @@ class TrainConfig:
     # output for a slightly shifted, zoomed and noisy copy of a crop and the same shift and
     # zoom of the crop's output.  0 disables it (and draws no random numbers for it).
     stability_weight: float = 0.0
+    # Distillation from a teacher model in place of the perceptual loss (validation still
+    # scores the perceptual loss, so student and teacher compare); None: plain training.
+    distill: DistillConfig | None = None
+    # The CLIP model for styles given as text ("text:a watercolor painting"); None
+    # when every style is a painting.
+    clip: ClipConfig | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):  # from a checkpoint
             object.__setattr__(self, "loss", LossConfig.from_dict(self.loss))
+        if isinstance(self.distill, dict):
+            object.__setattr__(self, "distill", DistillConfig.from_dict(self.distill))
+        if isinstance(self.clip, dict):
+            object.__setattr__(self, "clip", ClipConfig.from_dict(self.clip))
         if isinstance(self.network, dict):
             object.__setattr__(self, "network", StyleNetConfig.from_dict(self.network))
         problems = []
@@ -201,10 +303,20 @@ class OptimizeConfig:
     seed: int = 0
     preserve_color: bool = False
     loss: LossConfig = field(default_factory=gatys_loss_config)
+    # A style in words (CLIPstyler's directional loss, beside or instead of the paintings' Grams).
+    text: str | None = None
+    clip: ClipConfig = field(default_factory=ClipConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):
             object.__setattr__(self, "loss", LossConfig.from_dict(self.loss))
+        if isinstance(self.clip, dict):
+            object.__setattr__(self, "clip", ClipConfig.from_dict(self.clip))
+        if self.text is not None and not self.text.strip():
+            raise ConfigError("--text needs a description of the style")
+        if self.text and self.optimizer == "lbfgs":
+            raise ConfigError("--text needs --optimizer adam: the CLIP patch loss draws new patches at "
+                              "every step, which L-BFGS's line search cannot follow")
         if self.size < 32:
             raise ConfigError(f"size must be at least 32 px, got {self.size}")
         if self.steps < 1 or self.scales < 1:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .errors import CinStyleError
-from .specs import split_name_path
+from .specs import TEXT_PREFIX, prompt_name, split_name_path, split_text_style
 from .imageio import (DEFAULT_MAX_PIXELS, MIN_SIDE, ImageError, chw_to_hwc, hwc_to_chw,
                       is_image_source, list_images, load_image, resize_long_side, resize_short_side)
 
@@ -141,19 +141,33 @@ def center_crops(source: str | Path, size: int, photo_size: int | None = None,
 
 @dataclass(frozen=True)
 class StyleSpec:
+    """A style to train: a painting (``path``) or a description in words (``text``)."""
+
     name: str
-    path: Path
+    path: Path | None
+    text: str | None = None
+
+    @property
+    def source(self) -> str:
+        """What a checkpoint records for it: the painting's path or ``text:PROMPT``."""
+        return f"{TEXT_PREFIX}{self.text}" if self.text is not None else str(self.path)
 
 
 def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
     """Folders, ``.txt`` image lists, files and ``name=path`` items → named
-    style specs, in order.
+    style specs, in order; ``text:PROMPT`` and ``name=text:PROMPT`` are styles in
+    words (CLIP), named after their prompt unless named.
 
     Names default to file stems; they must be unique and shell-friendly
     (letters, digits, ``_ . -``) so they work in ``--style NAME=W``.
     """
     specs: list[StyleSpec] = []
     for item in inputs:
+        text = split_text_style(str(item))
+        if text is not None:
+            name, prompt = text
+            specs.append(StyleSpec(name or prompt_name(prompt), None, prompt))
+            continue
         name, path = split_name_path(str(item))
         if is_image_source(path):
             if name:
@@ -171,12 +185,12 @@ def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
     seen: dict[str, Path] = {}
     for spec in specs:
         if not STYLE_NAME_RE.match(spec.name):
-            raise DataError(f"style name {spec.name!r} ({spec.path}) may only use letters, digits, "
+            raise DataError(f"style name {spec.name!r} ({spec.source}) may only use letters, digits, "
                             f"'_', '.', '-'; rename it with NAME=PATH")
         if spec.name in seen:
-            raise DataError(f"two styles are named {spec.name!r}: {seen[spec.name]} and {spec.path}; "
+            raise DataError(f"two styles are named {spec.name!r}: {seen[spec.name]} and {spec.source}; "
                             f"rename one with NAME=PATH")
-        seen[spec.name] = spec.path
+        seen[spec.name] = spec.source
     return specs
 
 

@@ -21,6 +21,7 @@ from .blend import format_blend, weights_from_specs
 from .data import DataError, load_style_image, to_array, to_tensor
 from .errors import UsageError
 from .imageio import resize_long_side
+from .specs import TEXT_PREFIX
 from .config import LossConfig
 from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
@@ -34,7 +35,8 @@ BLEND_PATH = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 def model_style_images(model_path: str | Path, names: Sequence[str]) -> dict[str, Path]:
     """Each style's painting: the path a ``.pt`` checkpoint recorded when it is
-    still there, else the bundled painting of that name (``.onnx`` graphs record none)."""
+    still there, else the bundled painting of that name (``.onnx`` graphs record none).
+    Styles given in words have none and are left out."""
     from .bundled import bundled_style_image
     from .checkpoint import load_checkpoint
 
@@ -45,6 +47,8 @@ def model_style_images(model_path: str | Path, names: Sequence[str]) -> dict[str
         recorded = [None] * len(names)
     found, missing = {}, []
     for name, stored in zip(names, recorded):
+        if stored and str(stored).startswith(TEXT_PREFIX):
+            continue  # a style in words has no painting: `evaluate --only` scores the others
         path = Path(stored) if stored and Path(stored).is_file() else bundled_style_image(name)
         if path is None:
             missing.append(name)
@@ -156,7 +160,8 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         raise DataError(f"unknown style(s) {strangers}; model styles: {', '.join(names)}")
     missing = [n for n in (names if blends else scored) if n not in style_images]
     if missing:
-        raise DataError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings")
+        raise DataError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings "
+                        f"(styles given in words have none: leave them out with --only)")
     if not photos:
         raise DataError("no evaluation photos")
     arrays = [resize_long_side(load_image(p), size) for p in photos]

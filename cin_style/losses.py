@@ -117,19 +117,33 @@ class PerceptualLoss(nn.Module):
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.encoder(content, layers=self.config.content_layers)
 
-    def forward(self, output: torch.Tensor, content: torch.Tensor,
-                target_grams: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.score(output, self.content_targets(content), target_grams)
+    def forward(self, output: torch.Tensor, content: torch.Tensor, target_grams: dict[str, torch.Tensor] | None,
+                style_samples: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.score(output, self.content_targets(content), target_grams, style_samples)
 
     def score(self, output: torch.Tensor, content_feats: dict[str, torch.Tensor],
-              target_grams: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              target_grams: dict[str, torch.Tensor] | None,
+              style_samples: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Like ``forward`` with the content features already computed (they do
-        not change while optimising an image)."""
+        not change while optimising an image).
+
+        ``target_grams`` None: no style term (a style given in words instead; the
+        encoder stops at the content layers).  ``style_samples`` [N] bool: only those
+        samples have Gram targets; the style term averages over them and counts in
+        proportion to their share of the batch.
+        """
         cfg = self.config
-        out_feats = self.encoder(output)
+        out_feats = self.encoder(output, layers=None if target_grams is not None else cfg.content_layers)
         c_loss = sum(w * content_loss(out_feats[n], content_feats[n])
                      for n, w in cfg.content_layers.items())
-        s_loss = style_loss(out_feats, target_grams, cfg.style_layers)
+        if target_grams is None or (style_samples is not None and not style_samples.any()):
+            s_loss = output.new_zeros((), dtype=torch.float32)
+        elif style_samples is not None:
+            picked = {n: out_feats[n][style_samples] for n in cfg.style_layers}
+            targets = {n: t[style_samples] if t.dim() == 3 else t for n, t in target_grams.items()}
+            s_loss = style_loss(picked, targets, cfg.style_layers) * style_samples.float().mean()
+        else:
+            s_loss = style_loss(out_feats, target_grams, cfg.style_layers)
         tv = total_variation(output)
         parts = {
             "content": cfg.content_weight * c_loss,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .clip_loss import ClipDirectionLoss
 from .config import OptimizeConfig
 from .data import to_array, to_tensor
 from .errors import ConfigError, TrainingDiverged
@@ -45,8 +46,10 @@ def _level_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
 
 def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weights: Sequence[float],
                    config: OptimizeConfig, encoder, *, device: str | torch.device = "cpu",
-                   frames_every: int | None = None, frames_dir: Path | None = None) -> OptimizeResult:
-    """Stylize ``content`` (float [H, W, 3]) towards the Gram blend of ``styles``.
+                   frames_every: int | None = None, frames_dir: Path | None = None,
+                   clip: ClipDirectionLoss | None = None) -> OptimizeResult:
+    """Stylize ``content`` (float [H, W, 3]) towards the Gram blend of ``styles``
+    and/or, with ``clip`` (built for ``config.text``), towards the text's direction.
 
     ``content`` should already be at the target size; styles are used at
     their given size.  Returns the image and the per-step loss parts.
@@ -55,12 +58,14 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
     from .postprocess import preserve_color
 
     device = torch.device(device)
-    if len(styles) != len(style_weights) or not styles:
-        raise ConfigError("give one weight per style image")
-    weights = np.asarray(style_weights, dtype=np.float64)
-    if np.any(~np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ConfigError("style weights must be finite, >= 0 and not all 0")
-    weights = weights / weights.sum()
+    if len(styles) != len(style_weights) or not (styles or clip is not None):
+        raise ConfigError("give one weight per style image" if styles or style_weights else
+                          "give a style image or --text")
+    if styles:
+        weights = np.asarray(style_weights, dtype=np.float64)
+        if np.any(~np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ConfigError("style weights must be finite, >= 0 and not all 0")
+        weights = weights / weights.sum()
     loss_fn = PerceptualLoss(encoder, config.loss).to(device)
     style_tensors = [to_tensor(s)[None].to(device) for s in styles]
     full = to_tensor(content)[None].to(device)
@@ -82,7 +87,7 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
             scaled = [s if factor == 1 else _resize(s, (max(16, round(s.shape[2] * factor)),
                                                         max(16, round(s.shape[3] * factor))))
                       for s in style_tensors]
-            style_targets = blend_grams(loss_fn.style_targets(scaled), weights.tolist())
+            style_targets = blend_grams(loss_fn.style_targets(scaled), weights.tolist()) if styles else None
             if image is None:
                 if config.init == "content":
                     start = target.clone()
@@ -91,9 +96,9 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
             else:
                 start = _resize(image.detach(), size).clamp(0, 1)
             image = start.requires_grad_(True)
-            image, level_history = _run_level(image, content_feats, style_targets, loss_fn, config,
-                                              steps, bar, level, frames_every, frames_dir, frames,
-                                              len(history))
+            objective = _objective(loss_fn, content_feats, style_targets, clip, target, generator)
+            image, level_history = _run_level(image, objective, config, steps, bar, level, frames_every,
+                                              frames_dir, frames, len(history))
             history += level_history
     finally:
         shown.close()
@@ -105,8 +110,25 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
     return OptimizeResult(result, history, frames)
 
 
-def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar, level,
-               frames_every, frames_dir, frames, step_offset):
+def _objective(loss_fn: PerceptualLoss, content_feats, style_targets, clip: ClipDirectionLoss | None,
+               photo: torch.Tensor, generator: torch.Generator):
+    """image → (total, parts): the perceptual loss (without a style term when only a
+    text gives the style) plus, for a text, the weighted CLIP direction and patch terms."""
+    rows = torch.zeros(photo.shape[0], dtype=torch.long)
+
+    def score(image):
+        total, parts = loss_fn.score(image, content_feats, style_targets)
+        if style_targets is None:
+            del parts["style"]
+        if clip is not None:
+            terms = clip(image, photo, rows, generator)
+            parts["clip"] = clip.weighted(terms)
+            total = total + parts["clip"]
+        return total, parts
+    return score
+
+
+def _run_level(image, objective, config, steps, bar, level, frames_every, frames_dir, frames, step_offset):
     """Optimise ``image`` for ``steps`` iterations at one size.
 
     L-BFGS runs as one ``step`` call with ``max_iter=steps`` and a strong-Wolfe
@@ -131,8 +153,8 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
             entry = {"step": step_offset + len(history) + 1, "level": level,
                      "size": list(image.shape[2:]), **best}
             history.append(entry)
-            bar.set_postfix_str(f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} (content "
-                                f"{best['content']:.3g} style {best['style']:.3g} tv {best['tv']:.3g})",
+            terms = " ".join(f"{k} {v:.3g}" for k, v in best.items() if k != "loss")
+            bar.set_postfix_str(f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} ({terms})",
                                 refresh=False)
             bar.update(1)
             if frames_every and frames_dir is not None and entry["step"] % frames_every == 0:
@@ -143,7 +165,7 @@ def _run_level(image, content_feats, style_targets, loss_fn, config, steps, bar,
         if lbfgs:
             record(optimizer.state[image].get("n_iter", 0))
         optimizer.zero_grad(set_to_none=True)
-        total, parts = loss_fn.score(image, content_feats, style_targets)
+        total, parts = objective(image)
         if not torch.isfinite(total):
             raise TrainingDiverged("loss became NaN/inf; lower --style-weight or --lr, or use --optimizer adam")
         total.backward()
@@ -180,9 +202,15 @@ def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]
     image = resize_long_side(load_image(content), config.size)
     paintings = [load_image(path, max_size=config.size) for path, _ in styles]
     dev = pick_device(device)
+    clip = None
+    if config.text:
+        from .clip_loss import load_clip
+
+        model, tokenizer = load_clip(config.clip, dev)
+        clip = ClipDirectionLoss(model, tokenizer, config.clip, [config.text]).to(dev)
     encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights).to(dev)
     frames_dir = output.with_name(output.stem + "_frames") if frames_every else None
     result = optimize_image(image, paintings, [weight for _, weight in styles], config, encoder,
-                            device=dev, frames_every=frames_every, frames_dir=frames_dir)
+                            device=dev, frames_every=frames_every, frames_dir=frames_dir, clip=clip)
     save_image(output, result.image)
     return result

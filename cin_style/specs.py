@@ -4,11 +4,13 @@
   ``relu1_2:1,relu3_3:0.5`` (loss layers, ``sep=":"``); a bare name weighs 1;
 * path assignments — ``name=painting.jpg`` and ``painting.jpg=0.7``, where an
   argument that names an existing file is always taken whole (so files with
-  ``=`` in their names still work).
+  ``=`` in their names still work);
+* text styles — ``text:a watercolor painting`` and ``name=text:…``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import ConfigError
@@ -58,3 +60,25 @@ def split_name_path(item: str) -> tuple[str | None, Path]:
         name, _, path = item.partition("=")
         return name, Path(path)
     return None, Path(item)
+
+
+TEXT_PREFIX = "text:"
+
+
+def split_text_style(item: str) -> tuple[str | None, str] | None:
+    """``text:PROMPT`` or ``name=text:PROMPT`` → (name or None, prompt); None for anything else."""
+    name, sep, rest = item.partition("=")
+    if item.startswith(TEXT_PREFIX):
+        name, rest = None, item
+    elif not (sep and rest.startswith(TEXT_PREFIX)) or Path(item).exists():
+        return None
+    prompt = rest[len(TEXT_PREFIX):].strip()
+    if not prompt:
+        raise SpecError(f"{item!r}: give the style in words after 'text:'")
+    return name, prompt
+
+
+def prompt_name(prompt: str) -> str:
+    """A style name from a prompt: its words joined by '_' (the characters style names allow)."""
+    name = re.sub(r"[^A-Za-z0-9.-]+", "_", prompt.strip()).strip("_").lower()
+    return name[:60].rstrip("_") or "text"

@@ -24,10 +24,12 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import ADD_STYLE_LR, ADD_STYLE_STEPS, TrainConfig
+from .config import ADD_STYLE_LR, ADD_STYLE_STEPS, ClipConfig, TrainConfig
 from .devices import pick_device
 from .errors import TrainingDiverged
 from .data import ContentImages, DataError, StyleSpec, center_crops, load_style_image, parse_style_inputs
+from .clip_loss import ClipDirectionLoss
+from .distill import distill_loss, draw_weights, load_teacher
 from .vgg import build_encoder
 from .losses import PerceptualLoss
 from .model import StyleNet, one_hot_weights
@@ -69,13 +71,18 @@ class _Run:
     def __init__(self, model: StyleNet, style_names: list[str], styles: Sequence[StyleSpec],
                  style_indices: list[int], content: ContentImages, loss_fn: PerceptualLoss,
                  config: TrainConfig, device: torch.device, params: list[nn.Parameter],
-                 channels_last: bool | None = None, prefetch: bool | None = None):
+                 channels_last: bool | None = None, prefetch: bool | None = None,
+                 teacher: StyleNet | None = None, clip: ClipDirectionLoss | None = None):
         self.model, self.style_names, self.config, self.device = model, style_names, config, device
+        # Distillation (config.distill): the frozen model whose outputs are the targets.
+        self.teacher = teacher.to(device) if teacher is not None else None
         # NHWC feeds cuDNN's tensor-core kernels; on the CPU `bench --train` measures it.
         self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
             loss_fn.to(memory_format=torch.channels_last)
+            if self.teacher is not None:
+                self.teacher.to(memory_format=torch.channels_last)
         self.content, self.loss_fn = content, loss_fn
         self.style_indices = torch.tensor(style_indices)
         self.params = params
@@ -99,15 +106,23 @@ class _Run:
         self.step = 0
         self.history: list[dict] = []
         self.validation: list[dict] = []
-        images = [load_style_image(s.path, config.style_size).to(device) for s in styles]
-        with self._autocast():
-            grams = loss_fn.style_targets(images)
-        # One Gram row per model style; styles not being trained stay zero.
+        # Styles in words (spec.text) learn from the CLIP direction loss instead of Grams; its
+        # random patches have their own generator (the crops' may be drawn on another thread).
+        self.clip = clip
+        self.clip_generator = torch.Generator().manual_seed(config.seed + 2)
+        self.text_rows = torch.zeros(len(style_names), dtype=torch.bool)
+        self.text_rows[[i for s, i in zip(styles, style_indices) if s.text is not None]] = True
+        painted = [(s, i) for s, i in zip(styles, style_indices) if s.text is None]
+        images = [load_style_image(s.path, config.style_size).to(device) for s, _ in painted]
+        # One Gram row per model style; styles not being trained (or given in words) stay zero.
         self.grams = {}
-        for name, value in grams.items():
-            table = torch.zeros(len(style_names), *value.shape[1:], device=device)
-            table[self.style_indices] = value.float()
-            self.grams[name] = table
+        if images:
+            with self._autocast():
+                grams = loss_fn.style_targets(images)
+            for name, value in grams.items():
+                table = torch.zeros(len(style_names), *value.shape[1:], device=device)
+                table[[i for _, i in painted]] = value.float()
+                self.grams[name] = table
 
     def _autocast(self):
         precision = self.config.precision
@@ -123,7 +138,7 @@ class _Run:
             optimizer=self.optimizer.state_dict(),
             # A batch drawn ahead is drawn again after a resume: store the state before it.
             rng={"data": self._next[1] if self._next else self.generator.get_state(),
-                 "torch": torch.get_rng_state()},
+                 "torch": torch.get_rng_state(), "clip": self.clip_generator.get_state()},
             history=self.history[-1000:],
             validation=self.validation,
             **extra,
@@ -134,9 +149,28 @@ class _Run:
         self._next = None
         self.generator.set_state(data["rng"]["data"])
         torch.set_rng_state(data["rng"]["torch"])
+        if "clip" in data["rng"]:
+            self.clip_generator.set_state(data["rng"]["clip"])
         self.step = int(data["step"])
         self.history = list(data.get("history", []))
         self.validation = list(data.get("validation", []))
+
+    def perceptual(self, output: torch.Tensor, content: torch.Tensor,
+                   indices: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The perceptual loss of ``output`` for style rows ``indices`` [N]: Grams for
+        paintings; for styles in words the CLIP direction loss (``clip`` part) instead,
+        each term weighted by its share of the batch."""
+        targets = {name: table[indices] for name, table in self.grams.items()}
+        if self.clip is None:
+            return self.loss_fn(output, content, targets)
+        is_text = self.text_rows.to(indices.device)[indices]
+        total, parts = self.loss_fn(output, content, targets, style_samples=~is_text)
+        clip = output.new_zeros((), dtype=torch.float32)
+        if is_text.any():
+            terms = self.clip(output[is_text], content[is_text], indices[is_text], self.clip_generator)
+            clip = self.clip.weighted(terms) * is_text.float().mean()
+        parts["clip"] = clip
+        return total + clip, parts
 
     def train_step(self) -> dict:
         cfg = self.config
@@ -148,11 +182,18 @@ class _Run:
             content = content.pin_memory().to(self.device, non_blocking=True)
         else:
             content = content.to(self.device)
-        pick = torch.randint(len(self.style_indices), (cfg.batch_size,), generator=self.generator)
-        if self.share is not None:
-            pick = pick[self.share]
-        indices = self.style_indices[pick].to(self.device)
-        weights = one_hot_weights(indices, len(self.style_names))
+        if cfg.distill is None:
+            pick = torch.randint(len(self.style_indices), (cfg.batch_size,), generator=self.generator)
+            if self.share is not None:
+                pick = pick[self.share]
+            indices = self.style_indices[pick].to(self.device)
+            weights = one_hot_weights(indices, len(self.style_names))
+        else:
+            weights = draw_weights(self.style_indices, len(self.style_names), cfg.batch_size,
+                                   cfg.distill.blend_share, self.generator)
+            if self.share is not None:
+                weights = weights[self.share]
+            weights = weights.to(self.device)
         if cfg.stability_weight > 0:
             moved, move = perturb(content, self.generator)
         if self._executor is not None and self.step + 1 < cfg.steps:  # every draw of this step is done
@@ -170,8 +211,13 @@ class _Run:
                 output, output_moved = both[:len(content)], both[len(content):]
             else:
                 output = self.net(content, weights)
-            targets = {name: table[indices] for name, table in self.grams.items()}
-            total, parts = self.loss_fn(output, content, targets)
+            if cfg.distill is None:
+                total, parts = self.perceptual(output, content, indices)
+            else:
+                with torch.no_grad():
+                    target = self.teacher(content, weights)
+                total, parts = distill_loss(output, target, self.loss_fn.encoder,
+                                            list(cfg.loss.content_layers), cfg.distill)
             if cfg.stability_weight > 0:
                 parts["stability"] = stability_loss(output_moved, move(output))
                 total = total + cfg.stability_weight * parts["stability"]
@@ -230,7 +276,7 @@ def validate(run: _Run, photos: torch.Tensor) -> dict:
     so every style is scored on the same number of photos, with no randomness."""
     was_training = run.model.training
     run.model.eval()
-    sums = {"content": 0.0, "style": 0.0, "tv": 0.0}
+    sums = {"content": 0.0, "style": 0.0, "tv": 0.0, **({"clip": 0.0} if run.clip is not None else {})}
     per_style = {}
     for k, index in enumerate(run.style_indices.tolist()):
         pick = torch.tensor([(2 * k) % len(photos), (2 * k + 1) % len(photos)])
@@ -240,11 +286,10 @@ def validate(run: _Run, photos: torch.Tensor) -> dict:
         weights = one_hot_weights(torch.full((2,), index), len(run.style_names)).to(run.device)
         with run._autocast():
             output = run.model(content, weights)
-            targets = {name: table[[index, index]] for name, table in run.grams.items()}
-            _, parts = run.loss_fn(output, content, targets)
+            _, parts = run.perceptual(output, content, torch.full((2,), index, device=run.device))
         for name in sums:
             sums[name] += float(parts[name]) / len(run.style_indices)
-        per_style[run.style_names[index]] = float(parts["style"])
+        per_style[run.style_names[index]] = float(parts["clip" if run.text_rows[index] else "style"])
     run.model.train(was_training)
     return {"step": run.step, "loss": sum(sums.values()), **sums, "style_by_name": per_style}
 
@@ -325,9 +370,8 @@ def _loop(run: _Run, out: Path,
                 per_step = elapsed / max(1, run.step - start_step)
                 remaining = 0 if out_of_time else max(0, int((time_budget - elapsed) / per_step))
                 bar.total = max(run.step, min(cfg.steps, run.step + remaining))
-            bar.set_postfix_str(f"loss {record['loss']:.3g} (content {record['content']:.3g} "
-                                f"style {record['style']:.3g} tv {record['tv']:.3g}) {ips:.1f} img/s",
-                                refresh=False)
+            terms = " ".join(f"{k} {v:.3g}" for k, v in record.items() if k not in ("step", "loss"))
+            bar.set_postfix_str(f"loss {record['loss']:.3g} ({terms}) {ips:.1f} img/s", refresh=False)
             bar.update(1)
             # Processes stop together: at the step where any of them ran out of time or was told to.
             out_of_time, stopping = distributed.any_of(out_of_time, stop.is_set())
@@ -360,7 +404,8 @@ def _train_rows(model: StyleNet, names: list[str], specs: Sequence[StyleSpec], t
                 device: str, vgg_weights: str | Path | None, encoder: nn.Module | None,
                 samples: bool, time_budget: float | None, validation: str | Path | None,
                 style_paths: list[str], resumed: dict | None = None,
-                after_step: Callable[[], None] = lambda: None) -> TrainResult:
+                after_step: Callable[[], None] = lambda: None,
+                teacher: StyleNet | None = None, prompts: dict[str, str] | None = None) -> TrainResult:
     """The run set-up ``train`` and ``add_styles`` share: device, loss network,
     data, checkpoints, samples, validation, the loop and its result.
     ``trained`` are the style rows being learnt (``specs`` their paintings, in
@@ -372,12 +417,22 @@ def _train_rows(model: StyleNet, names: list[str], specs: Sequence[StyleSpec], t
         encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
     loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
     data = ContentImages(content, config.image_size, photo_size=config.photo_size)
-    run = _Run(model, names, specs, trained, data, loss_fn, config, dev, params)
+    clip = None
+    if any(s.text is not None for s in specs) and config.distill is None:
+        from .clip_loss import load_clip
+
+        clip_config = config.clip or ClipConfig()
+        clip_model, tokenizer = load_clip(clip_config, dev)
+        rows: list[str | None] = [None] * len(names)
+        for spec, index in zip(specs, trained):
+            rows[index] = spec.text
+        clip = ClipDirectionLoss(clip_model, tokenizer, clip_config, rows).to(dev)
+    run = _Run(model, names, specs, trained, data, loss_fn, config, dev, params, teacher=teacher, clip=clip)
     if resumed is not None:
         run.restore(resumed)
         log.info(f"resuming from step {run.step} of {config.steps}")
     sample_dir = out.with_name(out.stem + "_samples") if samples else None
-    extra = {"content": str(content), "style_paths": style_paths}
+    extra = {"content": str(content), "style_paths": style_paths, "style_prompts": prompts or {}}
     val_photos = (center_crops(validation, config.image_size, config.photo_size)
                   if validation is not None else None)
     try:
@@ -409,6 +464,10 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
     With ``resume`` the run continues from ``out`` exactly where it stopped;
     the checkpoint's training config is used, except that ``config.steps``
     may extend the run.
+
+    With ``config.distill`` the network learns to reproduce a teacher model with
+    the same styles (``distill.py``) instead of minimising the perceptual loss;
+    validation still scores the perceptual loss, so student and teacher compare.
     """
     out = Path(out)
     config = config or TrainConfig()
@@ -426,6 +485,10 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
                                        f"not {names}")
         config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps},
                                        network=resumed["model_config"])
+    teacher = None
+    if config.distill is not None:
+        teacher, digest = load_teacher(config.distill, names)
+        config = replace(config, distill=replace(config.distill, teacher_sha256=digest))
     torch.manual_seed(config.seed)
     model = StyleNet(replace(config.network, num_styles=len(specs)))
     if resumed is not None:
@@ -433,7 +496,8 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
     return _train_rows(model, names, specs, list(range(len(names))), list(model.parameters()),
                        content, out, config, device=device, vgg_weights=vgg_weights, encoder=encoder,
                        samples=samples, time_budget=time_budget, validation=validation,
-                       style_paths=[str(s.path) for s in specs], resumed=resumed)
+                       style_paths=[s.source for s in specs], resumed=resumed, teacher=teacher,
+                       prompts={s.name: s.text for s in specs if s.text is not None})
 
 
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
@@ -441,9 +505,11 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
                lr: float = ADD_STYLE_LR,
                device: str = "auto", vgg_weights: str | Path | None = None,
                encoder: nn.Module | None = None, samples: bool = True,
-               time_budget: float | None = None, validation: str | Path | None = None) -> TrainResult:
+               time_budget: float | None = None, validation: str | Path | None = None,
+               clip: ClipConfig | None = None) -> TrainResult:
     """Grow a trained model by ``new_styles``, training only their new γ/β rows
     with the model's own training recipe (crop size, loss, precision).
+    ``clip`` says where CLIP comes from for new styles given in words.
 
     Everything else is frozen and the old rows are restored after every step,
     so the old styles' outputs stay bit-identical.
@@ -456,8 +522,12 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     clash = [s.name for s in specs if s.name in names]
     if clash:
         raise DataError(f"the model already has style(s) {clash}; rename with NAME=PATH")
+    # New rows learn from the paintings with the perceptual loss, also in a distilled model
+    # (its teacher does not have the new styles).
     config = replace(TrainConfig.from_dict(data.get("train_config", {}), network=data["model_config"]),
-                     steps=steps, lr=lr, lr_schedule="constant")
+                     steps=steps, lr=lr, lr_schedule="constant", distill=None)
+    if clip is not None:
+        config = replace(config, clip=clip)
     old_count = model.num_styles
     model.add_styles(len(specs))
     model.requires_grad_(False)
@@ -474,8 +544,9 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
                 param[:old_count] = old.to(param.device)
 
     all_names = names + [s.name for s in specs]
-    style_paths = list(data.get("style_paths", [])) + [str(s.path) for s in specs]
+    style_paths = list(data.get("style_paths", [])) + [s.source for s in specs]
+    prompts = {**data.get("style_prompts", {}), **{s.name: s.text for s in specs if s.text is not None}}
     return _train_rows(model, all_names, specs, list(range(old_count, len(all_names))), params,
                        content, out, config, device=device, vgg_weights=vgg_weights, encoder=encoder,
                        samples=samples, time_budget=time_budget, validation=validation,
-                       style_paths=style_paths, after_step=restore_old_rows)
+                       style_paths=style_paths, after_step=restore_old_rows, prompts=prompts)
