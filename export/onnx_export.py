@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cin_style import __version__
@@ -35,7 +36,7 @@ from cin_style.imageio import psnr
 
 from .contract import (GRAPH_FORMAT_VERSION, INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, MIN_SIDE,
                        OUTPUT, VARIANT_MASKS)
-from cin_style.model import StyleNet
+from cin_style.model import ConditionalInstanceNorm2d, StyleNet
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,23 @@ class ExportError(CinStyleError, RuntimeError):
     """An export that failed or did not verify; the message is meant for users."""
 
 
+class _OneNormPassCIN(ConditionalInstanceNorm2d):
+    """What export traces in place of each CIN layer: the same numbers, with the
+    per-sample γ/β applied inside the one InstanceNormalization op.  Folding the
+    batch into the channels ([1, N·C, H, W]) makes them per-channel, which is what
+    the op's scale and bias are; that saves two full passes over every activation
+    (the Mul and Add): 4-8 % of a graph's CPU time (measured in issue 15)."""
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if style_weights.dim() == 4:  # per-pixel maps (style masks): the plain way
+            return super().forward(x, style_weights)
+        n, c, h, w = x.shape
+        gamma = (style_weights @ self.gamma).float().reshape(n * c)
+        beta = (style_weights @ self.beta).float().reshape(n * c)
+        folded = F.instance_norm(x.float().reshape(1, n * c, h, w), weight=gamma, bias=beta, eps=self.eps)
+        return folded.reshape(n, c, h, w).to(x.dtype)
+
+
 class _Graph(nn.Module):
     """What gets traced: the model, optionally in fp16 and/or with a baked blend.
 
@@ -58,6 +76,8 @@ class _Graph(nn.Module):
 
     def __init__(self, model: StyleNet, baked: np.ndarray | None, fp16: bool):
         super().__init__()
+        for norm in model.cin_layers():
+            norm.__class__ = _OneNormPassCIN  # same parameters, one-pass forward
         self.model = model
         self.fp16 = fp16
         self.baked = baked is not None
