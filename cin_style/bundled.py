@@ -13,6 +13,10 @@ REFERENCE_MODEL_FILE = "reference.pt"
 # The same weights as an ONNX graph: what a light install (no torch) runs.
 REFERENCE_GRAPH_FILE = "reference.onnx"
 MODEL_SUFFIXES = (".pt", ".onnx")
+# The bundled models by name (a MODEL argument may be one of these names): the
+# reference model, and the lite model distilled from it (issue 15), which the
+# browser page uses by default.
+BUNDLED_MODELS = {"reference": ("reference.pt", "reference.onnx"), "lite": ("lite.pt", "lite.onnx")}
 
 
 class BundledModelMissing(CinStyleError, FileNotFoundError):
@@ -37,27 +41,42 @@ def models_folder() -> Path:
     return Path(str(resources.files("cin_style.models")))
 
 
-def reference_model() -> Path:
-    """The bundled reference model, what every command uses without a MODEL: the
-    PyTorch checkpoint, or its ONNX copy where torch is not installed."""
+def bundled_model(name: str = "reference") -> Path:
+    """A bundled model by name: the PyTorch checkpoint, or its ONNX copy where torch is
+    not installed.  ``reference`` is what every command uses without a MODEL."""
     folder = models_folder()
-    names = [REFERENCE_MODEL_FILE, REFERENCE_GRAPH_FILE] if torch_installed() else [REFERENCE_GRAPH_FILE]
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    raise BundledModelMissing(f"this installation has no bundled model ({folder / names[0]}); "
+    checkpoint, graph = BUNDLED_MODELS[name]
+    names = [checkpoint, graph] if torch_installed() else [graph]
+    for file in names:
+        if (folder / file).is_file():
+            return folder / file
+    raise BundledModelMissing(f"this installation has no bundled {name} model ({folder / names[0]}); "
                               f"pass a MODEL file")
 
 
+def bundled_graph(name: str = "reference") -> Path:
+    """A bundled model's ONNX graph."""
+    return models_folder() / BUNDLED_MODELS[name][1]
+
+
+def reference_model() -> Path:
+    return bundled_model("reference")
+
+
 def resolve_model(model: str | Path | None) -> Path:
-    """An explicit model path wins; ``None`` means the bundled reference model."""
-    return Path(model) if model is not None else reference_model()
+    """An explicit model path wins; a bundled model's name (``lite``, ``reference``) that
+    is not also a file here picks that model; ``None`` means the bundled reference model."""
+    if model is None:
+        return reference_model()
+    if str(model) in BUNDLED_MODELS and not Path(model).exists():
+        return bundled_model(str(model))
+    return Path(model)
 
 
 def looks_like_model(arg: str) -> bool:
-    """Whether a leading positional argument names a model file (``.pt``/``.onnx``)
-    rather than an input: lets ``stylize [MODEL] INPUT...`` drop the model."""
-    return Path(arg).suffix.lower() in MODEL_SUFFIXES
+    """Whether a leading positional argument names a model (a ``.pt``/``.onnx`` file or a
+    bundled model's name) rather than an input: lets ``stylize [MODEL] INPUT...`` drop it."""
+    return Path(arg).suffix.lower() in MODEL_SUFFIXES or (arg in BUNDLED_MODELS and not Path(arg).exists())
 
 
 def bundled_style_image(name: str) -> Path | None:

@@ -390,17 +390,23 @@ def add_style(new_styles, content, out, steps, lr, nproc, clip_model, clip_weigh
 def styles(model, as_json):
     """List a model's styles (index and name); works for .pt and .onnx.
 
-    Without MODEL: the bundled reference model.
+    Without MODEL: the bundled reference model.  MODEL may also name a
+    bundled model: `lite` (the same styles, distilled to a net about 7x
+    faster) or `reference`.
     """
-    from .bundled import resolve_model
+    from .bundled import BUNDLED_MODELS, models_folder, resolve_model
     from .inference import load_stylizer
 
     names = load_stylizer(resolve_model(model), device="cpu").style_names
     if as_json:
         click.echo(json.dumps(names))
-    else:
-        for i, name in enumerate(names):
-            click.echo(f"{i:3d}  {name}")
+        return
+    for i, name in enumerate(names):
+        click.echo(f"{i:3d}  {name}")
+    if model is None:
+        shipped = [n for n, files in BUNDLED_MODELS.items() if any((models_folder() / f).is_file() for f in files)]
+        click.echo(f"bundled models: {', '.join(shipped)} (the first is the default; pass a name as "
+                   f"MODEL to pick one)")
 
 
 def _split_model(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -855,8 +861,9 @@ def web(model, out, ort_dist, max_side, precision):
     (WebGPU where the browser offers a GPU, else multi-threaded wasm).
 
     \b
-    MODEL: an exported .onnx graph (also a --bake'd one: no sliders then) or a
-    .pt checkpoint (exported here); without it, the bundled reference model.
+    MODEL: an exported .onnx graph (also a --bake'd one: no sliders then), a
+    .pt checkpoint (exported here), or a bundled model's name (lite,
+    reference); without it, the bundled lite model (fastest in a browser).
     Host everything in the folder; wasm threads need the COOP/COEP headers
     that `cin-style serve` sends.
     Example:
