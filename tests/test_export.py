@@ -262,3 +262,17 @@ def test_export_leaves_the_callers_model_as_it_was(tmp_path):
     export_onnx(net, NAMES, tmp_path / "m.onnx")
     assert net.training and next(net.parameters()).dtype == torch.float64
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_large_images_run_without_the_cpu_arena_and_give_the_same_result(exported, monkeypatch):
+    from cin_style_export import runner as runner_module
+
+    runner = StyleRunner(exported["fp32"].path, device="cpu")
+    image = np.random.default_rng(0).random((1, 3, 40, 48), dtype=np.float32)
+    weights = np.eye(3, dtype=np.float32)[[1]]
+    small = runner.run_nchw(image, weights)
+    assert runner._lean_session is None  # small images: the arena session
+    monkeypatch.setattr(runner_module, "ARENA_MAX_PIXELS", 40 * 48 - 1)
+    large = runner.run_nchw(image, weights)
+    assert runner._lean_session is not None
+    np.testing.assert_allclose(large, small, atol=1e-6)

@@ -1,0 +1,58 @@
+"""The bundled lite model and picking bundled models by name."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cin_style import bundled
+from cin_style.checkpoint import load_checkpoint, load_model
+from cin_style.cli import cli
+from cin_style.config import NETWORK_PRESETS
+
+
+def test_bundled_models_are_picked_by_name(tmp_path, monkeypatch):
+    assert bundled.resolve_model("lite") == bundled.bundled_model("lite")
+    assert bundled.resolve_model("reference") == bundled.reference_model()
+    assert bundled.resolve_model(None) == bundled.reference_model()
+    assert bundled.looks_like_model("lite") and not bundled.looks_like_model("photo.jpg")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lite").mkdir()  # a folder of photos named like a model: it is an input
+    assert not bundled.looks_like_model("lite") and bundled.resolve_model("lite") == tmp_path / "lite"
+
+
+def test_the_shipped_lite_model_has_the_reference_styles_and_is_small():
+    path = bundled.bundled_model("lite")
+    model, names = load_model(path)
+    _, reference_names = load_model()
+    assert names == reference_names
+    assert model.config.to_dict() == {**NETWORK_PRESETS["lite"].to_dict(), "num_styles": 16}
+    assert model.flops(100, 100) / 2 / 1e4 <= 20_000  # multiply-adds per pixel
+    data = load_checkpoint(path)
+    assert data["weights_precision"] == "fp16" and "optimizer" not in data
+    # distilled from the very reference model that ships beside it
+    from cin_style.distill import file_sha256
+
+    assert data["train_config"]["distill"]["teacher_sha256"] == file_sha256(bundled.reference_model())
+    from cin_style.imageio import psnr
+    from cin_style_export import StyleRunner
+
+    runner = StyleRunner(bundled.bundled_graph("lite"), device="cpu")
+    assert runner.style_names == names
+    image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(image, torch.eye(16)[[3]]).numpy()
+    assert expected.std() > 0.01
+    assert psnr(runner.run_nchw(image.numpy(), np.eye(16, dtype=np.float32)[[3]]), expected) >= 40
+
+
+def test_stylize_and_styles_take_the_lite_model_by_name(tmp_path):
+    from conftest import write_image
+
+    photo = write_image(tmp_path / "p.png", seed=1, size=(48, 40))
+    result = CliRunner().invoke(cli, ["stylize", "lite", str(photo), "-o", str(tmp_path / "o.png"),
+                                      "--style", "great_wave"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o.png").is_file()
+    listed = CliRunner().invoke(cli, ["styles"])
+    assert "bundled models: reference, lite" in listed.output
