@@ -20,6 +20,16 @@ def _known_fields(cls, data: dict) -> dict:
     return {k: v for k, v in data.items() if k in names}
 
 
+def _not_finite_nonnegative(config, *names: str) -> list[str]:
+    """A problem line for each of the fields ``names`` that is not a finite number >= 0."""
+    problems = []
+    for name in names:
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+            problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+    return problems
+
+
 @dataclass(frozen=True)
 class StyleNetConfig:
     """Shape of a style network.  Stored inside every checkpoint (``model_config``).
@@ -79,10 +89,7 @@ class DistillConfig:
             problems.append("distillation needs a teacher model")
         if not 0 <= self.blend_share <= 1:
             problems.append(f"blend share must be in [0, 1] (got {self.blend_share})")
-        for name in ("pixel_weight", "feature_weight"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        problems += _not_finite_nonnegative(self, "pixel_weight", "feature_weight")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -120,10 +127,7 @@ class ClipConfig:
         problems = []
         if self.weights and self.pretrained:
             problems.append("give --clip-weights or --clip-pretrained, not both")
-        for name in ("direction_weight", "patch_weight"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        problems += _not_finite_nonnegative(self, "direction_weight", "patch_weight")
         if self.patches < 0:
             problems.append(f"patches must be >= 0 (got {self.patches})")
         if not 0 < self.patch_fraction <= 1:
@@ -161,10 +165,7 @@ class LossConfig:
         problems = []
         if self.encoder not in ("vgg16", "vgg19"):
             problems.append(f"encoder must be vgg16 or vgg19 (got {self.encoder!r})")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
-                problems.append(f"{name.replace('_', ' ')} must be a finite number >= 0 (got {value})")
+        problems += _not_finite_nonnegative(self, "content_weight", "style_weight", "tv_weight")
         for kind in ("content", "style"):
             layers = getattr(self, f"{kind}_layers")
             if not layers:
@@ -247,8 +248,7 @@ class TrainConfig:
             problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
         if self.lr_schedule not in ("constant", "cosine"):
             problems.append(f"lr schedule must be constant or cosine (got {self.lr_schedule!r})")
-        if not (self.stability_weight >= 0 and math.isfinite(self.stability_weight)):
-            problems.append(f"stability weight must be a finite number >= 0 (got {self.stability_weight})")
+        problems += _not_finite_nonnegative(self, "stability_weight")
         if self.grad_clip is not None and not self.grad_clip > 0:
             problems.append(f"grad clip must be > 0 (got {self.grad_clip})")
         if self.checkpoint_every < 1 or self.sample_every < 1:
