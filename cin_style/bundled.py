@@ -68,7 +68,7 @@ def resolve_model(model: str | Path | None) -> Path:
     is not also a file here picks that model; ``None`` means the bundled reference model."""
     if model is None:
         return reference_model()
-    if str(model) in BUNDLED_MODELS and not Path(model).exists():
+    if names_bundled_model(str(model)):
         return bundled_model(str(model))
     return Path(model)
 
@@ -76,7 +76,12 @@ def resolve_model(model: str | Path | None) -> Path:
 def looks_like_model(arg: str) -> bool:
     """Whether a leading positional argument names a model (a ``.pt``/``.onnx`` file or a
     bundled model's name) rather than an input: lets ``stylize [MODEL] INPUT...`` drop it."""
-    return Path(arg).suffix.lower() in MODEL_SUFFIXES or (arg in BUNDLED_MODELS and not Path(arg).exists())
+    return Path(arg).suffix.lower() in MODEL_SUFFIXES or names_bundled_model(arg)
+
+
+def names_bundled_model(arg: str) -> bool:
+    """A bundled model's name that is not also a file or folder here (a path always wins)."""
+    return arg in BUNDLED_MODELS and not Path(arg).exists()
 
 
 def bundled_style_image(name: str) -> Path | None:

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..atomic import atomic_folder
-from ..bundled import BUNDLED_MODELS, bundled_graph, models_folder
+from ..bundled import bundled_graph, models_folder, names_bundled_model
 from ..errors import CinStyleError, UsageError
 
 ORT_WEB_VERSION = "1.30.0"
@@ -103,7 +103,7 @@ def import_map(base: str, integrity: bool) -> dict:
 
 def _graph_source(model: str | os.PathLike | None) -> tuple[Path, str]:
     """The graph or checkpoint to publish and the page's title for it."""
-    if model is None or str(model) in BUNDLED_MODELS and not Path(model).exists():
+    if model is None or names_bundled_model(str(model)):
         # The page's default is the lite model: the browser runs it several times faster.
         name = "lite" if model is None and bundled_graph("lite").is_file() else str(model or "reference")
         source = bundled_graph(name)
@@ -207,7 +207,7 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
             "runtime": {"base": base, "integrity": integrity,
                         "wasm": {backend: files[2] for backend, files in RUNTIME_FILES.items()}},
         }
-        if (model is None or str(model) in BUNDLED_MODELS) and (models_folder() / "MODEL_CARD.md").is_file():
+        if (model is None or names_bundled_model(str(model))) and (models_folder() / "MODEL_CARD.md").is_file():
             shutil.copyfile(models_folder() / "MODEL_CARD.md", folder / "MODEL_CARD.md")
             manifest["card"] = "MODEL_CARD.md"
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
