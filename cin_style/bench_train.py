@@ -143,10 +143,15 @@ def _import_from(folder: Path, name: str):
 
 def load_peer_modules(peer_dir: Path, *names: str) -> list:
     """Their modules by file name (they import each other by plain names such as
-    ``utils``), without leaving those names behind in ``sys.modules``."""
+    ``utils``), without leaving those names behind in ``sys.modules``; a folder that
+    lacks one of them is refused, naming what is missing."""
+    peer_dir = Path(peer_dir)
+    missing = [f"{n}.py" for n in names if not (peer_dir / f"{n}.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
     saved = {n: sys.modules.get(n) for n in ("transformer_net", "vgg", "utils", *names)}
     try:
-        return [_import_from(Path(peer_dir), name) for name in names]
+        return [_import_from(peer_dir, name) for name in names]
     finally:
         for name, module in saved.items():
             if module is None:
@@ -157,10 +162,6 @@ def load_peer_modules(peer_dir: Path, *names: str) -> list:
 
 def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
     """pytorch/examples fast_neural_style: one iteration of its training loop."""
-    peer_dir = Path(peer_dir)
-    missing = [n for n in ("transformer_net.py", "vgg.py", "utils.py") if not (peer_dir / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
     transformer_net, vgg_module, utils = load_peer_modules(peer_dir, "transformer_net", "vgg", "utils")
     torch.manual_seed(0)
     transformer = transformer_net.TransformerNet()
