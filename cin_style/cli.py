@@ -575,10 +575,14 @@ def video(inputs, output, frames_dir, style_specs, strength, preserve_color, con
                    "state) for shipping.")
 @click.option("--bake", "bake", default=None, metavar="NAME=W[,NAME=W...]",
               help="Fold this blend into the graph: a single-input graph (image → stylized).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="fp16: weights and compute in fp16; int8: the residual blocks' convolutions "
-                   "quantized, calibrated on --calibrate photos (refused below 30 dB against fp32 on "
-                   "real photos).  Inputs and outputs stay float32.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "fp16-weights", "int8"]), default="fp32",
+              show_default=True,
+              help="fp16: weights and compute in fp16 (for GPUs: on CPUs onnxruntime runs it 1.3-1.8x "
+                   "slower than fp32); fp16-weights: weights stored in fp16, compute in fp32 (half the "
+                   "file at fp32's speed; what the package ships); int8: the residual blocks' "
+                   "convolutions quantized, calibrated on --calibrate photos (refused below 30 dB "
+                   "against fp32 on real photos).  Inputs and outputs stay float32.  A .pt output "
+                   "stores fp16 weights for fp16 and fp16-weights alike.")
 @click.option("--calibrate", type=click.Path(exists=True), default=None, metavar="PHOTOS",
               help="With --precision int8: a folder or .txt list of photos to calibrate on (up to 64 "
                    "are used; the bundled sample photos check the result).")
@@ -606,6 +610,7 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
       cin-style export model.pt -o model.onnx
       cin-style export model.pt -o wave.onnx --bake great_wave=0.7,starry_night=0.3
       cin-style export run.pt -o model.pt --precision fp16   # what the package ships
+      cin-style export model.pt -o model.onnx --precision fp16-weights   # and its graph
       cin-style export model.pt -o small.onnx --precision int8 --calibrate photos/
     """
     from cin_style_export.onnx_export import export_onnx
@@ -620,6 +625,7 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
     if output.lower().endswith(".pt"):
         if bake or precision == "int8":
             raise click.UsageError("--bake and int8 need an .onnx output")
+        precision = "fp16" if precision == "fp16-weights" else precision  # a .pt stores weights only
         parity = export_checkpoint(model, output, precision)
         click.echo(f"wrote {output} ({precision} weights, no training state; max |diff| "
                    f"{parity['max_abs_diff']:.3g}, min PSNR {parity['min_psnr_db']:.1f} dB vs {model})")
@@ -631,7 +637,7 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
         raise click.UsageError("--masks and --bake exclude each other: a baked graph has one blend")
     if tiled:
         if bake or precision != "fp32" or masks:
-            raise click.UsageError("--tiled takes none of --bake, --masks, --precision fp16/int8")
+            raise click.UsageError("--tiled takes none of --bake, --masks, --precision fp16/fp16-weights/int8")
         from cin_style_export.onnx_export import export_tiled_onnx
 
         result = export_tiled_onnx(net, names, output, opset=opset, verify=not no_verify,
@@ -852,8 +858,10 @@ def evaluate(model, content, styles, limit, only, blends, pair, with_optimize, o
                    "dist) instead of loading it from the CDN: a site that works offline.")
 @click.option("--max-side", type=click.IntRange(min=16), default=None,
               help="The page scales photos down to this long side  [default: 512].")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
-              help="For a .pt MODEL: the precision of the graph it is exported to.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "fp16-weights"]), default="fp16-weights",
+              show_default=True,
+              help="For a .pt MODEL: the precision of the graph it is exported to (fp16-weights: "
+                   "half fp32's download, fp32 arithmetic; see `export --help`).")
 @quiet_option
 def web(model, out, ort_dist, max_side, precision):
     """Write a static web page that stylizes photos in the browser, offline

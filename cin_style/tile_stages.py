@@ -37,6 +37,7 @@ class TileStages(nn.Module):
         self.net = net.eval()
         self.front_blocks = [net.head, net.down1, net.down2]
         self.back_blocks = [net.up1.block, net.up2.block, net.tail]
+        self.up_layers = {"up1": net.up1, "up2": net.up2}
         self.residual_blocks = [conv for block in net.residuals for conv in (block.conv1, block.conv2)]
 
     def front(self, crop, weights, stats: dict[str, torch.Tensor], fetch: str | None = None) -> dict:
@@ -56,9 +57,10 @@ class TileStages(nn.Module):
         """Pre-norm outputs of up1, up2, tail and the "stylized" tile, stopping after ``fetch``."""
         out, x = {}, quarter
         for name, block, size in zip(BACK, self.back_blocks, (half_hw, full_hw, None)):
-            if size is not None:
-                x = F.interpolate(x, size=size, mode="nearest")
-            out[name] = block.conv(block.pad(x))
+            if size is None:
+                out[name] = block.conv(block.pad(x))
+            else:
+                out[name] = self.up_layers[name].pre_norm(x, size)
             if fetch == name:
                 return out
             x = _apply_norm(block, out[name], weights, stats[name])

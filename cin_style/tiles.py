@@ -226,8 +226,8 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
 
     def back(t: Tile, fetch: str) -> np.ndarray:
         crop = quarter[None, :, t.cy0 // 4:math.ceil(t.cy1 / 4), t.cx0 // 4:math.ceil(t.cx1 / 4)]
-        # The untiled net resizes to ceil(H/2), then H; nearest resizing to 2n or 2n - 1
-        # maps output i to input i // 2 either way, so a crop agrees with the whole.
+        # The untiled net doubles and crops to ceil(H/2), then doubles and crops to H; a
+        # tile that reaches the image's edge doubles and crops at that same edge.
         half = tuple(min(2 * (c0 // 4 + n), math.ceil(size / 2)) - c0 // 2
                      for c0, n, size in zip((t.cy0, t.cx0), crop.shape[2:], (height, width)))
         full = tuple(min(2 * (c0 // 2 + n), size) - c0

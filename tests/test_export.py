@@ -31,6 +31,7 @@ def exported(model, tmp_path_factory):
         "fp32": export_onnx(model, NAMES, folder / "m.onnx"),
         "baked": export_onnx(model, NAMES, folder / "baked.onnx", bake=np.array([0.25, 0.0, 0.75])),
         "fp16": export_onnx(model, NAMES, folder / "half.onnx", precision="fp16"),
+        "fp16-weights": export_onnx(model, NAMES, folder / "stored.onnx", precision="fp16-weights"),
     }
 
 
@@ -97,6 +98,59 @@ def test_fp16_graph_parity_figure(model, exported):
     assert got.dtype == np.float32
     mse = np.mean((got - _torch(model, image, weights)) ** 2)
     assert 10 * np.log10(1 / mse) >= 40
+
+
+def test_fp16_weights_graph_stores_half_and_computes_in_fp32(model, exported):
+    proto = onnx.load(str(exported["fp16-weights"].path))
+    convs = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    kinds = {t.name: t.data_type for t in proto.graph.initializer}
+    casts = {n.output[0]: n for n in proto.graph.node if n.op_type == "Cast"}
+    for conv in convs:  # each kernel: an fp16 initializer cast to float32 right before use
+        cast = casts[conv.input[1]]
+        assert kinds[cast.input[0]] == onnx.TensorProto.FLOAT16 and cast.attribute[0].i == onnx.TensorProto.FLOAT
+    assert not any(n.attribute[0].i == onnx.TensorProto.FLOAT16 for n in casts.values())  # no fp16 arithmetic
+    def weight_bytes(path):
+        return sum(len(t.raw_data) for t in onnx.load(str(path)).graph.initializer)
+
+    assert weight_bytes(exported["fp16-weights"].path) < 0.55 * weight_bytes(exported["fp32"].path)
+    image = np.random.default_rng(3).random((1, 3, 33, 27), dtype=np.float32)
+    weights = np.array([[0.2, 0.3, 0.5]], np.float32)
+    got = _session(exported["fp16-weights"].path).run(None, {"image": image, "style_weights": weights})[0]
+    mse = np.mean((got - _torch(model, image, weights)) ** 2)
+    assert 10 * np.log10(1 / mse) >= 40
+    assert json.loads(read_metadata(exported["fp16-weights"].path)["parity"])["precision"] == "fp16-weights"
+
+
+def test_upsampling_layers_export_as_exact_transposed_convs(exported):
+    """Nearest 2x + reflection pad + 3x3 conv (+ crop) is one stride-2 transposed conv of
+    the edge-padded input: the graph has no Resize, and its parity (even and odd sizes,
+    checked at export) is fp32-exact."""
+    proto = onnx.load(str(exported["fp32"].path))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("ConvTranspose") == 2 and "Resize" not in ops
+    parity = json.loads(read_metadata(exported["fp32"].path)["parity"])
+    assert {tuple(c["size"]) for c in parity["cases"]} >= {(37, 53)} and parity["max_abs_diff"] < 1e-5
+
+
+@pytest.mark.parametrize("rows, cols", [(10, 12), (9, 12), (10, 11), (9, 11)])
+def test_transposed_kernel_equals_upsample_pad_conv(rows, cols):
+    from cin_style.model import UpsampleConvCIN
+    from cin_style_export.onnx_export import _TransposedUpsampleConv, transposed_upsample_kernel
+
+    torch.manual_seed(rows * cols)
+    plain = UpsampleConvCIN(2, 5, 4)
+    x = torch.randn(2, 5, (rows + 1) // 2, (cols + 1) // 2)
+    expected = plain.pre_norm(x, (rows, cols))
+    assert expected.shape[-2:] == (rows, cols)
+    fast = UpsampleConvCIN(2, 5, 4)
+    fast.load_state_dict(plain.state_dict())
+    fast.__class__ = _TransposedUpsampleConv
+    fast.transposed_kernel = transposed_upsample_kernel(fast.block.conv.weight)
+    torch.testing.assert_close(fast.pre_norm(x, (rows, cols)), expected, rtol=1e-5, atol=1e-5)
+    if rows % 2 == 0 and cols % 2 == 0:  # doubling sizes: exactly the resize-to-size definition
+        block = plain.block
+        resized = torch.nn.functional.interpolate(x, size=(rows, cols), mode="nearest")
+        torch.testing.assert_close(block.conv(block.pad(resized)), expected)
 
 
 def test_export_refuses_bad_requests(model, tmp_path):
