@@ -39,6 +39,11 @@ def test_the_shipped_lite_model_has_the_reference_styles_and_is_small():
 
     runner = StyleRunner(bundled.bundled_graph("lite"), device="cpu")
     assert runner.style_names == names
+    # both bundled graphs store fp16 weights and compute in fp32: fp16 arithmetic is the
+    # slow path on onnxruntime's x86 CPU provider
+    assert runner.metadata["precision"] == "fp16-weights"
+    assert StyleRunner(bundled.bundled_graph("reference"), device="cpu",
+                       warmup=False).metadata["precision"] == "fp16-weights"
     image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(image, torch.eye(16)[[3]]).numpy()

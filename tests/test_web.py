@@ -132,7 +132,7 @@ def test_site_for_the_bundled_model_links_its_card(tmp_path):
     site = write_site(tmp_path / "s").path
     manifest = json.loads((site / "site.json").read_text())
     assert len(manifest["style_names"]) == 16 and manifest["card"] == "MODEL_CARD.md"
-    assert (site / "MODEL_CARD.md").is_file() and manifest["facts"]["precision"] == "fp16"
+    assert (site / "MODEL_CARD.md").is_file() and manifest["facts"]["precision"] == "fp16-weights"
 
 
 def test_web_cli_writes_a_site_and_rejects_bad_models(graphs, tmp_path):
