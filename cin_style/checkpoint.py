@@ -8,6 +8,7 @@ rename): a SIGKILL at any moment leaves a loadable file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,15 @@ FORMAT_VERSION = 1
 
 class CheckpointError(CinStyleError, RuntimeError):
     """A checkpoint that cannot be read; the message is meant for users."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A model file's fingerprint: runs that start from or learn from another model keep it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_torch_save(obj, path: str | os.PathLike, keep_previous: bool = True) -> Path:

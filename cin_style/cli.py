@@ -196,7 +196,7 @@ def cli(debug):
 @click.option("--net", "net_preset", type=click.Choice(list(NETWORK_PRESETS)), default="default",
               show_default=True,
               help="Network shape: default (Johnson et al., 153.8 k multiply-adds per pixel) or lite "
-                   "(14.9 k, about 7x faster; best trained with --teacher). The three options below "
+                   "(14.9 k, about 7x faster). The three options below "
                    "change one part of it.")
 @click.option("--base-width", type=click.IntRange(min=1), default=None,
               help="Channels of the first conv (x2, x4 deeper).  [default: 32; lite 12]")
@@ -224,6 +224,10 @@ def cli(debug):
                    "the same photo (synthetic camera motion), so frames flicker less. Try 1e3-1e4.")
 @click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
+@click.option("--init-from", default=None, metavar="MODEL.pt|lite|reference",
+              help="Start a new run from this trained model's weights (same --styles in the same "
+                   "order; its network shape) with a fresh optimizer and schedule: fine-tune it, or "
+                   "give a constant-rate run a decaying tail with --lr-schedule cosine.")
 @click.option("--validation", type=click.Path(), default=None, metavar="DIR|LIST.txt",
               help="Photos training never sees, scored at every checkpoint (loss parts and each "
                    "style's loss, logged and kept in the checkpoint): watch them plateau.")
@@ -246,7 +250,7 @@ def cli(debug):
 def train(styles, content, out, steps, batch_size, image_size, photo_size, style_size, lr, lr_schedule,
           grad_clip, content_weight, style_weight, tv_weight, content_layers, style_layers, encoder,
           net_preset, base_width, residual_blocks, outer_kernel, teacher, blend_share, feature_weight,
-          precision, stability_weight, seed, resume, validation, max_seconds,
+          precision, stability_weight, seed, resume, init_from, validation, max_seconds,
           checkpoint_every, sample_every, nproc, clip_model, clip_weights, clip_pretrained,
           vgg_weights, device):
     """Train one network on several styles at once.
@@ -260,7 +264,15 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
       cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
       cin-style train ... --nproc 4                              # 4 GPUs of this machine
       cin-style train --styles S --content P --out lite.pt --net lite --teacher bundled
+      cin-style train ... --out tail.pt --init-from run.pt --lr-schedule cosine --steps 3000
     """
+    if init_from is not None and resume:
+        raise click.UsageError("--init-from starts a run and --resume continues one: resume "
+                               "a run begun with --init-from without it")
+    if init_from is not None and (net_preset != "default" or any(
+            v is not None for v in (base_width, residual_blocks, outer_kernel))):
+        raise click.UsageError("--init-from takes the network shape from its model: drop --net, "
+                               "--base-width, --residual-blocks and --outer-kernel")
     if batch_size % nproc:
         raise click.BadParameter(f"--batch-size {batch_size} does not split over {nproc} processes; "
                                  f"use a multiple of {nproc}")
@@ -275,6 +287,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
                          distill=(DistillConfig(teacher=_teacher_path(teacher), blend_share=blend_share,
                                                 feature_weight=feature_weight) if teacher else None),
                          clip=_clip_for(styles, clip_model, clip_weights, clip_pretrained),
+                         init_from=init_from,
                          loss=loss_config(encoder, content_layers, style_layers, content_weight,
                                           style_weight, tv_weight))
     result = run_train(list(styles), content, out, config, resume=resume, device=device,

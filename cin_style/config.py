@@ -221,6 +221,11 @@ class TrainConfig:
     # The CLIP model for styles given as text ("text:a watercolor painting"); None
     # when every style is a painting.
     clip: ClipConfig | None = None
+    # Start from this trained model's weights (same styles; its network shape) with a
+    # fresh optimizer and schedule: fine-tuning, or a decaying tail for a constant-rate
+    # run.  ``init_sha256`` records which file it was (set when the run starts).
+    init_from: str | None = None
+    init_sha256: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):  # from a checkpoint

@@ -11,7 +11,6 @@ pixel error alone averages away.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -21,14 +20,6 @@ from . import checkpoint as ckpt
 from .config import DistillConfig
 from .losses import content_loss
 from .model import StyleNet
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_teacher(config: DistillConfig, style_names: list[str]) -> tuple[StyleNet, str]:
@@ -42,7 +33,7 @@ def load_teacher(config: DistillConfig, style_names: list[str]) -> tuple[StyleNe
         raise ckpt.CheckpointError(f"teacher model not found: {path}")
     if path.suffix.lower() != ".pt":
         raise ckpt.CheckpointError(f"the teacher must be a PyTorch checkpoint (.pt), not {path.name}")
-    digest = file_sha256(path)
+    digest = ckpt.file_sha256(path)
     if config.teacher_sha256 and digest != config.teacher_sha256:
         raise ckpt.CheckpointError(f"the teacher {path} changed since this run began (sha256 "
                                    f"{digest[:12]}…, expected {config.teacher_sha256[:12]}…): a "

@@ -493,11 +493,31 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
     model = StyleNet(replace(config.network, num_styles=len(specs)))
     if resumed is not None:
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
+    elif config.init_from is not None:
+        model, config = _start_from(config, names)
     return _train_rows(model, names, specs, list(range(len(names))), list(model.parameters()),
                        content, out, config, device=device, vgg_weights=vgg_weights, encoder=encoder,
                        samples=samples, time_budget=time_budget, validation=validation,
                        style_paths=[s.source for s in specs], resumed=resumed, teacher=teacher,
                        prompts={s.name: s.text for s in specs if s.text is not None})
+
+
+def _start_from(config: TrainConfig, names: list[str]) -> tuple[StyleNet, TrainConfig]:
+    """The model ``config.init_from`` names (a file or a bundled model's name) as the
+    starting weights, and the config with its network shape and file hash."""
+    from .bundled import resolve_model
+
+    path = resolve_model(config.init_from)
+    if not path.is_file():
+        raise ckpt.CheckpointError(f"--init-from: no model at {path}")
+    if path.suffix.lower() != ".pt":
+        raise ckpt.CheckpointError(f"--init-from needs a PyTorch checkpoint (.pt), not {path.name}")
+    model, start_names = ckpt.load_model(path)
+    if start_names != names:
+        raise ckpt.CheckpointError(f"--init-from {path.name} has styles {start_names}; this run trains "
+                                   f"{names} (same names, same order; add-style adds new ones)")
+    log.info(f"starting from the weights of {path}")
+    return model.float(), replace(config, network=model.config, init_sha256=ckpt.file_sha256(path))
 
 
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,

@@ -65,6 +65,44 @@ def test_resume_refuses_other_styles(style_dir, content_dir, tmp_path):
               resume=True, device="cpu", encoder=random_encoder())
 
 
+def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, content_dir, tmp_path):
+    from cin_style.checkpoint import file_sha256
+
+    first = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=3))
+    # a different shape asked for: the starting model's shape wins; a vanishing rate
+    # leaves its weights where they were after the fresh optimizer's one step
+    config = dataclasses.replace(tiny_train_config(steps=1, lr=1e-12, lr_schedule="cosine"),
+                                 network=dataclasses.replace(first.model.config, base_width=6),
+                                 init_from=str(tmp_path / "a.pt"))
+    tail = run(style_dir, content_dir, tmp_path / "b.pt", config=config)
+    assert tail.step == 1 and tail.model.config == first.model.config
+    start, got = first.model.state_dict(), tail.model.state_dict()
+    assert max((start[k] - got[k]).abs().max().item() for k in start) < 1e-6
+    fresh = run(style_dir, content_dir, tmp_path / "c.pt", config=tiny_train_config(steps=1))
+    assert max((start[k] - fresh.model.state_dict()[k]).abs().max().item() for k in start) > 1e-3
+    saved = load_checkpoint(tmp_path / "b.pt")["train_config"]
+    assert saved["init_from"] == str(tmp_path / "a.pt") and saved["init_sha256"] == file_sha256(tmp_path / "a.pt")
+    assert load_checkpoint(tmp_path / "b.pt")["optimizer"]["state"][0]["step"].item() == 1  # fresh Adam
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt",
+                  config=dataclasses.replace(config, steps=2), resume=True)
+    assert resumed.step == 2  # a run begun from another model resumes like any other
+    with pytest.raises(CheckpointError, match="same names, same order"):
+        train([style_dir / "alpha.png"], content_dir, tmp_path / "d.pt", config, device="cpu",
+              encoder=random_encoder())
+
+
+def test_init_from_cli_refuses_resume_and_a_shape(style_dir, content_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from cin_style.cli import cli
+
+    common = ["train", "--styles", str(style_dir), "--content", str(content_dir), "--out",
+              str(tmp_path / "m.pt"), "--init-from", str(tmp_path / "a.pt")]
+    for extra, message in ((["--resume"], "--resume continues one"), (["--net", "lite"], "network shape")):
+        result = CliRunner().invoke(cli, common + extra)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
 def test_losses_fall_and_every_style_trains(style_dir, content_dir, tmp_path):
     config = tiny_train_config(steps=40, checkpoint_every=40, sample_every=40, lr=2e-2)
     result = run(style_dir, content_dir, tmp_path / "m.pt", config=config, samples=False)
