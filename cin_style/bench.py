@@ -70,10 +70,11 @@ def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> dict[str, float]:
     return {"torch": torch_gflops, "onnxruntime": ort_gflops, "peak": max(torch_gflops, ort_gflops)}
 
 
-# Sides the conv work is counted at: for a square side that is a multiple of 4 every
-# Conv's work is a multiple of side² and every ConvTranspose's (on an edge-padded map)
-# of (side/4 + 2)² or (side/2 + 2)², so the total is a quadratic in the side, which
-# three counts give exactly.
+# Sides the conv work is counted at: for a square side that is a multiple of 4 the work of
+# every conv on a map of the image's size (or a half or quarter of it) is a multiple of
+# side², and on an edge-padded one (our graphs' upsampling phases) a multiple of
+# (side/4 + 1)² or (side/2 + 1)², so the total is a quadratic in the side, which three
+# counts give exactly.
 FLOP_COUNT_SIDES = (32, 64, 128)
 
 
@@ -160,8 +161,8 @@ def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
     export_onnx(model, names, path, verify=False)
     weights = blend_rows(blend)
     flops = lambda size: model.flops(size, size)  # noqa: E731
-    # The graph computes the upsampling layers as transposed convolutions: 4/9 of
-    # their multiply-adds.  Its GFLOP/s count what it computes.
+    # The graph computes the upsampling layers as 2x2 phase convolutions: 4/9 of their
+    # multiply-adds.  Its GFLOP/s count what it computes.
     graph_flops = onnx_conv_flops_by_side(path)
 
     def torch_run(device, half=False):

@@ -100,11 +100,12 @@ class UpsampleConvCIN(nn.Module):
     """Nearest 2x upsample, reflection pad, conv, then crop to ``size`` (an odd size
     drops the last row or column) → CIN → ReLU.
 
-    Upsampling before the conv avoids the checkerboard artefacts of a free transposed
-    convolution (Odena et al. 2016).  Cropping after the conv (rather than resizing to
-    an odd size first) makes the layer, at every size, one transposed convolution of
-    the edge-padded input with a kernel built from this 3x3 one — what export writes
-    (export/onnx_export.py): no full-size upsampled copy, and 4/9 of the multiply-adds.
+    Upsampling before the conv avoids the checkerboard artefacts of transposed
+    convolutions (Odena et al. 2016).  Cropping after the conv (rather than resizing to
+    an odd size first) makes the layer, at every size, four 2x2 convolutions of the
+    edge-padded input, one per output phase, with kernels summed from this 3x3 one —
+    what export writes (export/onnx_export.py): no full-size upsampled copy, and 4/9 of
+    the multiply-adds.
     """
 
     def __init__(self, num_styles, in_ch, out_ch, kernel=3):

@@ -53,9 +53,9 @@ def _center_crop(photo: np.ndarray, side: int) -> np.ndarray:
 
 def _float_convs(model) -> list[str]:
     """Every Conv but the residual blocks' (graph order: head, down1, down2, residual
-    blocks, tail; up1 and up2 are ConvTranspose, which is not quantized): these stay float."""
+    blocks, up1, up2, tail): these stay float."""
     convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
-    return convs[:3] + convs[-1:]
+    return convs[:3] + convs[-3:]
 
 
 def quantize_int8(fp32_graph: str | os.PathLike, output: str | os.PathLike, calibration: Sequence[Path],

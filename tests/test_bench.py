@@ -83,12 +83,12 @@ def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     torch.manual_seed(0)
     net = StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1))
     export_onnx(net, [f"p{i}" for i in range(26)], stand_in, verify=False)
-    # The graph counter: the stand-in computes its upsampling layers as 4x4 transposed
-    # convs over the edge-padded quarter- and half-size maps (10x12 and 20x24 here).
+    # The graph counter: the stand-in computes its upsampling layers as 2x2 convs with 4x
+    # the channels over the edge-padded quarter- and half-size maps (10x12 and 20x24 here).
     w = 4
-    transposed = 2 * 16 * (4 * w * 2 * w * 12 * 14 + 2 * w * w * 22 * 26)
+    phases = 2 * 4 * 4 * (4 * w * 2 * w * 11 * 13 + 2 * w * w * 21 * 25)
     upsampled = 2 * 9 * (4 * w * 2 * w * 20 * 24 + 2 * w * w * 40 * 48)
-    assert onnx_conv_flops(stand_in, 40, 48) == net.flops(40, 48) - upsampled + transposed
+    assert onnx_conv_flops(stand_in, 40, 48) == net.flops(40, 48) - upsampled + phases
     assert onnx_conv_flops_by_side(stand_in)(96) == onnx_conv_flops(stand_in, 96, 96)  # fitted, exact
     report = run_bench(sizes=(32,), repeats=1, memory_size=None, peer_graph=stand_in,
                        peer_dir=PEER if PEER.is_dir() else None)

@@ -121,21 +121,24 @@ def test_fp16_weights_graph_stores_half_and_computes_in_fp32(model, exported):
     assert json.loads(read_metadata(exported["fp16-weights"].path)["parity"])["precision"] == "fp16-weights"
 
 
-def test_upsampling_layers_export_as_exact_transposed_convs(exported):
-    """Nearest 2x + reflection pad + 3x3 conv (+ crop) is one stride-2 transposed conv of
+def test_upsampling_layers_export_as_exact_phase_convs(exported):
+    """Nearest 2x + reflection pad + 3x3 conv (+ crop) is a 2x2 conv per output phase of
     the edge-padded input: the graph has no Resize, and its parity (even and odd sizes,
     checked at export) is fp32-exact."""
     proto = onnx.load(str(exported["fp32"].path))
     ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("ConvTranspose") == 2 and "Resize" not in ops
+    assert ops.count("DepthToSpace") == 2 and "Resize" not in ops
+    kernels = {t.name: list(t.dims) for t in proto.graph.initializer}
+    phase_convs = [n for n in proto.graph.node if n.op_type == "Conv" and kernels[n.input[1]][2:] == [2, 2]]
+    assert len(phase_convs) == 2
     parity = json.loads(read_metadata(exported["fp32"].path)["parity"])
     assert {tuple(c["size"]) for c in parity["cases"]} >= {(37, 53)} and parity["max_abs_diff"] < 1e-5
 
 
 @pytest.mark.parametrize("rows, cols", [(10, 12), (9, 12), (10, 11), (9, 11)])
-def test_transposed_kernel_equals_upsample_pad_conv(rows, cols):
+def test_phase_kernels_equal_upsample_pad_conv(rows, cols):
     from cin_style.model import UpsampleConvCIN
-    from cin_style_export.onnx_export import _TransposedUpsampleConv, transposed_upsample_kernel
+    from cin_style_export.onnx_export import _PhaseUpsampleConv, phase_kernels
 
     torch.manual_seed(rows * cols)
     plain = UpsampleConvCIN(2, 5, 4)
@@ -144,8 +147,9 @@ def test_transposed_kernel_equals_upsample_pad_conv(rows, cols):
     assert expected.shape[-2:] == (rows, cols)
     fast = UpsampleConvCIN(2, 5, 4)
     fast.load_state_dict(plain.state_dict())
-    fast.__class__ = _TransposedUpsampleConv
-    fast.transposed_kernel = transposed_upsample_kernel(fast.block.conv.weight)
+    fast.__class__ = _PhaseUpsampleConv
+    fast.phase_kernel = phase_kernels(fast.block.conv.weight)
+    fast.phase_bias = fast.block.conv.bias.detach().repeat(4)
     torch.testing.assert_close(fast.pre_norm(x, (rows, cols)), expected, rtol=1e-5, atol=1e-5)
     if rows % 2 == 0 and cols % 2 == 0:  # doubling sizes: exactly the resize-to-size definition
         block = plain.block

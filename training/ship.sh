@@ -2,7 +2,8 @@
 # After a training part: ship training/reference.pt as the bundled model and refresh what the
 # README and the model card show.  Usage: bash training/ship.sh [THREADS]
 #   cin_style/models/reference.pt   fp16 weights, no training state (parity-checked)
-#   cin_style/models/reference.onnx the same weights as an fp16 graph (the light install runs it)
+#   cin_style/models/reference.onnx the same weights as an fp16-weights graph (fp32 arithmetic;
+#                                    the light install runs it)
 #   docs/contact_sheet.jpg           every style and three blends on the sample photos
 #   training/quality/validation.json evaluate: the 16 validation photos, every style
 #   training/quality/gatys_network.json  the network on the 6 photos x 4 styles of the
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${1:-2}
 cs() { .venv/bin/cin-style "$@"; }
 cs export training/reference.pt -o cin_style/models/reference.pt --precision fp16
-cs export cin_style/models/reference.pt -o cin_style/models/reference.onnx --precision fp16  # torch-free installs
+cs export cin_style/models/reference.pt -o cin_style/models/reference.onnx --precision fp16-weights  # torch-free installs
 cs demo -o runs/ship_demo --cell 112
 mkdir -p docs training/quality
 .venv/bin/python -c "from PIL import Image; Image.open('runs/ship_demo/contact_sheet.jpg').save('docs/contact_sheet.jpg', quality=80, optimize=True)"
