@@ -241,6 +241,9 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
     return cases
 
 
+SETTLE_SECONDS = 0.5
+
+
 def _repeats_for(size: int, repeats: int) -> int:
     # Large CPU images take seconds each; fewer repeats keep the run bounded.
     return max(1, repeats if size <= 512 else repeats // 2)
@@ -260,6 +263,9 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=NETS, blend: str 
             for case in cases:
                 if case.backend.endswith("cuda-fp16") and size != max(sizes):
                     continue
+                # The previous case's worker threads (OpenMP's, onnxruntime's) spin-wait a
+                # while after their last run and would take cores from this one: let them settle.
+                time.sleep(SETTLE_SECONDS)
                 case.run(image)  # warm-up (allocations, cuDNN plans)
                 median = statistics.median(_timed(lambda: case.run(image))
                                            for _ in range(_repeats_for(size, repeats)))
