@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import Self
 
 from .errors import ConfigError
 from .imageio import MIN_SIDE
@@ -18,6 +19,18 @@ def _known_fields(cls, data: dict) -> dict:
     other versions may carry keys this one no longer (or does not yet) know."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+class _Stored:
+    """What every config shares: a plain dict for checkpoints and back.  ``from_dict``
+    takes only the keys the config knows (see ``_known_fields``)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Self:
+        return cls(**_known_fields(cls, data))
 
 
 def _not_finite_nonnegative(config, *names: str) -> list[str]:
@@ -31,7 +44,7 @@ def _not_finite_nonnegative(config, *names: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class StyleNetConfig:
+class StyleNetConfig(_Stored):
     """Shape of a style network.  Stored inside every checkpoint (``model_config``).
     A training config's ``network`` leaves ``num_styles`` to the trainer, which
     sets it from the styles it is given."""
@@ -49,13 +62,6 @@ class StyleNetConfig:
         if self.outer_kernel % 2 != 1:
             raise ConfigError(f"outer_kernel must be odd, got {self.outer_kernel}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "StyleNetConfig":
-        return cls(**_known_fields(cls, data))
-
 
 # Named network shapes (num_styles comes from the styles).  "lite": 14.9 k multiply-adds per
 # pixel against the default's 153.8 k; 3x3 outer kernels and 12 full-resolution channels,
@@ -68,7 +74,7 @@ NETWORK_PRESETS = {
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(_Stored):
     """Training a (smaller) network to reproduce a trained one: the student learns the
     teacher's output for each style and for random two-style blends, so a step needs the
     teacher's forward pass instead of the loss network's forward and backward.
@@ -93,16 +99,9 @@ class DistillConfig:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "DistillConfig":
-        return cls(**_known_fields(cls, data))
-
 
 @dataclass(frozen=True)
-class ClipConfig:
+class ClipConfig(_Stored):
     """CLIP for styles described in words: CLIPstyler's directional loss (Kwon & Ye 2022).
 
     The text direction is CLIP(prompt) − CLIP(source_text); the image direction is
@@ -135,16 +134,9 @@ class ClipConfig:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ClipConfig":
-        return cls(**_known_fields(cls, data))
-
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(_Stored):
     """Which VGG layers and weights make up the perceptual loss.
 
     Defaults start from Johnson et al. 2016 (VGG16; content relu2_2; style
@@ -176,20 +168,13 @@ class LossConfig:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LossConfig":
-        return cls(**_known_fields(cls, data))
-
     @property
     def layers(self) -> list[str]:
         return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Stored):
     """Everything that decides a training run.  Stored in every checkpoint."""
 
     steps: int = 4000
@@ -261,9 +246,6 @@ class TrainConfig:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def checkpoint_dict(self) -> dict:
         """What a checkpoint's ``train_config`` holds: all but the network shape,
         which is its ``model_config``."""
@@ -281,7 +263,7 @@ class TrainConfig:
                        "num_residual_blocks": data.get("residual_blocks", 5)}
         if network is not None:
             data = {**data, "network": network}
-        return cls(**_known_fields(cls, data))
+        return super().from_dict(data)
 
 
 # add-style trains only the new styles' γ/β rows (nothing else moves), so a
@@ -298,7 +280,7 @@ def gatys_loss_config() -> LossConfig:
 
 
 @dataclass(frozen=True)
-class OptimizeConfig:
+class OptimizeConfig(_Stored):
     size: int = 512  # long side of the result (px)
     steps: int = 60  # iterations at the final size; coarser levels get twice as many
     scales: int = 1  # coarse-to-fine levels (1 = full size only)
@@ -330,6 +312,3 @@ class OptimizeConfig:
             raise ConfigError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
         if self.init not in ("content", "noise"):
             raise ConfigError(f"init must be content or noise, got {self.init!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
