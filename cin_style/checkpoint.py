@@ -102,6 +102,30 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[StyleNet, list[st
     return model_from_checkpoint(load_checkpoint(path), str(path))
 
 
+def load_model_to_build_on(model: str | os.PathLike, style_names: list[str], role: str,
+                           expected_sha256: str = "") -> tuple[StyleNet, str]:
+    """A trained .pt model a run builds on — its teacher, or its starting weights — by path
+    or bundled name: (float32 model, the file's sha256).  It must hold exactly
+    ``style_names``, in that order; a file whose hash is not ``expected_sha256`` (when
+    given: a resumed run) is refused.  ``role`` names it in the errors."""
+    from .bundled import resolve_model
+
+    path = resolve_model(model)
+    if not path.is_file():
+        raise CheckpointError(f"{role} model not found: {path}")
+    if path.suffix.lower() != ".pt":
+        raise CheckpointError(f"{role} must be a PyTorch checkpoint (.pt), not {path.name}")
+    digest = file_sha256(path)
+    if expected_sha256 and digest != expected_sha256:
+        raise CheckpointError(f"{role} {path} changed since this run began (sha256 {digest[:12]}…, "
+                              f"expected {expected_sha256[:12]}…): a resumed run needs the same file")
+    net, names = load_model(path)
+    if names != list(style_names):
+        raise CheckpointError(f"{role} {path.name} has styles {names}; this run trains "
+                              f"{list(style_names)} (same names, same order)")
+    return net.float(), digest
+
+
 # Keys only training needs; a shipped model drops them (a third of the size is Adam's state).
 TRAINING_STATE_KEYS = ("optimizer", "rng", "history")
 SLIM_FP16_MIN_PSNR = 40.0  # the same bar as an fp16 ONNX export

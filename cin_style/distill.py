@@ -11,7 +11,6 @@ pixel error alone averages away.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,24 +25,9 @@ def load_teacher(config: DistillConfig, style_names: list[str]) -> tuple[StyleNe
     """The frozen float32 teacher and its file's sha256.  It must hold exactly the styles
     being trained, in the same order (its rows are the student's targets); a teacher
     whose file changed since the run began is refused (``teacher_sha256``)."""
-    from .bundled import resolve_model
-
-    path = resolve_model(config.teacher)
-    if not path.is_file():
-        raise ckpt.CheckpointError(f"teacher model not found: {path}")
-    if path.suffix.lower() != ".pt":
-        raise ckpt.CheckpointError(f"the teacher must be a PyTorch checkpoint (.pt), not {path.name}")
-    digest = ckpt.file_sha256(path)
-    if config.teacher_sha256 and digest != config.teacher_sha256:
-        raise ckpt.CheckpointError(f"the teacher {path} changed since this run began (sha256 "
-                                   f"{digest[:12]}…, expected {config.teacher_sha256[:12]}…): a "
-                                   f"resumed distillation needs the same teacher")
-    model, names = ckpt.load_model(path)
-    if names != list(style_names):
-        raise ckpt.CheckpointError(f"the teacher {path.name} has styles {names}; the student is "
-                                   f"being trained on {list(style_names)} (same names, same order)")
-    model = model.float().eval().requires_grad_(False)
-    return model, digest
+    model, digest = ckpt.load_model_to_build_on(config.teacher, style_names, "the teacher",
+                                                config.teacher_sha256)
+    return model.eval().requires_grad_(False), digest
 
 
 def draw_weights(style_indices: torch.Tensor, num_styles: int, batch_size: int, blend_share: float,

@@ -505,19 +505,9 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
 def _start_from(config: TrainConfig, names: list[str]) -> tuple[StyleNet, TrainConfig]:
     """The model ``config.init_from`` names (a file or a bundled model's name) as the
     starting weights, and the config with its network shape and file hash."""
-    from .bundled import resolve_model
-
-    path = resolve_model(config.init_from)
-    if not path.is_file():
-        raise ckpt.CheckpointError(f"--init-from: no model at {path}")
-    if path.suffix.lower() != ".pt":
-        raise ckpt.CheckpointError(f"--init-from needs a PyTorch checkpoint (.pt), not {path.name}")
-    model, start_names = ckpt.load_model(path)
-    if start_names != names:
-        raise ckpt.CheckpointError(f"--init-from {path.name} has styles {start_names}; this run trains "
-                                   f"{names} (same names, same order; add-style adds new ones)")
-    log.info(f"starting from the weights of {path}")
-    return model.float(), replace(config, network=model.config, init_sha256=ckpt.file_sha256(path))
+    model, digest = ckpt.load_model_to_build_on(config.init_from, names, "--init-from")
+    log.info(f"starting from the weights of {config.init_from}")
+    return model, replace(config, network=model.config, init_sha256=digest)
 
 
 def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
