@@ -9,13 +9,11 @@ from pathlib import Path
 
 from .errors import CinStyleError
 
-REFERENCE_MODEL_FILE = "reference.pt"
-# The same weights as an ONNX graph: what a light install (no torch) runs.
-REFERENCE_GRAPH_FILE = "reference.onnx"
 MODEL_SUFFIXES = (".pt", ".onnx")
 # The bundled models by name (a MODEL argument may be one of these names): the
-# reference model, and the lite model distilled from it (issue 15), which the
-# browser page uses by default.
+# reference model, and the lite model with the same styles in a smaller network
+# (issue 15), which the browser page uses by default.  Each is a PyTorch checkpoint
+# and the same weights as an ONNX graph, which a light install (no torch) runs.
 BUNDLED_MODELS = {"reference": ("reference.pt", "reference.onnx"), "lite": ("lite.pt", "lite.onnx")}
 
 

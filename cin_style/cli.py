@@ -404,8 +404,8 @@ def styles(model, as_json):
     """List a model's styles (index and name); works for .pt and .onnx.
 
     Without MODEL: the bundled reference model.  MODEL may also name a
-    bundled model: `lite` (the same styles, distilled to a net about 7x
-    faster) or `reference`.
+    bundled model: `lite` (the same styles in a net about 7x faster) or
+    `reference`.
     """
     from .bundled import BUNDLED_MODELS, models_folder, resolve_model
     from .inference import load_stylizer

@@ -11,7 +11,6 @@ pixel error alone averages away.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

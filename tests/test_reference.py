@@ -207,7 +207,7 @@ def test_the_shipped_reference_model_loads_with_its_16_named_styles():
     from cin_style.imageio import psnr
     from cin_style_export import StyleRunner
 
-    runner = StyleRunner(bundled.models_folder() / bundled.REFERENCE_GRAPH_FILE, device="cpu")
+    runner = StyleRunner(bundled.bundled_graph("reference"), device="cpu")
     assert runner.style_names == names
     image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -148,7 +148,7 @@ def _facts(metadata: dict[str, str], graph: Path, runtime: str) -> dict[str, str
 def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *,
                ort_dist: str | os.PathLike | None = None, max_side: int = DEFAULT_MAX_SIDE,
                precision: str = "fp16-weights") -> SiteResult:
-    """Write the static site for ``model`` (None: the bundled reference model) into ``out``.
+    """Write the static site for ``model`` (None: the bundled lite model) into ``out``.
 
     ``out`` is replaced only when the whole site was written; an existing folder
     must be an earlier site (it has site.json) or empty.
