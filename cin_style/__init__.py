@@ -1,23 +1,30 @@
 """cin-style: multi-style neural style transfer with conditional instance norm.
 
 The names below load on first use (PEP 562), so ``import cin_style`` imports
-neither torch nor onnxruntime, and the torch-free ONNX runner can share
-``cin_style.blend`` and ``cin_style.imageio``::
+neither torch nor onnxruntime::
 
     import cin_style
     model, names = cin_style.load_model()                # the bundled 16-style model
     out = cin_style.stylize(model, pil_image, "starry_night=0.7,great_wave=0.3")
+    runner = cin_style.StyleRunner("model.onnx")         # torch-free: an exported graph
+
+The package is laid out by capability, each layer importing only those below it:
+cli → bench → web → evaluate → video, deploy, optimize → train → infer → losses →
+nn, data → assets, blend, io → config, progress → errors.
 """
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
-    "load_model": "cin_style.checkpoint",
-    "stylize": "cin_style.torch_stylize",
-    "reference_model": "cin_style.bundled",
-    "evaluate_model": "cin_style.evaluate",
+    "load_model": "cin_style.nn.checkpoint",
+    "stylize": "cin_style.infer.torch_stylizer",
+    "load_stylizer": "cin_style.infer.stylizer",
+    "Stylizer": "cin_style.infer.stylizer",
+    "StyleRunner": "cin_style.infer.onnx_runner",
+    "reference_model": "cin_style.assets.bundled",
+    "evaluate_model": "cin_style.evaluate.scores",
     "TrainConfig": "cin_style.config",
     "LossConfig": "cin_style.config",
     "StyleNetConfig": "cin_style.config",

@@ -1,5 +1,4 @@
-"""`python -m cin_style ...` is `cin-style ...` (what torchrun launches: `torchrun ... -m cin_style train ...`)."""
+from cin_style.cli.main import main
 
-from .cli import main
-
-main()
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Self
 
-from .errors import ConfigError
-from .imageio import MIN_SIDE
+from cin_style.errors import ConfigError
+from cin_style.io.image import MIN_SIDE
 
 
 def _known_fields(cls, data: dict) -> dict:
@@ -254,7 +254,7 @@ class TrainConfig(_Stored):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict, network: dict | None = None) -> "TrainConfig":
+    def from_dict(cls, data: dict, network: dict | None = None) -> TrainConfig:
         """From ``to_dict`` output, or from a checkpoint's ``train_config`` with its
         ``model_config`` as ``network`` (checkpoints before 0.2 kept base_width and
         residual_blocks in train_config; they are read too)."""

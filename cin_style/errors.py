@@ -21,6 +21,10 @@ class ConfigError(CinStyleError, ValueError):
     """An option or config value out of its range."""
 
 
+class DataError(CinStyleError, ValueError):
+    """Training data that cannot be used; the message is meant for users."""
+
+
 class WeightsError(CinStyleError, RuntimeError):
     """The loss network's weights could not be found, fetched or read."""
 

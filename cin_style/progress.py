@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 LOGGER = "cin_style"
-# Both packages log: the library and its deployment half.
-LOGGERS = ("cin_style", "cin_style_export")
 
 
 def progress_bar(total: int, desc: str, initial: int = 0, enabled: bool = True) -> tqdm:
@@ -43,7 +41,7 @@ def configure_logging(quiet: bool = False) -> None:
     """Log lines (INFO, or WARNING with ``quiet``) to the current stderr, message only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in LOGGERS:
+    for name in (LOGGER,):
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
             logger.removeHandler(old)

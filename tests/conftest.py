@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cin_style.vgg import VGGEncoder
 from cin_style.config import LossConfig, StyleNetConfig, TrainConfig
-from cin_style.model import StyleNet
+from cin_style.nn.stylenet import StyleNet
+from cin_style.nn.vgg import VGGEncoder
 
 # Small crops and shallow layers keep a training step to a few milliseconds.
 TINY_LOSS = LossConfig(content_layers={"relu2_2": 1.0},

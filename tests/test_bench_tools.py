@@ -3,8 +3,8 @@ big-image mosaic, and the tiled-vs-untiled comparison."""
 
 import numpy as np
 
-from cin_style.bench_big import compare, mosaic
-from cin_style.bench_video import MOTIONS, format_video_table, synthetic_clip
+from cin_style.bench.big import compare, mosaic
+from cin_style.bench.video import MOTIONS, format_video_table, synthetic_clip
 
 
 def test_synthetic_clips_move_as_stated():

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from cin_style.blend import (BlendError, blend_weights, check_weight_matrix, format_blend,
-                             parse_style_spec, weights_from_specs)
+from cin_style.blend.weights import (
+    BlendError,
+    blend_weights,
+    check_weight_matrix,
+    format_blend,
+    parse_style_spec,
+    weights_from_specs,
+)
 
 NAMES = ["starry", "wave", "mosaic"]
 
@@ -52,7 +58,7 @@ def test_weight_matrix_checks():
 def test_one_grammar_for_weighted_names_and_path_assignments(tmp_path):
     from pathlib import Path
 
-    from cin_style.specs import SpecError, parse_weighted_names, split_name_path, split_path_weight
+    from cin_style.blend.specs import SpecError, parse_weighted_names, split_name_path, split_path_weight
 
     assert parse_weighted_names("relu1_2:2, relu3_3", ":", "layer") == [("relu1_2", 2.0), ("relu3_3", 1.0)]
     with pytest.raises(SpecError, match="layer 'relu1_2'"):
@@ -70,7 +76,7 @@ def test_one_grammar_for_weighted_names_and_path_assignments(tmp_path):
 def test_weight_matrix_accepts_every_documented_form_alike():
     import torch
 
-    from cin_style.blend import weight_matrix
+    from cin_style.blend.weights import weight_matrix
 
     expected = np.array([[0.75, 0.0, 0.25]] * 2, np.float32)
     forms = ["starry=3,mosaic=1", ["starry=3", "mosaic=1"], {"starry": 3, "mosaic": 1},

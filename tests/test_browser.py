@@ -11,16 +11,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from cin_style.web.browser import (BrowserMissing, drive, find_chromium, find_node, find_node_modules,
-                                   ort_web_dist, serving)
-from cin_style.web.site import write_site
-from cin_style_export.onnx_export import export_onnx
-from cin_style_export.runner import StyleRunner
-
 from conftest import make_tiny_model
+from PIL import Image
 from test_web import foreign_graph
+
+from cin_style.deploy.onnx_export import export_onnx
+from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.web.browser import (
+    BrowserMissing,
+    drive,
+    find_chromium,
+    find_node,
+    find_node_modules,
+    ort_web_dist,
+    serving,
+)
+from cin_style.web.site import write_site
 
 NAMES = ["alpha", "beta", "gamma"]
 REPO = Path(__file__).resolve().parent.parent
@@ -142,7 +148,7 @@ def test_page_shows_errors_in_the_page(tools, sites):
 def test_bench_browser_measures_both_sides(tools, sites):
     from click.testing import CliRunner
 
-    from cin_style.cli import cli
+    from cin_style.cli.main import cli
 
     folder, _ = sites
     result = CliRunner().invoke(cli, ["bench", "--browser", "--model", str(folder / "tiny.onnx"),

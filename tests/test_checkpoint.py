@@ -8,9 +8,8 @@ import time
 import pytest
 import torch
 
-from cin_style.checkpoint import (CheckpointError, atomic_torch_save, load_checkpoint, load_model,
-                                  make_checkpoint)
-from cin_style.model import one_hot_weights
+from cin_style.nn.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, load_model, make_checkpoint
+from cin_style.nn.stylenet import one_hot_weights
 
 
 def test_round_trip_under_weights_only(tiny_model, tmp_path):
@@ -66,9 +65,9 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pt"
     script = textwrap.dedent(f"""
         import torch
-        from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+        from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
         from cin_style.config import StyleNetConfig
-        from cin_style.model import StyleNet
+        from cin_style.nn.stylenet import StyleNet
         model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
         step = 0
         while True:

@@ -2,11 +2,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_image
 from PIL import Image
 
-from cin_style.cli import cli
-
-from conftest import write_image
+from cin_style.cli.main import cli
 
 TINY_TRAIN = ["--steps", "3", "--batch-size", "2", "--image-size", "24", "--style-size", "32",
               "--base-width", "4", "--residual-blocks", "1", "--checkpoint-every", "2",
@@ -165,8 +164,8 @@ def test_weights_path_uses_env(runner, tmp_path, monkeypatch):
 
 def test_a_bug_keeps_its_traceback_and_debug_shows_user_errors_in_full(runner, trained, tmp_path,
                                                                         monkeypatch):
-    from cin_style import inference
-    from cin_style.checkpoint import CheckpointError
+    from cin_style.infer import files as inference
+    from cin_style.nn.checkpoint import CheckpointError
 
     def broken(*args, **kwargs):
         raise RuntimeError("an internal bug")

@@ -7,17 +7,16 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from cin_style.checkpoint import load_checkpoint, load_model
-from cin_style.cli import cli
-from cin_style.clip_loss import ClipDirectionLoss, ClipUnavailable, load_clip
-from cin_style.config import ClipConfig, ConfigError, OptimizeConfig
-from cin_style.data import parse_style_inputs
-from cin_style.optimize import optimize_image
-from cin_style.specs import SpecError
-from cin_style.train import add_styles, train
-
 from conftest import TINY_LOSS, random_encoder, tiny_train_config
+
+from cin_style.blend.specs import SpecError
+from cin_style.cli.main import cli
+from cin_style.config import ClipConfig, ConfigError, OptimizeConfig
+from cin_style.data.styles import parse_style_inputs
+from cin_style.losses.clip import ClipDirectionLoss, ClipUnavailable, load_clip
+from cin_style.nn.checkpoint import load_checkpoint, load_model
+from cin_style.optimize.gatys import optimize_image
+from cin_style.train.trainer import add_styles, train
 
 open_clip = pytest.importorskip("open_clip")
 
@@ -115,7 +114,7 @@ def test_optimising_towards_a_text_lowers_the_clip_loss(clip_weights):
 
 def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_dir, clip_weights,
                                                              tmp_path):
-    from cin_style_export.onnx_export import export_onnx
+    from cin_style.deploy.onnx_export import export_onnx
 
     out = tmp_path / "m.pt"
     config = tiny_train_config(steps=30, checkpoint_every=30, lr=2e-2, clip=tiny_clip_config(clip_weights))
@@ -138,7 +137,7 @@ def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_
         blend = model(photo, torch.tensor([[0.5, 0.5]]))
     assert not torch.allclose(painted, worded)
     assert not torch.allclose(blend, painted) and not torch.allclose(blend, worded)
-    from cin_style.evaluate import model_style_images
+    from cin_style.evaluate.scores import model_style_images
 
     assert model_style_images(out, names) == {"alpha": style_dir / "alpha.png"}  # no painting for words
     graph = export_onnx(model, names, tmp_path / "m.onnx")

@@ -1,10 +1,9 @@
+from conftest import random_encoder
 from PIL import Image
 
-from cin_style.bundled import bundled_samples, bundled_styles
-from cin_style.demo import TRAIN_DEMO_STYLES, train_demo
-from cin_style.imageio import list_images
-
-from conftest import random_encoder
+from cin_style.assets.bundled import bundled_samples, bundled_styles
+from cin_style.evaluate.demo import TRAIN_DEMO_STYLES, train_demo
+from cin_style.io.image import list_images
 
 
 def test_bundled_data_is_installed_with_credits():

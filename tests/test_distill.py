@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 import torch
-
-from cin_style.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
-from cin_style.cli import cli
-from cin_style.data import center_crops
-from cin_style.config import NETWORK_PRESETS, ConfigError, DistillConfig, StyleNetConfig
-from cin_style.distill import distill_loss, draw_weights
-from cin_style.model import StyleNet
-from cin_style.train import add_styles, train
-
 from conftest import TINY_NAMES, make_tiny_model, random_encoder, tiny_train_config
+
+from cin_style.cli.main import cli
+from cin_style.config import NETWORK_PRESETS, ConfigError, DistillConfig, StyleNetConfig
+from cin_style.data.photos import center_crops
+from cin_style.nn.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
+from cin_style.nn.stylenet import StyleNet
+from cin_style.train.distill import distill_loss, draw_weights
+from cin_style.train.trainer import add_styles, train
 
 
 @pytest.fixture

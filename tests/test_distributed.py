@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from cin_style.checkpoint import load_checkpoint, load_model
-
 from conftest import write_image
+
+from cin_style.nn.checkpoint import load_checkpoint, load_model
 
 LR = 1e-3
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from cin_style.vgg import VGGEncoder
+    from cin_style.nn.vgg import VGGEncoder
 
     root = tmp_path_factory.mktemp("ddp")
     for i in range(6):
@@ -114,8 +113,8 @@ def test_a_batch_that_does_not_split_is_one_clear_error(data):
     assert "--batch-size 3 does not split over 2 processes" in done.stderr
     assert not (data / "odd.pt").exists()
     # Under torchrun directly, every rank refuses the same way (distributed.World.share).
-    from cin_style.distributed import World
     from cin_style.errors import ConfigError
+    from cin_style.train.distributed import World
 
     with pytest.raises(ConfigError, match="does not split"):
         World(rank=1, size=2).share(3)

@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
-from cin_style.evaluate import EVAL_LOSS, evaluate, format_report, luminance, ssim
-from cin_style.inference import TorchStylizer
-
 from conftest import random_encoder
+
+from cin_style.cli.main import cli
+from cin_style.evaluate.scores import EVAL_LOSS, evaluate, format_report, luminance, ssim
+from cin_style.infer.torch_stylizer import TorchStylizer
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 
 def test_ssim_is_one_for_identical_and_lower_for_noise():
@@ -62,7 +61,7 @@ def test_report_table_lists_every_row(tiny_checkpoint, content_dir, style_dir):
 
 
 def test_with_optimize_scores_a_gatys_reference(tiny_checkpoint, content_dir, style_dir):
-    from cin_style.vgg import VGGEncoder
+    from cin_style.nn.vgg import VGGEncoder
 
     stylizer = TorchStylizer(tiny_checkpoint, device="cpu")
     torch.manual_seed(0)
@@ -129,8 +128,8 @@ def test_identity_stylizer_scores_content_zero_and_ssim_one(content_dir, style_d
 
 def test_bundled_model_sheet_lands_in_the_current_folder(tiny_checkpoint, content_dir, vgg_weights_file,
                                                          tmp_path, monkeypatch):
-    from cin_style import bundled
-    from cin_style.evaluate import evaluate_model
+    from cin_style.assets import bundled
+    from cin_style.evaluate.scores import evaluate_model
 
     monkeypatch.setattr(bundled, "reference_model", lambda: tiny_checkpoint)
     monkeypatch.chdir(tmp_path / "content")

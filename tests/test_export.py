@@ -11,15 +11,14 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY_NAMES, make_tiny_model, write_image
 from PIL import Image
 
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
-from cin_style_export import runner as runner_mod
-from cin_style_export.onnx_export import ExportError, export_onnx, read_metadata
-from cin_style_export.runner import RunnerError, StyleRunner
-
-from conftest import TINY_NAMES, make_tiny_model, write_image
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import ExportError, export_onnx, read_metadata
+from cin_style.infer import onnx_runner as runner_mod
+from cin_style.infer.onnx_runner import RunnerError, StyleRunner
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 NAMES = TINY_NAMES
 
@@ -137,8 +136,8 @@ def test_upsampling_layers_export_as_exact_phase_convs(exported):
 
 @pytest.mark.parametrize("rows, cols", [(10, 12), (9, 12), (10, 11), (9, 11)])
 def test_phase_kernels_equal_upsample_pad_conv(rows, cols):
-    from cin_style.model import UpsampleConvCIN
-    from cin_style_export.onnx_export import _PhaseUpsampleConv, phase_kernels
+    from cin_style.deploy.onnx_export import _PhaseUpsampleConv, phase_kernels
+    from cin_style.nn.stylenet import UpsampleConvCIN
 
     torch.manual_seed(rows * cols)
     plain = UpsampleConvCIN(2, 5, 4)
@@ -184,7 +183,7 @@ def test_reference_evaluator_and_opencv_agree_with_onnxruntime(exported):
 def test_runner_imports_and_runs_without_torch(exported):
     script = textwrap.dedent(f"""
         import sys, numpy as np
-        from cin_style_export.runner import StyleRunner
+        from cin_style.infer.onnx_runner import StyleRunner
         runner = StyleRunner({str(exported["fp32"].path)!r}, device="cpu")
         out = runner.stylize(np.zeros((20, 17, 3), np.uint8), "beta=1")
         assert out.shape == (20, 17, 3) and out.dtype == np.uint8, (out.shape, out.dtype)
@@ -323,7 +322,7 @@ def test_export_leaves_the_callers_model_as_it_was(tmp_path):
 
 
 def test_large_images_run_without_the_cpu_arena_and_give_the_same_result(exported, monkeypatch):
-    from cin_style_export import runner as runner_module
+    from cin_style.infer import onnx_runner as runner_module
 
     runner = StyleRunner(exported["fp32"].path, device="cpu")
     image = np.random.default_rng(0).random((1, 3, 40, 48), dtype=np.float32)

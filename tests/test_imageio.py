@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cin_style import imageio
-from cin_style.imageio import ImageError, load_image, save_image
+from cin_style.io import image as imageio
+from cin_style.io.image import ImageError, load_image, save_image
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -40,7 +40,7 @@ def test_other_modes_become_rgb(tmp_path, mode):
     Image.new("RGB", (8, 6), (200, 100, 50)).convert(mode).save(path)
     loaded = load_image(path)
     assert loaded.shape == (6, 8, 3) and loaded.dtype == np.float32
-    assert 0 <= loaded.min() and loaded.max() <= 1
+    assert loaded.min() >= 0 and loaded.max() <= 1
 
 
 def test_palette_transparency_composited(tmp_path):

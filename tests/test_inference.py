@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_model, write_image
 from PIL import Image
 
-from cin_style.checkpoint import make_checkpoint
 from cin_style.errors import UsageError
-from cin_style.inference import TorchStylizer, blend_for, output_paths, stylize_files
-
-from conftest import make_tiny_model, write_image
+from cin_style.infer.files import output_paths, stylize_files
+from cin_style.infer.stylizer import blend_for
+from cin_style.infer.torch_stylizer import TorchStylizer
+from cin_style.nn.checkpoint import make_checkpoint
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
 
 
 def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
-    from cin_style.cli import cli
+    from cin_style.cli.main import cli
 
     for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
                     "stylize", "styles", "weights", "web", "serve", "video"]:

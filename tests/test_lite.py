@@ -3,14 +3,13 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from click.testing import CliRunner
 
-from cin_style import bundled
-from cin_style.checkpoint import load_checkpoint, load_model
-from cin_style.cli import cli
+from cin_style.assets import bundled
+from cin_style.cli.main import cli
 from cin_style.config import NETWORK_PRESETS
+from cin_style.nn.checkpoint import load_checkpoint, load_model
 
 
 def test_bundled_models_are_picked_by_name(tmp_path, monkeypatch):
@@ -34,8 +33,8 @@ def test_the_shipped_lite_model_has_the_reference_styles_and_is_small():
     assert data["weights_precision"] == "fp16" and "optimizer" not in data
     # trained on the reference model's own paintings (training/README.md says why not distilled)
     assert [Path(p).stem for p in data["style_paths"]] == reference_names
-    from cin_style.imageio import psnr
-    from cin_style_export import StyleRunner
+    from cin_style import StyleRunner
+    from cin_style.io.image import psnr
 
     runner = StyleRunner(bundled.bundled_graph("lite"), device="cpu")
     assert runner.style_names == names

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from cin_style.config import LossConfig
-from cin_style.losses import PerceptualLoss, content_loss, gram_matrix, style_loss, total_variation
+from cin_style.losses.perceptual import PerceptualLoss, content_loss, gram_matrix, style_loss, total_variation
 
 
 def test_gram_matrix_exact_values():

@@ -5,16 +5,15 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY_NAMES, write_image
 from PIL import Image
 
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
+from cin_style.blend.masks import parse_mask_specs, weight_map
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import export_onnx
 from cin_style.errors import UsageError
-from cin_style.masks import parse_mask_specs, weight_map
-from cin_style_export.onnx_export import export_onnx
-from cin_style_export.runner import RunnerError, StyleRunner
-
-from conftest import TINY_NAMES, write_image
+from cin_style.infer.onnx_runner import RunnerError, StyleRunner
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 NAMES = TINY_NAMES
 
@@ -90,7 +89,7 @@ def test_masks_graph_matches_pytorch_and_takes_global_blends(model, tmp_path):
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
     masks, plain = StyleRunner(tmp_path / "masks.onnx", device="cpu"), StyleRunner(tmp_path / "plain.onnx",
                                                                                    device="cpu")
-    assert masks.masks and not plain.masks
+    assert masks.capabilities.masks and not plain.capabilities.masks
     x = image().numpy()
     split = np.zeros((1, 3, 6, 8), np.float32)
     split[:, 0, :, :4], split[:, 1, :, 4:] = 1, 1
@@ -132,7 +131,7 @@ def test_export_cli_writes_the_masks_variant(model, tmp_path):
     runner = CliRunner()
     done = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--masks"])
     assert done.exit_code == 0 and "per-pixel blends" in done.output, done.output
-    assert StyleRunner(tmp_path / "m.onnx", device="cpu").masks
+    assert StyleRunner(tmp_path / "m.onnx", device="cpu").capabilities.masks
     both = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "x.onnx"), "--masks",
                                "--bake", "alpha"])
     assert both.exit_code == 2 and not (tmp_path / "x.onnx").exists()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from cin_style.config import StyleNetConfig
-from cin_style.model import ConditionalInstanceNorm2d, StyleNet, one_hot_weights
+from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, one_hot_weights
 
 
 @pytest.mark.parametrize("h,w", [(16, 16), (17, 23), (31, 16), (33, 45), (21, 20)])

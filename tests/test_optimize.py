@@ -3,14 +3,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from cin_style.cli import cli
-from cin_style.vgg import VGGEncoder
-from cin_style.config import LossConfig, OptimizeConfig
-from cin_style.losses import blend_grams, gram_matrix
-from cin_style.optimize import optimize_image
-
 from conftest import write_image
+
+from cin_style.cli.main import cli
+from cin_style.config import LossConfig, OptimizeConfig
+from cin_style.losses.perceptual import blend_grams, gram_matrix
+from cin_style.nn.vgg import VGGEncoder
+from cin_style.optimize.gatys import optimize_image
 
 TINY_GATYS = LossConfig(encoder="vgg19", content_layers={"conv2_2": 1.0},
                         style_layers={"conv1_1": 1.0, "conv2_1": 1.0}, style_weight=1e3, tv_weight=1e-2)

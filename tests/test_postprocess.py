@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from cin_style.config import StyleNetConfig
-from cin_style.model import StyleNet
-from cin_style.postprocess import _RGB_TO_YCC, mix_strength, preserve_color
+from cin_style.infer.finish import _RGB_TO_YCC, mix_strength, preserve_color
+from cin_style.nn.stylenet import StyleNet
 
 
 def test_preserve_color_takes_luma_from_stylized_and_chroma_from_content():

@@ -7,15 +7,14 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
-
-from cin_style.bundled import bundled_samples
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
-from cin_style_export.onnx_export import export_onnx
-from cin_style_export.quantize import QuantizationError, quantize_int8
-from cin_style_export.runner import StyleRunner
-
 from conftest import make_tiny_model, write_image
+
+from cin_style.assets.bundled import bundled_samples
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import export_onnx
+from cin_style.deploy.quantize import QuantizationError, quantize_int8
+from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 NAMES = ["alpha", "beta", "gamma"]
 

@@ -23,11 +23,11 @@ def _python_blocks_after(heading: str) -> list[str]:
 def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):
     import numpy as np
     import torch
+    from conftest import make_tiny_model, write_image
     from PIL import Image
 
-    from cin_style import bundled
-    from cin_style.checkpoint import make_checkpoint
-    from conftest import make_tiny_model, write_image
+    from cin_style.assets import bundled
+    from cin_style.nn.checkpoint import make_checkpoint
 
     model_file = tmp_path / "model.pt"
     torch.save(make_checkpoint(make_tiny_model(), ["starry_night", "great_wave", "poppies"]), model_file)
@@ -44,10 +44,10 @@ def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):
 
 def test_readme_runner_snippet_runs(tmp_path, monkeypatch):
     import numpy as np
+    from conftest import make_tiny_model
     from PIL import Image
 
-    from cin_style_export.onnx_export import export_onnx
-    from conftest import make_tiny_model
+    from cin_style.deploy.onnx_export import export_onnx
 
     export_onnx(make_tiny_model(), ["starry_night", "great_wave", "poppies"], tmp_path / "model.onnx",
                 verify=False)
@@ -64,7 +64,8 @@ def test_importing_the_packages_loads_neither_torch_nor_onnxruntime():
     import subprocess
     import sys
 
-    script = ("import sys, cin_style, cin_style_export; assert callable(cin_style.__getattr__); "
+    script = ("import sys, cin_style, cin_style.infer, cin_style.deploy; "
+              "assert callable(cin_style.__getattr__); "
               "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -8,17 +8,24 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import make_tiny_model, random_encoder, tiny_train_config, write_image
 from PIL import Image
 
-from cin_style import bundled
-from cin_style.checkpoint import (TRAINING_STATE_KEYS, CheckpointError, export_checkpoint,
-                                  load_checkpoint, load_model, make_checkpoint, slim_checkpoint)
-from cin_style.cli import cli
-from cin_style.data import ContentImages, center_crops, parse_style_inputs
-from cin_style.imageio import list_images
-from cin_style.train import train
-
-from conftest import make_tiny_model, random_encoder, tiny_train_config, write_image
+from cin_style.assets import bundled
+from cin_style.cli.main import cli
+from cin_style.data.photos import ContentImages, center_crops
+from cin_style.data.styles import parse_style_inputs
+from cin_style.io.image import list_images
+from cin_style.nn.checkpoint import (
+    TRAINING_STATE_KEYS,
+    CheckpointError,
+    export_checkpoint,
+    load_checkpoint,
+    load_model,
+    make_checkpoint,
+    slim_checkpoint,
+)
+from cin_style.train.trainer import train
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def test_slim_fp32_is_exact_and_fp16_refuses_a_model_it_would_break(trained_chec
 
 
 def test_slim_export_refuses_below_the_psnr_bar(trained_checkpoint, tmp_path, monkeypatch):
-    from cin_style import checkpoint
+    from cin_style.nn import checkpoint
 
     monkeypatch.setattr(checkpoint, "SLIM_FP16_MIN_PSNR", 500.0)  # fp16 rounding cannot reach it
     with pytest.raises(CheckpointError, match="PSNR"):
@@ -171,7 +178,7 @@ def test_add_style_to_the_bundled_model_needs_an_output(bundled_model, tmp_path,
 
 
 def test_evaluate_finds_bundled_paintings_by_style_name(bundled_model):
-    from cin_style.evaluate import model_style_images
+    from cin_style.evaluate.scores import model_style_images
 
     found = model_style_images(bundled_model, ["starry_night", "poppies"])
     assert found == {"starry_night": bundled.bundled_styles() / "starry_night.jpg",
@@ -204,8 +211,8 @@ def test_the_shipped_reference_model_loads_with_its_16_named_styles():
     assert out.shape == (1, 3, 40, 48) and out.std() > 0.01
     assert all(bundled.bundled_style_image(n) is not None for n in names)  # evaluate finds them
     # the ONNX copy a light install runs is the same model
-    from cin_style.imageio import psnr
-    from cin_style_export import StyleRunner
+    from cin_style import StyleRunner
+    from cin_style.io.image import psnr
 
     runner = StyleRunner(bundled.bundled_graph("reference"), device="cpu")
     assert runner.style_names == names

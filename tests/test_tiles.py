@@ -5,18 +5,18 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY_NAMES
 from PIL import Image
 
-from cin_style import tiles as tiles_mod
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
-from cin_style.inference import TorchStylizer, use_tiles
-from cin_style.tile_stages import TorchTileBackend
-from cin_style.tiles import stylize_tiled
-from cin_style_export.onnx_export import export_onnx, export_tiled_onnx
-from cin_style_export.runner import RunnerError, StyleRunner
-
-from conftest import TINY_NAMES
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import export_onnx, export_tiled_onnx
+from cin_style.infer import tiles as tiles_mod
+from cin_style.infer.files import use_tiles
+from cin_style.infer.onnx_runner import RunnerError, StyleRunner
+from cin_style.infer.tiles import stylize_tiled
+from cin_style.infer.torch_stylizer import TorchStylizer
+from cin_style.infer.torch_tiles import TorchTileBackend
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 NAMES = TINY_NAMES
 BLEND = np.array([0.2, 0.5, 0.3], np.float32)
@@ -84,7 +84,7 @@ def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
     result = export_tiled_onnx(model, NAMES, tmp_path / "tiled.onnx")
     assert result.parity["max_abs_diff_uint8"] <= 1
     runner = StyleRunner(tmp_path / "tiled.onnx", device="cpu")
-    assert runner.tiled and runner.style_names == NAMES
+    assert runner.capabilities.tiles_only and runner.style_names == NAMES
     image = photo(150, 210, seed=3)
     tiled = runner.run_tiled(image, BLEND, tile=64)
     assert np.abs(tiled.astype(int) - untiled(model, image, BLEND)).max() <= 2
@@ -105,7 +105,7 @@ def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch, c
     assert use_tiles(stylizer, 101, 100, None)
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
     plain = StyleRunner(tmp_path / "plain.onnx", device="cpu")
-    with caplog.at_level("WARNING", logger="cin_style.inference"):
+    with caplog.at_level("WARNING", logger="cin_style.infer.files"):
         assert not use_tiles(plain, 101, 100, None)
     assert "big.onnx --tiled" in caplog.text
 
@@ -116,7 +116,7 @@ def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     exported = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "tiled.onnx"), "--tiled"])
     assert exported.exit_code == 0, exported.output
     assert "tiled variant" in exported.output and "max uint8 diff" in exported.output
-    assert StyleRunner(tmp_path / "tiled.onnx", device="cpu").tiled
+    assert StyleRunner(tmp_path / "tiled.onnx", device="cpu").capabilities.tiles_only
     refused = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "t16.onnx"), "--tiled",
                                        "--precision", "fp16"])
     assert refused.exit_code == 2 and not (tmp_path / "t16.onnx").exists()

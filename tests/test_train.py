@@ -3,15 +3,15 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import random_encoder, tiny_train_config
 from PIL import Image
 
-from cin_style.checkpoint import CheckpointError, load_checkpoint, load_model
-from cin_style.data import DataError, parse_style_inputs
-from cin_style.model import one_hot_weights
 from cin_style.config import TrainConfig
-from cin_style.train import add_styles, train
-
-from conftest import random_encoder, tiny_train_config
+from cin_style.data.styles import parse_style_inputs
+from cin_style.errors import DataError
+from cin_style.nn.checkpoint import CheckpointError, load_checkpoint, load_model
+from cin_style.nn.stylenet import one_hot_weights
+from cin_style.train.trainer import add_styles, train
 
 
 def run(style_dir, content_dir, out, **kw):
@@ -66,7 +66,7 @@ def test_resume_refuses_other_styles(style_dir, content_dir, tmp_path):
 
 
 def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, content_dir, tmp_path):
-    from cin_style.checkpoint import file_sha256
+    from cin_style.nn.checkpoint import file_sha256
 
     first = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=3))
     # a different shape asked for: the starting model's shape wins; a vanishing rate
@@ -94,7 +94,7 @@ def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, c
 def test_init_from_cli_refuses_resume_and_a_shape(style_dir, content_dir, tmp_path):
     from click.testing import CliRunner
 
-    from cin_style.cli import cli
+    from cin_style.cli.main import cli
 
     common = ["train", "--styles", str(style_dir), "--content", str(content_dir), "--out",
               str(tmp_path / "m.pt"), "--init-from", str(tmp_path / "a.pt")]
@@ -167,7 +167,7 @@ def test_add_style_keeps_old_styles_bit_identical(style_dir, content_dir, tmp_pa
 
 
 def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
-    from cin_style.train import learning_rate
+    from cin_style.train.trainer import learning_rate
 
     config = tiny_train_config(lr_schedule="cosine", grad_clip=0.5)
     assert learning_rate(config, 0) == pytest.approx(config.lr)
@@ -176,7 +176,7 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
     assert all(np.isfinite(r["loss"]) for r in result.history)
     # clipping really scales the gradients: clipped to ~0, Adam's step (g / (|g| + eps)) all but
     # vanishes, while the unclipped run moves the weights (both start from the seeded init)
-    from cin_style.model import StyleNet
+    from cin_style.nn.stylenet import StyleNet
 
     moved = {}
     for clip in (None, 1e-14):
@@ -193,7 +193,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
     import os
     import signal
 
-    from cin_style import train as train_module
+    from cin_style.train import trainer as train_module
 
     straight = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=6))
     real_step = train_module._Run.train_step
@@ -222,7 +222,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
 def test_prefetching_crops_changes_nothing(style_dir, content_dir, tmp_path, monkeypatch, stability):
     """The GPU path cuts the next batch on a thread; forced on here, a run and a run
     stopped half-way and resumed give exactly the weights of the plain run."""
-    import cin_style.train as train_mod
+    from cin_style.train import trainer as train_mod
 
     config = tiny_train_config(steps=6, stability_weight=stability)
     plain = run(style_dir, content_dir, tmp_path / "plain.pt", config=config)

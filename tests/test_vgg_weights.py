@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from cin_style import weights as weights_mod
-from cin_style.vgg import VGGEncoder, conv_names, layer_names
-from cin_style.weights import (RegistrySource, WeightsError, convert_lpips_vgg16, load_state_dict_file,
-                               resolve_vgg_weights, restricted_load)
+from cin_style.nn import vgg_weights as weights_mod
+from cin_style.nn.vgg import VGGEncoder, conv_names, layer_names
+from cin_style.nn.vgg_weights import (
+    RegistrySource,
+    WeightsError,
+    convert_lpips_vgg16,
+    load_state_dict_file,
+    resolve_vgg_weights,
+    restricted_load,
+)
 
 
 def test_layer_names_follow_the_papers():

@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from cin_style.checkpoint import atomic_torch_save, make_checkpoint
-from cin_style.cli import cli
-from cin_style.temporal import FlowBlender, warping_error
-from cin_style.videoio import frames as read_frames
-from cin_style.videoio import probe
-
 from clips import panning_frames, write_clip
 from conftest import make_tiny_model
+
+from cin_style.cli.main import cli
+from cin_style.io.video import frames as read_frames
+from cin_style.io.video import probe
+from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
+from cin_style.video.temporal import FlowBlender, warping_error
 
 NAMES = ["alpha", "beta", "gamma"]
 
@@ -121,8 +120,8 @@ def test_flow_consistency_removes_flicker_on_a_known_translation():
 
 
 def test_python_api_for_frame_iterators(setup):
-    from cin_style.inference import load_stylizer
-    from cin_style.video import stylize_frames
+    from cin_style.infer.stylizer import load_stylizer
+    from cin_style.video.stylize import stylize_frames
 
     stylizer = load_stylizer(setup / "m.pt", device="cpu")
     frames = panning_frames(5, 48, 64)
@@ -134,9 +133,9 @@ def test_python_api_for_frame_iterators(setup):
 
 def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path):
     import torch
-
-    from cin_style.train import train
     from conftest import random_encoder, tiny_train_config
+
+    from cin_style.train.trainer import train
 
     result = train([style_dir], content_dir, tmp_path / "s.pt", tiny_train_config(stability_weight=100.0),
                    encoder=random_encoder(), device="cpu", samples=False)
@@ -149,8 +148,9 @@ def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path)
 
 
 def test_variable_frame_rate_keeps_its_timestamps(setup, tmp_path):
-    import av
     from fractions import Fraction
+
+    import av
 
     stamps = [0, 1, 3, 4, 7, 8]
     source = tmp_path / "vfr.mkv"

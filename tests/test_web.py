@@ -4,25 +4,24 @@ manifest, the pinned runtime, the server's headers, the page's maths (in Node)."
 import json
 import shutil
 import subprocess
+import threading
 import urllib.request
 from pathlib import Path
-import threading
 
 import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
+from conftest import make_tiny_model
 from onnx import TensorProto, helper
 
-from cin_style.cli import cli
-from cin_style.postprocess import mix_strength, preserve_color
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import export_onnx
+from cin_style.infer.finish import mix_strength, preserve_color
+from cin_style.infer.onnx_runner import RunnerError
 from cin_style.web import site as site_mod
 from cin_style.web.server import ISOLATION_HEADERS, make_server, site_url
-from cin_style.web.site import (RUNTIME_INTEGRITY, SiteError, runtime_files, sri_hash, write_site)
-from cin_style_export.onnx_export import export_onnx
-from cin_style_export.runner import RunnerError
-
-from conftest import make_tiny_model
+from cin_style.web.site import RUNTIME_INTEGRITY, SiteError, runtime_files, sri_hash, write_site
 
 NAMES = ["alpha", "beta", "gamma"]
 REPO = Path(__file__).resolve().parent.parent
@@ -150,7 +149,7 @@ def test_web_cli_writes_a_site_and_rejects_bad_models(graphs, tmp_path):
 
 
 def test_web_cli_exports_a_checkpoint(tmp_path):
-    from cin_style.checkpoint import atomic_torch_save, make_checkpoint
+    from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
     model = make_tiny_model()
     checkpoint = tmp_path / "m.pt"
@@ -189,7 +188,7 @@ def test_serve_refuses_a_folder_without_a_page(tmp_path):
 
 def test_page_maths_match_the_python_postprocessing(tmp_path):
     """tensor.js's preserve-colour, strength and weight normalisation, run in Node,
-    against cin_style.postprocess and the runner's rules."""
+    against cin_style.infer.finish and the runner's rules."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed")
@@ -214,7 +213,8 @@ console.log(JSON.stringify({{
     (tmp_path / "check.mjs").write_text(script)
     out = json.loads(subprocess.run([node, str(tmp_path / "check.mjs")], capture_output=True, text=True,
                                     check=True).stdout)
-    chw = lambda a: np.array(a, np.float32).reshape(3, h, w).transpose(1, 2, 0)
+    def chw(a):
+        return np.array(a, np.float32).reshape(3, h, w).transpose(1, 2, 0)
     assert np.abs(chw(out["preserve"]) - preserve_color(stylized, content)).max() < 1e-5
     assert np.abs(chw(out["strength"]) - mix_strength(stylized, content, 0.3)).max() < 1e-6
     assert out["weights"] == [0.25, 0, 0.75] and out["zero"] is None

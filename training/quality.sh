@@ -40,7 +40,7 @@ for step in "${steps[@]}"; do
             --sheet runs/with_harvesters_sheet.jpg > "$out/with_harvesters.json"
         .venv/bin/python - "$model" runs/with_harvesters.pt "$seconds" > "$out/addstyle.json" <<'PY'
 import json, sys, torch
-from cin_style.checkpoint import load_model
+from cin_style.nn.checkpoint import load_model
 old, old_names = load_model(sys.argv[1])
 new, new_names = load_model(sys.argv[2])
 n = len(old_names)

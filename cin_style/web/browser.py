@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
-from ..errors import CinStyleError
-from .server import make_server, site_url
+from cin_style.errors import CinStyleError
+from cin_style.web.server import make_server, site_url
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell",
                        "/usr/lib/chromium/chromium", "/usr/bin/chromium")

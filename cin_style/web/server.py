@@ -13,7 +13,7 @@ import os
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ..errors import CinStyleError
+from cin_style.errors import CinStyleError
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..atomic import atomic_folder
-from ..bundled import bundled_graph, models_folder, names_bundled_model
-from ..errors import CinStyleError, UsageError
+from cin_style.assets.bundled import bundled_graph, models_folder, names_bundled_model
+from cin_style.errors import CinStyleError, UsageError
+from cin_style.io.atomic import atomic_folder
 
 ORT_WEB_VERSION = "1.30.0"
 CDN_BASE = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist/"
@@ -119,9 +119,8 @@ def _graph_source(model: str | os.PathLike | None) -> tuple[Path, str]:
 
 
 def _export(checkpoint: Path, target: Path, precision: str) -> None:
-    from cin_style_export.onnx_export import export_onnx
-
-    from ..checkpoint import load_model
+    from cin_style.deploy.onnx_export import export_onnx
+    from cin_style.nn.checkpoint import load_model
 
     net, names = load_model(checkpoint)
     export_onnx(net, names, target, precision=precision, model_source=checkpoint.name)
@@ -153,7 +152,7 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
     ``out`` is replaced only when the whole site was written; an existing folder
     must be an earlier site (it has site.json) or empty.
     """
-    from cin_style_export.runner import StyleRunner
+    from cin_style.infer.onnx_runner import StyleRunner
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
@@ -167,7 +166,7 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
     source, title = _graph_source(model)
     if source.suffix.lower() == ".onnx":
         runner = StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
-        if runner.tiled or runner.masks:
+        if runner.capabilities.tiles or runner.capabilities.masks:
             raise SiteError(f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
                             f"graph (`cin-style export MODEL -o model.onnx`, --bake and fp16 work)")
     result: dict = {}
@@ -200,7 +199,7 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
             "title": title,
             "graph": GRAPH_NAME,
             "style_names": runner.style_names,
-            "baked_blend": runner.metadata.get("baked_blend", "") if runner.baked else "",
+            "baked_blend": runner.metadata.get("baked_blend", "") if runner.capabilities.baked else "",
             "max_side": max_side,
             "facts": _facts(runner.metadata, graph, runtime),
             "card": "",

@@ -1,0 +1,266 @@
+"""`cin-style bench --train`: images/s of one training step, ours against
+pytorch/examples' fast_neural_style step, in the same process and run.
+
+Ours is the real trainer step (``train._Run.train_step``: crop sampling, the
+CIN network, the perceptual loss, Adam) on synthetic photos and paintings.
+Theirs is their TransformerNet and Vgg16 loss loaded from a folder the user
+gives (never copied here), with our VGG16 weights in place of torchvision's
+download, driven by the body of their training loop.  Numbers only.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cin_style.nn.vgg import VGG_CHANNELS, layer_names
+
+log = logging.getLogger(__name__)
+
+JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+# (label, channels-last, TrainConfig.precision) of our step, each measured
+OUR_VARIANTS = (("cin-style fp32", False, "fp32"), ("cin-style fp32 channels-last", True, "fp32"),
+                ("cin-style bf16", False, "bf16"), ("cin-style bf16 channels-last", True, "bf16"))
+
+
+def vgg_flops(arch: str, deepest: str, height: int, width: int) -> int:
+    """Multiply-adds x2 of a VGG stack's convolutions up to ``deepest``."""
+    total, cin, h, w = 0, 3, height, width
+    for name in layer_names(arch)[: layer_names(arch).index(deepest) + 1]:
+        if name.startswith("conv"):
+            cout = VGG_CHANNELS[int(name[4]) - 1]
+            total += 2 * cin * cout * 9 * h * w
+            cin = cout
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+    return total
+
+
+def train_step_flops(net_flops: int, arch: str, style_deepest: str, content_deepest: str,
+                     height: int, width: int) -> int:
+    """One image's training step: the network forward and backward (input and
+    weight gradients: 3x), VGG on the output forward and backward (input
+    gradients only: 2x), VGG on the photo forward up to the content layer."""
+    return (3 * net_flops + 2 * vgg_flops(arch, style_deepest, height, width)
+            + vgg_flops(arch, content_deepest, height, width))
+
+
+def _write_synthetic_images(folder: Path, count: int, size: int, seed: int) -> Path:
+    from cin_style.io.image import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        # smooth random fields: photo-like statistics without any data files
+        coarse = rng.random((size // 16, size // 16, 3), dtype=np.float32)
+        image = np.kron(coarse, np.ones((16, 16, 1), np.float32))
+        save_image(folder / f"img{i:02d}.png", np.clip(image + 0.1 * rng.random(image.shape), 0, 1))
+    return folder
+
+
+def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32", encoder=None,
+             workdir: Path | None = None, device: str = "cpu") -> tuple[Callable[[], None], int]:
+    """A ready trainer step and its FLOPs per image.  (Each step reads its loss back
+    as a float, which waits for the GPU: wall-clock timing is honest on CUDA too.)"""
+    from cin_style.config import StyleNetConfig, TrainConfig
+    from cin_style.data.photos import ContentImages
+    from cin_style.data.styles import parse_style_inputs
+    from cin_style.losses.perceptual import PerceptualLoss
+    from cin_style.nn.stylenet import StyleNet
+    from cin_style.nn.vgg import build_encoder
+    from cin_style.train.trainer import _Run
+
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="cin-style-bench-"))
+    photos = _write_synthetic_images(workdir / "photos", 8, max(size, 288), seed=1)
+    paintings = _write_synthetic_images(workdir / "styles", 4, 384, seed=2)
+    config = TrainConfig(batch_size=batch, image_size=size, style_size=384, precision=precision)
+    encoder = encoder or build_encoder(config.loss.encoder, config.loss.layers)
+    torch.manual_seed(0)
+    specs = parse_style_inputs([paintings])
+    dev = torch.device(device)
+    model = StyleNet(StyleNetConfig(num_styles=len(specs))).to(dev)
+    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
+    run = _Run(model, [s.name for s in specs], specs, list(range(len(specs))),
+               ContentImages(photos, size), loss_fn, config, dev,
+               list(model.parameters()), channels_last=channels_last)
+    flops = train_step_flops(model.flops(size, size), config.loss.encoder,
+                             _deepest(config.loss.encoder, config.loss.style_layers),
+                             _deepest(config.loss.encoder, config.loss.content_layers), size, size)
+    return run.train_step, flops
+
+
+def _deepest(arch: str, layers) -> str:
+    names = layer_names(arch)
+    return max(layers, key=names.index)
+
+
+@contextmanager
+def _torchvision_vgg16_from(state_dict: dict):
+    """Make ``torchvision.models.vgg16(weights=...)`` build the net from our
+    weights instead of downloading (their Vgg16 asks for ImageNet weights)."""
+    from torchvision import models
+
+    original = models.vgg16
+
+    def vgg16(*args, **kwargs):
+        kwargs["weights"] = None
+        net = original(*args, **kwargs)
+        convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+        names = [n for n in layer_names("vgg16") if n.startswith("conv")]
+        with torch.no_grad():
+            for module, name in zip(convs, names):
+                if f"{name}.weight" in state_dict:
+                    module.weight.copy_(state_dict[f"{name}.weight"])
+                    module.bias.copy_(state_dict[f"{name}.bias"])
+        return net
+
+    models.vgg16 = vgg16
+    try:
+        yield
+    finally:
+        models.vgg16 = original
+
+
+def _import_from(folder: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{folder / (name + '.py')} not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # their files import each other by plain name
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_peer_modules(peer_dir: Path, *names: str) -> list:
+    """Their modules by file name (they import each other by plain names such as
+    ``utils``), without leaving those names behind in ``sys.modules``; a folder that
+    lacks one of them is refused, naming what is missing."""
+    peer_dir = Path(peer_dir)
+    missing = [f"{n}.py" for n in names if not (peer_dir / f"{n}.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
+    saved = {n: sys.modules.get(n) for n in ("transformer_net", "vgg", "utils", *names)}
+    try:
+        return [_import_from(peer_dir, name) for name in names]
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
+    """pytorch/examples fast_neural_style: one iteration of its training loop."""
+    transformer_net, vgg_module, utils = load_peer_modules(peer_dir, "transformer_net", "vgg", "utils")
+    torch.manual_seed(0)
+    transformer = transformer_net.TransformerNet()
+    optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
+    mse_loss = torch.nn.MSELoss()
+    with _torchvision_vgg16_from(vgg_state):
+        vgg = vgg_module.Vgg16(requires_grad=False)
+    style = torch.rand(batch, 3, 384, 384) * 255
+    gram_style = [utils.gram_matrix(y) for y in vgg(utils.normalize_batch(style))]
+    generator = torch.Generator().manual_seed(0)
+
+    def step():  # the body of their `for batch_id, (x, _) in enumerate(train_loader)` loop
+        x = torch.rand(batch, 3, size, size, generator=generator) * 255
+        optimizer.zero_grad()
+        y = transformer(x)
+        y = utils.normalize_batch(y)
+        x = utils.normalize_batch(x)
+        features_y = vgg(y)
+        features_x = vgg(x)
+        content_loss = 1e5 * mse_loss(features_y.relu2_2, features_x.relu2_2)
+        style_loss = 0.
+        for ft_y, gm_s in zip(features_y, gram_style):
+            style_loss += mse_loss(utils.gram_matrix(ft_y), gm_s[:batch, :, :])
+        total = content_loss + 1e10 * style_loss
+        total.backward()
+        optimizer.step()
+        content_loss.item()
+
+    return step
+
+
+def _images_per_second(step: Callable[[], None], batch: int, steps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4,
+                    steps: int = 5) -> dict:
+    """Median images/s of training steps (ours in fp32 and bf16, each plain and
+    channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
+    a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
+    from cin_style.bench.infer import measure_matmul_peak
+    from cin_style.nn.vgg import build_encoder
+    from cin_style.nn.vgg_weights import load_state_dict_file, resolve_vgg_weights
+
+    peak = measure_matmul_peak()["peak"]
+    log.info(f"matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
+    weights_file = resolve_vgg_weights("vgg16")
+    encoder = build_encoder("vgg16", list(JOHNSON_STYLE_LAYERS), weights_file)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
+        for label, channels_last, precision in OUR_VARIANTS:
+            step, flops = our_step(size, batch, channels_last, precision, encoder,
+                                   Path(tmp) / label.replace(" ", "_").replace(",", ""))
+            ips = _images_per_second(step, batch, steps)
+            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9})
+            log.info(f"{label}: {ips:.3f} img/s")
+        if torch.cuda.is_available():  # the GPU recipe: bf16 autocast, channels-last, batch 8
+            label = "cin-style CUDA bf16 channels-last, batch 8"
+            step, flops = our_step(size, 8, True, "bf16", copy.deepcopy(encoder), Path(tmp) / "cuda",
+                                   device="cuda")
+            ips = _images_per_second(step, 8, steps)
+            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9,
+                         "gpu": True})
+            log.info(f"{label}: {ips:.3f} img/s")
+    if peer_dir is not None:
+        step = peer_step(Path(peer_dir), size, batch, load_state_dict_file(weights_file, "vgg16"))
+        # their step runs VGG to relu4_3 on the photo too, and uses the same network shape
+        from cin_style.config import StyleNetConfig
+        from cin_style.nn.stylenet import StyleNet
+
+        net = StyleNet(StyleNetConfig(num_styles=1)).flops(size, size)
+        flops = 3 * net + 3 * vgg_flops("vgg16", "relu4_3", size, size)
+        ips = _images_per_second(step, batch, steps)
+        rows.append({"trainer": "pytorch/examples", "images_per_s": ips, "gflops": ips * flops / 1e9})
+        log.info(f"pytorch/examples: {ips:.3f} img/s")
+    base = next((r["images_per_s"] for r in rows if r["trainer"] == "pytorch/examples"), None)
+    for row in rows:  # the sgemm peak is the CPU's: no share for a GPU row
+        row["percent_of_sgemm"] = None if row.get("gpu") else 100 * row["gflops"] / peak
+        row["vs_pytorch_examples"] = row["images_per_s"] / base if base else None
+    return {"size": size, "batch": batch, "steps": steps, "sgemm_gflops": peak,
+            "torch_threads": torch.get_num_threads(), "rows": rows}
+
+
+def format_train_table(report: dict) -> str:
+    lines = [f"training step, {report['size']}² batch {report['batch']}, VGG16 to relu4_3, "
+             f"median of {report['steps']} steps, {report['torch_threads']} threads, "
+             f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s",
+             f"{'trainer':30s} {'img/s':>8s} {'GFLOP/s':>8s} {'% sgemm':>8s} {'vs peer':>8s}"]
+    for r in report["rows"]:
+        ratio = f"{r['vs_pytorch_examples']:.2f}x" if r["vs_pytorch_examples"] else "-"
+        share = "-" if r["percent_of_sgemm"] is None else f"{r['percent_of_sgemm']:.1f}%"
+        lines.append(f"{r['trainer']:30s} {r['images_per_s']:8.3f} {r['gflops']:8.1f} "
+                     f"{share:>8s} {ratio:>8s}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The ``cin-style`` command line: parsing, one library call, printing (``cli.main``)."""

@@ -1,0 +1,110 @@
+"""Stylizing image files with any ``Stylizer``: output paths, the tiling decision, and
+one file at a time with per-file errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cin_style.errors import UsageError
+from cin_style.infer.finish import Finish
+from cin_style.infer.stylizer import Stylizer
+from cin_style.io.image import ImageError
+
+
+@dataclass
+class FileResult:
+    """One input of ``stylize_files``: where it went, or why it failed."""
+
+    input: Path
+    output: Path
+    size: tuple[int, int] | None = None  # (width, height)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -> list[Path]:
+    """A file for one input (its type from the extension), else ``output/STEM.fmt``."""
+    from cin_style.io.image import output_format
+
+    out = Path(output)
+    if out.suffix != "" and not out.is_dir():
+        output_format(out)  # fail on .gif etc. before any work
+        if len(inputs) > 1:
+            raise UsageError(f"{len(inputs)} inputs need an output folder, not the file {out}")
+        return [out]
+    return [out / f"{path.stem}.{fmt}" for path in inputs]
+
+
+def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:
+    """Whether to stylize in tiles: a tiles-only graph always does; a stylizer that can
+    tile when asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks); one
+    that cannot tile, never."""
+    from cin_style.infer.tiles import AUTO_TILE_PIXELS
+
+    can = stylizer.capabilities
+    if masks:
+        if tile is not None or can.tiles_only:
+            raise UsageError("style masks do not run in tiles yet: drop --tile, or use a .pt model "
+                             "or a graph exported with --masks")
+        return False
+    if can.tiles_only:
+        return True
+    if can.tiles:
+        return tile is not None or height * width > AUTO_TILE_PIXELS
+    if tile is not None:
+        raise UsageError(f"{stylizer.path} cannot run in tiles: use a .pt model or a graph "
+                         f"exported with `cin-style export --tiled`")
+    if height * width > AUTO_TILE_PIXELS:
+        logging.getLogger(__name__).warning(
+            f"a {width}x{height} image in one piece needs several GiB; for bounded memory export "
+            f"the tiled variant (`cin-style export MODEL -o big.onnx --tiled`) or use the .pt model")
+    return False
+
+
+def stylize_files(stylizer: Stylizer, inputs: Sequence[Path], outputs: Sequence[Path], weights: np.ndarray, *,
+                  strength: float = 1.0, preserve_color: bool = False, max_size: int | None = None,
+                  max_pixels: int | None = None, tile: int | None = None,
+                  masks: Sequence[tuple[str, Path]] = ()) -> Iterator[FileResult]:
+    """Stylize each input into its output, one at a time, yielding as it goes.
+    An unreadable, too small or too large image fails alone (``error`` says why);
+    the others are still written (atomically).  Large images go in tiles (``use_tiles``);
+    ``masks`` (style, mask file) blend per region, ``weights`` filling the rest (masks.py)."""
+    from PIL import Image
+
+    from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_side, load_image, save_image, to_uint8
+    from cin_style.progress import progress
+
+    finish = Finish(strength, preserve_color)
+    for path, target in zip(inputs, outputs, strict=True):
+        started = time.perf_counter()
+        try:
+            image = check_min_side(load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size), path)
+            if masks:
+                from cin_style.blend.masks import weight_map
+
+                if not stylizer.capabilities.masks:
+                    raise UsageError(f"{stylizer.path} takes one blend per image; style masks need a .pt "
+                                     f"model or a graph exported with `cin-style export --masks`")
+                use_tiles(stylizer, image.shape[0], image.shape[1], tile, masks=True)
+                blend = weight_map(masks, stylizer.style_names, weights, image.shape[0], image.shape[1])
+                save_image(target, finish(stylizer.run(image[None], blend[None])[0], image))
+            elif use_tiles(stylizer, image.shape[0], image.shape[1], tile):
+                photo = to_uint8(image)
+                del image  # bounded memory: the float copy is 4x the photo
+                with progress(0, f"{path.name} in tiles") as bar:
+                    result = stylizer.run_tiled(photo, weights, tile=tile, finish=finish, progress=bar)
+                save_image(target, Image.fromarray(result))
+                image = photo
+            else:
+                save_image(target, finish(stylizer.run(image[None], weights[None])[0], image))
+        except ImageError as exc:
+            yield FileResult(path, target, error=str(exc))
+            continue
+        yield FileResult(path, target, (image.shape[1], image.shape[0]),
+                         round(time.perf_counter() - started, 4))

@@ -1,0 +1,2 @@
+"""Reading and writing files: images (``io.image``), videos (``io.video``), atomic writes
+(``io.atomic``) and peak-memory readings (``io.memory``).  Torch-free."""

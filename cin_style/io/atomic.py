@@ -1,0 +1,98 @@
+"""Atomic file writes: a temp file beside the target, fsync, rename.
+
+Readers see either the old file or the complete new one, never a partial
+write — also when the process is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def default_file_mode() -> int:
+    """The mode a plain open() would give a new file (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None],
+                 keep_previous: bool = False) -> Path:
+    """Call ``write(fileobj)`` on a temp file, then move it to ``path``.
+
+    With ``keep_previous`` an existing ``path`` survives as ``path.prev``: it
+    is hard linked there (atomically replacing an older .prev) before the new
+    file is renamed over ``path``, so ``path`` itself never goes missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600 files
+        if keep_previous and path.is_file():
+            prev_tmp = path.with_name(f".{path.name}.prev.tmp")
+            if prev_tmp.exists():
+                prev_tmp.unlink()
+            try:
+                os.link(path, prev_tmp)
+            except OSError:  # file systems without hard links
+                shutil.copy2(path, prev_tmp)
+            os.replace(prev_tmp, path.with_name(path.name + ".prev"))
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_folder(path: str | os.PathLike, build: Callable[[Path], None]) -> Path:
+    """Call ``build(folder)`` on a temp folder beside ``path``, then swap it in.
+
+    A build that fails leaves ``path`` as it was; an existing ``path`` is
+    replaced only once the new folder is complete (two renames: a reader may
+    briefly find no folder, never a half-written one).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        build(tmp)
+        os.chmod(tmp, default_file_mode() | 0o111)  # mkdtemp makes 0700 folders
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

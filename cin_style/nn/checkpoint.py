@@ -1,0 +1,180 @@
+"""Checkpoints: atomic saves, safe loads, one format for training and inference.
+
+A checkpoint is a plain dict of tensors and primitives, so it loads with
+``torch.load(weights_only=True)`` (no pickled code).  Saving goes through
+``atomic_write`` (temp file, fsync, previous file kept as ``NAME.prev``,
+rename): a SIGKILL at any moment leaves a loadable file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from cin_style.config import StyleNetConfig
+from cin_style.errors import CinStyleError, ConfigError, first_line
+from cin_style.io.atomic import atomic_write
+from cin_style.nn.stylenet import StyleNet
+
+FORMAT = "cin-style"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(CinStyleError, RuntimeError):
+    """A checkpoint that cannot be read; the message is meant for users."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A model file's fingerprint: runs that start from or learn from another model keep it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_torch_save(obj, path: str | os.PathLike, keep_previous: bool = True) -> Path:
+    """torch.save to ``path`` atomically, the old file kept as ``path.prev``."""
+    return atomic_write(path, lambda fh: torch.save(obj, fh), keep_previous=keep_previous)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read and validate a cin-style checkpoint dict (tensors on the CPU)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip errors, unpickling errors, truncated files ...
+        raise CheckpointError(f"{path}: not a readable cin-style checkpoint "
+                              f"({first_line(exc)[:200]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a cin-style checkpoint")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version} is newer than this "
+                              f"cin-style understands ({FORMAT_VERSION}); upgrade cin-style")
+    for key in ("model_config", "style_names", "model"):
+        if key not in data:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return data
+
+
+def make_checkpoint(model: StyleNet, style_names: list[str], **extra) -> dict:
+    if len(style_names) != model.num_styles:
+        raise ValueError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": model.config.to_dict(),
+        "style_names": list(style_names),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+
+
+def model_from_checkpoint(data: dict, path: str = "checkpoint") -> tuple[StyleNet, list[str]]:
+    try:
+        config = StyleNetConfig.from_dict(data["model_config"])
+        model = StyleNet(config)
+        model.load_state_dict(data["model"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: model weights do not match its config ({exc})") from None
+    names = [str(n) for n in data["style_names"]]
+    if len(names) != model.num_styles:
+        raise CheckpointError(f"{path}: {len(names)} style names for {model.num_styles} styles")
+    model.style_names = names
+    model.eval()
+    return model, names
+
+
+def load_model(path: str | os.PathLike | None = None) -> tuple[StyleNet, list[str]]:
+    """Checkpoint file (default: the bundled reference model) → (model in eval
+    mode on the CPU, style names)."""
+    from cin_style.assets.bundled import resolve_model
+
+    path = resolve_model(path)
+    return model_from_checkpoint(load_checkpoint(path), str(path))
+
+
+def load_model_to_build_on(model: str | os.PathLike, style_names: list[str], role: str,
+                           expected_sha256: str = "") -> tuple[StyleNet, str]:
+    """A trained .pt model a run builds on — its teacher, or its starting weights — by path
+    or bundled name: (float32 model, the file's sha256).  It must hold exactly
+    ``style_names``, in that order; a file whose hash is not ``expected_sha256`` (when
+    given: a resumed run) is refused.  ``role`` names it in the errors."""
+    from cin_style.assets.bundled import resolve_model
+
+    path = resolve_model(model)
+    if not path.is_file():
+        raise CheckpointError(f"{role} model not found: {path}")
+    if path.suffix.lower() != ".pt":
+        raise CheckpointError(f"{role} must be a PyTorch checkpoint (.pt), not {path.name}")
+    digest = file_sha256(path)
+    if expected_sha256 and digest != expected_sha256:
+        raise CheckpointError(f"{role} {path} changed since this run began (sha256 {digest[:12]}…, "
+                              f"expected {expected_sha256[:12]}…): a resumed run needs the same file")
+    net, names = load_model(path)
+    if names != list(style_names):
+        raise CheckpointError(f"{role} {path.name} has styles {names}; this run trains "
+                              f"{list(style_names)} (same names, same order)")
+    return net.float(), digest
+
+
+# Keys only training needs; a shipped model drops them (a third of the size is Adam's state).
+TRAINING_STATE_KEYS = ("optimizer", "rng", "history")
+SLIM_FP16_MIN_PSNR = 40.0  # the same bar as an fp16 ONNX export
+
+
+def slim_checkpoint(data: dict, precision: str = "fp32") -> dict:
+    """A checkpoint for shipping: no training state, weights stored at
+    ``precision`` ("fp32" or "fp16").  It loads like any other (``load_model``
+    casts the weights back to float32) and still carries its configs, so
+    ``add-style`` can grow it."""
+    if precision not in ("fp32", "fp16"):
+        raise ConfigError(f"precision must be fp32 or fp16 (got {precision!r})")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    slim = {k: v for k, v in data.items() if k not in TRAINING_STATE_KEYS}
+    slim["model"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in data["model"].items()}
+    slim["weights_precision"] = precision
+    return slim
+
+
+def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precision: str = "fp16",
+                      seed: int = 0) -> dict:
+    """Write ``slim_checkpoint(source)`` to ``out`` after checking that its outputs
+    match the source model's on random images and blends (fp16: PSNR >= 40 dB).
+    Returns the parity numbers."""
+    import math
+
+    import numpy as np
+
+    from cin_style.io.image import psnr
+
+    data = load_checkpoint(source)
+    reference, _ = model_from_checkpoint(data, str(source))
+    slim = slim_checkpoint(data, precision)
+    shipped, _ = model_from_checkpoint(slim, str(out))
+    generator = torch.Generator().manual_seed(seed)
+    worst_diff, worst_psnr = 0.0, math.inf
+    for h, w in ((64, 64), (37, 53)):
+        image = torch.rand(2, 3, h, w, generator=generator)
+        weights = torch.rand(2, reference.num_styles, generator=generator)
+        weights /= weights.sum(dim=1, keepdim=True)
+        with torch.no_grad():
+            a, b = reference(image, weights).numpy(), shipped(image, weights).numpy()
+        if not np.isfinite(b).all():  # NaN would slip through min()/max() below
+            raise CheckpointError(f"{precision} weights give non-finite outputs (values beyond "
+                                  f"the format's range?); keep fp32")
+        worst_diff = max(worst_diff, float(np.abs(a - b).max()))
+        worst_psnr = min(worst_psnr, psnr(a, b))
+    if worst_psnr < SLIM_FP16_MIN_PSNR:
+        raise CheckpointError(f"{precision} weights change the output too much: PSNR "
+                              f"{worst_psnr:.1f} dB < {SLIM_FP16_MIN_PSNR} dB; keep fp32")
+    atomic_torch_save(slim, out, keep_previous=False)
+    return {"precision": precision, "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2)}
