@@ -7,17 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-
-def textured(height: int, width: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([(xx * 3 + yy) % 256, 128 + 100 * np.sin(xx / 6) * np.cos(yy / 9), (xx ^ yy) % 256], 2)
-    return np.clip(base + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+from cin_style.io.synthetic import textured
 
 
 def panning_frames(count: int, height: int, width: int, step: int = 2, seed: int = 0) -> list[np.ndarray]:
     """A camera pan across a textured still: frame t is the still shifted by t·step px."""
-    still = textured(height, width + step * count, seed)
+    still = textured(height, width + step * count, seed, noise=12)
     return [still[:, t * step:t * step + width].copy() for t in range(count)]
 
 

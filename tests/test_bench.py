@@ -131,3 +131,23 @@ def test_memory_runs_measure_both_backends():
     report = run_memory(64)
     assert set(report) == {"torch-cpu", "ort-cpu"}  # a failed subprocess would drop its row
     assert all(r["peak_rss_mib"] >= r["rss_before_mib"] > 0 for r in report.values())
+
+
+def test_the_peer_vgg_is_built_from_our_weights_file(vgg_weights_file):
+    """`bench --train` once handed the peer a (state, preprocessing) tuple, so their Vgg16
+    silently kept random weights; the weights file must arrive as the state dict."""
+    from torchvision import models
+
+    from cin_style.bench.train import _torchvision_vgg16_from, peer_vgg_state
+
+    state = peer_vgg_state(vgg_weights_file)
+    with _torchvision_vgg16_from(state):
+        net = models.vgg16(weights="IMAGENET1K_V1")  # what their Vgg16 asks for: no download happens
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert torch.equal(convs[0].weight, state["conv1_1.weight"])
+    assert torch.equal(convs[9].bias, state["conv4_3.bias"])
+    with pytest.raises(TypeError, match="state dict"), _torchvision_vgg16_from((state, "imagenet")):
+        pass
+    partial = {k: v for k, v in state.items() if not k.startswith("conv4_3")}
+    with pytest.raises(KeyError, match="conv4_3"), _torchvision_vgg16_from(partial):
+        pass

@@ -17,6 +17,7 @@ from test_web import foreign_graph
 
 from cin_style.deploy.onnx_export import export_onnx
 from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.io.synthetic import textured
 from cin_style.web.browser import (
     BrowserMissing,
     drive,
@@ -64,9 +65,7 @@ def sites(tools, tmp_path_factory):
 
 def textured_png(path: Path, width=72, height=56) -> tuple[Path, np.ndarray]:
     """Deterministic texture: a flat image would amplify instance-norm rounding."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    rgb = np.stack([(xx * 7 + yy * 3) % 256, 127.5 + 127.5 * np.sin(xx / 5) * np.cos(yy / 7),
-                    ((xx ^ yy) * 5) % 256], axis=2).round().astype(np.uint8)
+    rgb = textured(height, width)
     Image.fromarray(rgb).save(path)  # no gamma or colour profile: the browser keeps the bytes
     return path, rgb.astype(np.float32)[None].transpose(0, 3, 1, 2) / 255
 

@@ -16,7 +16,7 @@ from cin_style.data.styles import parse_style_inputs
 from cin_style.losses.clip import ClipDirectionLoss, ClipUnavailable, load_clip
 from cin_style.nn.checkpoint import load_checkpoint, load_model
 from cin_style.optimize.gatys import optimize_image
-from cin_style.train.trainer import add_styles, train
+from cin_style.train.recipes import add_styles, train
 
 open_clip = pytest.importorskip("open_clip")
 

@@ -11,7 +11,7 @@ from cin_style.data.photos import center_crops
 from cin_style.nn.checkpoint import CheckpointError, load_checkpoint, make_checkpoint
 from cin_style.nn.stylenet import StyleNet
 from cin_style.train.distill import distill_loss, draw_weights
-from cin_style.train.trainer import add_styles, train
+from cin_style.train.recipes import add_styles, train
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from cin_style.nn.checkpoint import (
     make_checkpoint,
     slim_checkpoint,
 )
-from cin_style.train.trainer import train
+from cin_style.train.recipes import train
 
 
 @pytest.fixture

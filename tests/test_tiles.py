@@ -16,6 +16,7 @@ from cin_style.infer.onnx_runner import RunnerError, StyleRunner
 from cin_style.infer.tiles import stylize_tiled
 from cin_style.infer.torch_stylizer import TorchStylizer
 from cin_style.infer.torch_tiles import TorchTileBackend
+from cin_style.io.synthetic import textured
 from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
 NAMES = TINY_NAMES
@@ -23,10 +24,7 @@ BLEND = np.array([0.2, 0.5, 0.3], np.float32)
 
 
 def photo(height, width, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([xx * 2.0, yy * 1.5, (xx + 2 * yy) * 0.8], axis=2) % 256
-    return np.clip(base + rng.normal(0, 25, (height, width, 3)), 0, 255).astype(np.uint8)
+    return textured(height, width, seed, noise=25)
 
 
 def untiled(model, image, weights) -> np.ndarray:

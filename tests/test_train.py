@@ -11,7 +11,7 @@ from cin_style.data.styles import parse_style_inputs
 from cin_style.errors import DataError
 from cin_style.nn.checkpoint import CheckpointError, load_checkpoint, load_model
 from cin_style.nn.stylenet import one_hot_weights
-from cin_style.train.trainer import add_styles, train
+from cin_style.train.recipes import add_styles, train
 
 
 def run(style_dir, content_dir, out, **kw):
@@ -196,7 +196,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
     from cin_style.train import trainer as train_module
 
     straight = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=6))
-    real_step = train_module._Run.train_step
+    real_step = train_module.Trainer.train_step
 
     def step_then_interrupt(self):
         record = real_step(self)
@@ -204,14 +204,14 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, 
             os.kill(os.getpid(), signal.SIGINT)
         return record
 
-    monkeypatch.setattr(train_module._Run, "train_step", step_then_interrupt)
+    monkeypatch.setattr(train_module.Trainer, "train_step", step_then_interrupt)
     with caplog.at_level("INFO", logger="cin_style"):
         stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=6),
                         device="cpu", encoder=random_encoder())
     assert stopped.step == 3 and load_checkpoint(tmp_path / "b.pt")["step"] == 3
     assert any("stopped at step 3" in line for line in caplog.messages)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
-    monkeypatch.setattr(train_module._Run, "train_step", real_step)
+    monkeypatch.setattr(train_module.Trainer, "train_step", real_step)
     resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=6),
                   resume=True)
     a, b = straight.model.state_dict(), resumed.model.state_dict()

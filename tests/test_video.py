@@ -135,7 +135,7 @@ def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path)
     import torch
     from conftest import random_encoder, tiny_train_config
 
-    from cin_style.train.trainer import train
+    from cin_style.train.recipes import train
 
     result = train([style_dir], content_dir, tmp_path / "s.pt", tiny_train_config(stability_weight=100.0),
                    encoder=random_encoder(), device="cpu", samples=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cin_style.io.synthetic import textured
 from cin_style.web.browser import (
     drive,
     find_chromium,
@@ -24,7 +25,6 @@ from cin_style.web.browser import (
     find_node_modules,
     ort_web_dist,
     serving,
-    textured_rgb,
 )
 from cin_style.web.site import GRAPH_NAME, ort_dist_version, write_site
 
@@ -37,7 +37,7 @@ def _python_rows(graph: Path, sides, threads: int, repeats: int) -> list[dict]:
     weights = np.full((1, styles), 1.0 / styles, np.float32)
     rows = []
     for side in sides:
-        image = textured_rgb(side, side).astype(np.float32).transpose(2, 0, 1)[None] / 255
+        image = textured(side, side).astype(np.float32).transpose(2, 0, 1)[None] / 255
         times = []
         for _ in range(repeats + 1):
             started = time.perf_counter()

@@ -1,7 +1,7 @@
 """`cin-style bench --train`: images/s of one training step, ours against
 pytorch/examples' fast_neural_style step, in the same process and run.
 
-Ours is the real trainer step (``train._Run.train_step``: crop sampling, the
+Ours is the real trainer step (``Trainer.train_step``: crop sampling, the
 CIN network, the perceptual loss, Adam) on synthetic photos and paintings.
 Theirs is their TransformerNet and Vgg16 loss loaded from a folder the user
 gives (never copied here), with our VGG16 weights in place of torchvision's
@@ -17,13 +17,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from cin_style.io.synthetic import write_smooth_images
 from cin_style.nn.vgg import VGG_CHANNELS, layer_names
 
 log = logging.getLogger(__name__)
@@ -56,19 +56,6 @@ def train_step_flops(net_flops: int, arch: str, style_deepest: str, content_deep
             + vgg_flops(arch, content_deepest, height, width))
 
 
-def _write_synthetic_images(folder: Path, count: int, size: int, seed: int) -> Path:
-    from cin_style.io.image import save_image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        # smooth random fields: photo-like statistics without any data files
-        coarse = rng.random((size // 16, size // 16, 3), dtype=np.float32)
-        image = np.kron(coarse, np.ones((16, 16, 1), np.float32))
-        save_image(folder / f"img{i:02d}.png", np.clip(image + 0.1 * rng.random(image.shape), 0, 1))
-    return folder
-
-
 def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32", encoder=None,
              workdir: Path | None = None, device: str = "cpu") -> tuple[Callable[[], None], int]:
     """A ready trainer step and its FLOPs per image.  (Each step reads its loss back
@@ -76,28 +63,27 @@ def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32"
     from cin_style.config import StyleNetConfig, TrainConfig
     from cin_style.data.photos import ContentImages
     from cin_style.data.styles import parse_style_inputs
-    from cin_style.losses.perceptual import PerceptualLoss
     from cin_style.nn.stylenet import StyleNet
     from cin_style.nn.vgg import build_encoder
-    from cin_style.train.trainer import _Run
+    from cin_style.train.recipes import StyleRows, build_trainer
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="cin-style-bench-"))
-    photos = _write_synthetic_images(workdir / "photos", 8, max(size, 288), seed=1)
-    paintings = _write_synthetic_images(workdir / "styles", 4, 384, seed=2)
+    photos = write_smooth_images(workdir / "photos", 8, max(size, 288), seed=1)
+    paintings = write_smooth_images(workdir / "styles", 4, 384, seed=2)
     config = TrainConfig(batch_size=batch, image_size=size, style_size=384, precision=precision)
     encoder = encoder or build_encoder(config.loss.encoder, config.loss.layers)
     torch.manual_seed(0)
     specs = parse_style_inputs([paintings])
     dev = torch.device(device)
     model = StyleNet(StyleNetConfig(num_styles=len(specs))).to(dev)
-    loss_fn = PerceptualLoss(encoder, config.loss).to(dev)
-    run = _Run(model, [s.name for s in specs], specs, list(range(len(specs))),
-               ContentImages(photos, size), loss_fn, config, dev,
-               list(model.parameters()), channels_last=channels_last)
+    rows = StyleRows(model, [s.name for s in specs], specs, list(range(len(specs))), list(model.parameters()),
+                     [s.source for s in specs])
+    trainer = build_trainer(rows, ContentImages(photos, size), config, dev, encoder.to(dev),
+                            channels_last=channels_last)
     flops = train_step_flops(model.flops(size, size), config.loss.encoder,
                              _deepest(config.loss.encoder, config.loss.style_layers),
                              _deepest(config.loss.encoder, config.loss.content_layers), size, size)
-    return run.train_step, flops
+    return trainer.train_step, flops
 
 
 def _deepest(arch: str, layers) -> str:
@@ -106,10 +92,19 @@ def _deepest(arch: str, layers) -> str:
 
 
 @contextmanager
-def _torchvision_vgg16_from(state_dict: dict):
+def _torchvision_vgg16_from(state_dict: Mapping[str, torch.Tensor]):
     """Make ``torchvision.models.vgg16(weights=...)`` build the net from our
-    weights instead of downloading (their Vgg16 asks for ImageNet weights)."""
+    weights instead of downloading (their Vgg16 asks for ImageNet weights).
+    Every conv their Vgg16 runs (to relu4_3) must be in ``state_dict``: a net
+    left partly random would time the right step on the wrong network."""
     from torchvision import models
+
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"the peer's VGG weights must be a state dict, got a {type(state_dict).__name__}")
+    needed = [n for n in layer_names("vgg16")[:layer_names("vgg16").index("relu4_3")] if n.startswith("conv")]
+    missing = [n for n in needed if f"{n}.weight" not in state_dict or f"{n}.bias" not in state_dict]
+    if missing:
+        raise KeyError(f"the peer's VGG weights lack {', '.join(missing)}")
 
     original = models.vgg16
 
@@ -159,6 +154,14 @@ def load_peer_modules(peer_dir: Path, *names: str) -> list:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+
+
+def peer_vgg_state(weights_file: str | Path) -> dict[str, torch.Tensor]:
+    """Our VGG16 weights file as the state dict the peer's Vgg16 is built from."""
+    from cin_style.nn.vgg_weights import load_state_dict_file
+
+    state, _preprocessing = load_state_dict_file(weights_file, "vgg16")
+    return state
 
 
 def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
@@ -212,7 +215,7 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
     from cin_style.bench.infer import measure_matmul_peak
     from cin_style.nn.vgg import build_encoder
-    from cin_style.nn.vgg_weights import load_state_dict_file, resolve_vgg_weights
+    from cin_style.nn.vgg_weights import resolve_vgg_weights
 
     peak = measure_matmul_peak()["peak"]
     log.info(f"matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
@@ -235,7 +238,7 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
                          "gpu": True})
             log.info(f"{label}: {ips:.3f} img/s")
     if peer_dir is not None:
-        step = peer_step(Path(peer_dir), size, batch, load_state_dict_file(weights_file, "vgg16"))
+        step = peer_step(Path(peer_dir), size, batch, peer_vgg_state(weights_file))
         # their step runs VGG to relu4_3 on the photo too, and uses the same network shape
         from cin_style.config import StyleNetConfig
         from cin_style.nn.stylenet import StyleNet

@@ -286,7 +286,7 @@ def train(styles, content, out, steps, batch_size, image_size, photo_size, style
         raise click.BadParameter(f"--batch-size {batch_size} does not split over {nproc} processes; "
                                  f"use a multiple of {nproc}")
     _relaunch(nproc)
-    from cin_style.train.trainer import train as run_train
+    from cin_style.train.recipes import train as run_train
 
     config = TrainConfig(steps=steps, batch_size=batch_size, image_size=image_size,
                          photo_size=photo_size, style_size=style_size, lr=lr, lr_schedule=lr_schedule,
@@ -384,7 +384,7 @@ def add_style(new_styles, content, out, steps, lr, nproc, clip_model, clip_weigh
     _relaunch(nproc)
     from cin_style.assets.bundled import resolve_model
     from cin_style.nn.checkpoint import load_checkpoint
-    from cin_style.train.trainer import add_styles
+    from cin_style.train.recipes import add_styles
 
     model, new_styles = _split_model(new_styles)
     if not new_styles:

@@ -43,6 +43,7 @@ from cin_style.infer.contract import (
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.io.atomic import atomic_write
 from cin_style.io.image import psnr
+from cin_style.io.synthetic import textured
 from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN
 
 log = logging.getLogger(__name__)
@@ -436,10 +437,7 @@ def _verify_tiled(model: StyleNet, onnx_bytes: bytes) -> dict:
     from cin_style.infer.onnx_runner import OrtTileBackend
     from cin_style.infer.tiles import stylize_tiled
 
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:150, 0:203]
-    image = np.clip(np.stack([xx * 1.2, yy * 1.6, (xx + yy) * 0.7], 2) % 256
-                    + rng.normal(0, 20, (150, 203, 3)), 0, 255).astype(np.uint8)
+    image = textured(150, 203, seed=0, noise=20)
     weights = np.linspace(1, 2, model.num_styles, dtype=np.float32)
     weights /= weights.sum()
     session = cpu_session(onnx_bytes)

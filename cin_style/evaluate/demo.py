@@ -95,7 +95,7 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
     from cin_style.infer.torch_stylizer import TorchStylizer
     from cin_style.nn.devices import pick_device
     from cin_style.nn.vgg import build_encoder
-    from cin_style.train.trainer import train
+    from cin_style.train.recipes import train
 
     started = time.perf_counter()
     out = Path(out)

@@ -99,12 +99,3 @@ def drive(steps: list[dict], *, node_modules: Path, chromium: Path | None = None
         console = "\n".join(report["console"][-20:])
         raise DriverError(f"{results[-1]['driver_error']}\nbrowser console:\n{console}")
     return results
-
-
-def textured_rgb(width: int, height: int):
-    """The page's deterministic test texture (tensor.js texturedRgba) as uint8 [H, W, 3]."""
-    import numpy as np
-
-    yy, xx = np.mgrid[0:height, 0:width]
-    return np.stack([(xx * 7 + yy * 3) % 256, 127.5 + 127.5 * np.sin(xx / 5) * np.cos(yy / 7),
-                     ((xx ^ yy) * 5) % 256], axis=2).round().astype(np.uint8)
