@@ -20,7 +20,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "load_model": "cin_style.nn.checkpoint",
     "stylize": "cin_style.infer.torch_stylizer",
-    "load_stylizer": "cin_style.infer.stylizer",
+    "load_stylizer": "cin_style.infer.loader",
     "Stylizer": "cin_style.infer.stylizer",
     "StyleRunner": "cin_style.infer.onnx_runner",
     "reference_model": "cin_style.assets.bundled",

@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import random_encoder
 
-from cin_style.bench.train import format_train_table, our_step, peer_step, train_step_flops, vgg_flops
+from cin_style.bench.peers import peer_step
+from cin_style.bench.train import format_train_table, our_step, train_step_flops, vgg_flops
 from cin_style.nn.vgg import VGGEncoder
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "pytorch-examples-fast-neural-style"
@@ -138,7 +139,7 @@ def test_the_peer_vgg_is_built_from_our_weights_file(vgg_weights_file):
     silently kept random weights; the weights file must arrive as the state dict."""
     from torchvision import models
 
-    from cin_style.bench.train import _torchvision_vgg16_from, peer_vgg_state
+    from cin_style.bench.peers import _torchvision_vgg16_from, peer_vgg_state
 
     state = peer_vgg_state(vgg_weights_file)
     with _torchvision_vgg16_from(state):

@@ -14,7 +14,7 @@ LIGHT = textwrap.dedent("""
     import sys
     for name in ("torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"):
         sys.modules[name] = None  # `import torch` now raises ModuleNotFoundError
-    from cin_style.cli import main
+    from cin_style.cli.main import main
     sys.argv = ["cin-style", *sys.argv[1:]]
     main()
 """)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cin_style.nn import vgg_weights as weights_mod
-from cin_style.nn.vgg import VGGEncoder, conv_names, layer_names
+from cin_style.nn.vgg import VGGEncoder
+from cin_style.nn.vgg_layers import conv_names, layer_names
 from cin_style.nn.vgg_weights import (
     RegistrySource,
     WeightsError,

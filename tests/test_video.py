@@ -120,7 +120,7 @@ def test_flow_consistency_removes_flicker_on_a_known_translation():
 
 
 def test_python_api_for_frame_iterators(setup):
-    from cin_style.infer.stylizer import load_stylizer
+    from cin_style.infer.loader import load_stylizer
     from cin_style.video.stylize import stylize_frames
 
     stylizer = load_stylizer(setup / "m.pt", device="cpu")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cin_style.bench.peak import measure_matmul_peak
 from cin_style.config import StyleNetConfig
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.nn.stylenet import StyleNet
+from cin_style.timing import median_seconds
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +41,6 @@ def blend_rows(kind: str, num_styles: int = NUM_STYLES) -> np.ndarray:
     else:
         row = np.full(num_styles, 1.0 / num_styles, np.float32)
     return row[None]
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """The machine's float32 matmul peak (GFLOP/s): best of a few n³ products in
-    PyTorch and in onnxruntime (their BLAS kernels differ; the better one is the
-    peak the graphs are measured against)."""
-    from onnx import TensorProto, helper
-
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    torch.mm(a, b)
-    torch_best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
-    session = cpu_session(proto.SerializeToString())
-    feeds = {"a": a.numpy(), "b": b.numpy()}
-    session.run(None, feeds)
-    ort_best = min(_timed(lambda: session.run(None, feeds)) for _ in range(repeats))
-    torch_gflops, ort_gflops = 2 * n ** 3 / torch_best / 1e9, 2 * n ** 3 / ort_best / 1e9
-    return {"torch": torch_gflops, "onnxruntime": ort_gflops, "peak": max(torch_gflops, ort_gflops)}
 
 
 # Sides the conv work is counted at: for a square side that is a multiple of 4 the work of
@@ -208,7 +182,7 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
                           lambda image: stl.run(None, {names[0]: image, names[1]: style}),
                           onnx_conv_flops_by_side(peer_graph)))
     if peer_dir is not None:
-        from cin_style.bench.train import load_peer_modules
+        from cin_style.bench.peers import load_peer_modules
 
         torch.manual_seed(0)
         net = load_peer_modules(Path(peer_dir), "transformer_net")[0].TransformerNet().eval()
@@ -256,9 +230,8 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=NETS, blend: str 
                 # The previous case's worker threads (OpenMP's, onnxruntime's) spin-wait a
                 # while after their last run and would take cores from this one: let them settle.
                 time.sleep(SETTLE_SECONDS)
-                case.run(image)  # warm-up (allocations, cuDNN plans)
-                median = statistics.median(_timed(lambda: case.run(image))
-                                           for _ in range(_repeats_for(size, repeats)))
+                # the first call warms up (allocations, cuDNN plans)
+                median = median_seconds(lambda: case.run(image), _repeats_for(size, repeats))
                 rows.append(Row(case.net, case.backend, size, blend, median * 1000,
                                 case.flops(size) / median / 1e9))
                 log.info(f"{case.net:18s} {case.backend:16s} {size:5d}² {median * 1000:9.1f} ms")

@@ -11,20 +11,17 @@ download, driven by the body of their training loop.  Numbers only.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
-import statistics
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from cin_style.bench.peers import peer_step, peer_vgg_state
 from cin_style.io.synthetic import write_smooth_images
-from cin_style.nn.vgg import VGG_CHANNELS, layer_names
+from cin_style.nn.vgg_layers import VGG_CHANNELS, layer_names
+from cin_style.timing import median_seconds
 
 log = logging.getLogger(__name__)
 
@@ -91,129 +88,12 @@ def _deepest(arch: str, layers) -> str:
     return max(layers, key=names.index)
 
 
-@contextmanager
-def _torchvision_vgg16_from(state_dict: Mapping[str, torch.Tensor]):
-    """Make ``torchvision.models.vgg16(weights=...)`` build the net from our
-    weights instead of downloading (their Vgg16 asks for ImageNet weights).
-    Every conv their Vgg16 runs (to relu4_3) must be in ``state_dict``: a net
-    left partly random would time the right step on the wrong network."""
-    from torchvision import models
-
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"the peer's VGG weights must be a state dict, got a {type(state_dict).__name__}")
-    needed = [n for n in layer_names("vgg16")[:layer_names("vgg16").index("relu4_3")] if n.startswith("conv")]
-    missing = [n for n in needed if f"{n}.weight" not in state_dict or f"{n}.bias" not in state_dict]
-    if missing:
-        raise KeyError(f"the peer's VGG weights lack {', '.join(missing)}")
-
-    original = models.vgg16
-
-    def vgg16(*args, **kwargs):
-        kwargs["weights"] = None
-        net = original(*args, **kwargs)
-        convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
-        names = [n for n in layer_names("vgg16") if n.startswith("conv")]
-        with torch.no_grad():
-            for module, name in zip(convs, names):
-                if f"{name}.weight" in state_dict:
-                    module.weight.copy_(state_dict[f"{name}.weight"])
-                    module.bias.copy_(state_dict[f"{name}.bias"])
-        return net
-
-    models.vgg16 = vgg16
-    try:
-        yield
-    finally:
-        models.vgg16 = original
-
-
-def _import_from(folder: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"{folder / (name + '.py')} not found")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # their files import each other by plain name
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_peer_modules(peer_dir: Path, *names: str) -> list:
-    """Their modules by file name (they import each other by plain names such as
-    ``utils``), without leaving those names behind in ``sys.modules``; a folder that
-    lacks one of them is refused, naming what is missing."""
-    peer_dir = Path(peer_dir)
-    missing = [f"{n}.py" for n in names if not (peer_dir / f"{n}.py").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{peer_dir}: not a fast_neural_style folder (missing {', '.join(missing)})")
-    saved = {n: sys.modules.get(n) for n in ("transformer_net", "vgg", "utils", *names)}
-    try:
-        return [_import_from(peer_dir, name) for name in names]
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-
-
-def peer_vgg_state(weights_file: str | Path) -> dict[str, torch.Tensor]:
-    """Our VGG16 weights file as the state dict the peer's Vgg16 is built from."""
-    from cin_style.nn.vgg_weights import load_state_dict_file
-
-    state, _preprocessing = load_state_dict_file(weights_file, "vgg16")
-    return state
-
-
-def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
-    """pytorch/examples fast_neural_style: one iteration of its training loop."""
-    transformer_net, vgg_module, utils = load_peer_modules(peer_dir, "transformer_net", "vgg", "utils")
-    torch.manual_seed(0)
-    transformer = transformer_net.TransformerNet()
-    optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
-    mse_loss = torch.nn.MSELoss()
-    with _torchvision_vgg16_from(vgg_state):
-        vgg = vgg_module.Vgg16(requires_grad=False)
-    style = torch.rand(batch, 3, 384, 384) * 255
-    gram_style = [utils.gram_matrix(y) for y in vgg(utils.normalize_batch(style))]
-    generator = torch.Generator().manual_seed(0)
-
-    def step():  # the body of their `for batch_id, (x, _) in enumerate(train_loader)` loop
-        x = torch.rand(batch, 3, size, size, generator=generator) * 255
-        optimizer.zero_grad()
-        y = transformer(x)
-        y = utils.normalize_batch(y)
-        x = utils.normalize_batch(x)
-        features_y = vgg(y)
-        features_x = vgg(x)
-        content_loss = 1e5 * mse_loss(features_y.relu2_2, features_x.relu2_2)
-        style_loss = 0.
-        for ft_y, gm_s in zip(features_y, gram_style):
-            style_loss += mse_loss(utils.gram_matrix(ft_y), gm_s[:batch, :, :])
-        total = content_loss + 1e10 * style_loss
-        total.backward()
-        optimizer.step()
-        content_loss.item()
-
-    return step
-
-
-def _images_per_second(step: Callable[[], None], batch: int, steps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
-
-
 def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4,
                     steps: int = 5) -> dict:
     """Median images/s of training steps (ours in fp32 and bf16, each plain and
     channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
-    from cin_style.bench.infer import measure_matmul_peak
+    from cin_style.bench.peak import measure_matmul_peak
     from cin_style.nn.vgg import build_encoder
     from cin_style.nn.vgg_weights import resolve_vgg_weights
 
@@ -226,14 +106,14 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
         for label, channels_last, precision in OUR_VARIANTS:
             step, flops = our_step(size, batch, channels_last, precision, encoder,
                                    Path(tmp) / label.replace(" ", "_").replace(",", ""))
-            ips = _images_per_second(step, batch, steps)
+            ips = batch / median_seconds(step, steps)
             rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9})
             log.info(f"{label}: {ips:.3f} img/s")
         if torch.cuda.is_available():  # the GPU recipe: bf16 autocast, channels-last, batch 8
             label = "cin-style CUDA bf16 channels-last, batch 8"
             step, flops = our_step(size, 8, True, "bf16", copy.deepcopy(encoder), Path(tmp) / "cuda",
                                    device="cuda")
-            ips = _images_per_second(step, 8, steps)
+            ips = 8 / median_seconds(step, steps)
             rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9,
                          "gpu": True})
             log.info(f"{label}: {ips:.3f} img/s")
@@ -245,7 +125,7 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
 
         net = StyleNet(StyleNetConfig(num_styles=1)).flops(size, size)
         flops = 3 * net + 3 * vgg_flops("vgg16", "relu4_3", size, size)
-        ips = _images_per_second(step, batch, steps)
+        ips = batch / median_seconds(step, steps)
         rows.append({"trainer": "pytorch/examples", "images_per_s": ips, "gflops": ips * flops / 1e9})
         log.info(f"pytorch/examples: {ips:.3f} img/s")
     base = next((r["images_per_s"] for r in rows if r["trainer"] == "pytorch/examples"), None)

@@ -64,7 +64,8 @@ def run_video_bench(model=None, stability_model=None, style: str = "starry_night
     from cin_style.data.photos import to_tensor
     from cin_style.data.styles import load_style_image
     from cin_style.evaluate.scores import EVAL_LOSS, Evaluator, model_style_images
-    from cin_style.infer.stylizer import blend_for, load_stylizer
+    from cin_style.infer.loader import load_stylizer
+    from cin_style.infer.stylizer import blend_for
     from cin_style.nn.vgg import build_encoder
     from cin_style.video.temporal import DEFAULT_STRENGTH, FlowBlender, warping_error
 

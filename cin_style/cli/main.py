@@ -417,7 +417,7 @@ def styles(model, as_json):
     `reference`.
     """
     from cin_style.assets.bundled import BUNDLED_MODELS, models_folder, resolve_model
-    from cin_style.infer.stylizer import load_stylizer
+    from cin_style.infer.loader import load_stylizer
 
     names = load_stylizer(resolve_model(model), device="cpu").style_names
     if as_json:
@@ -488,7 +488,8 @@ def stylize(inputs, output, style_specs, no_normalize, fmt, strength, preserve_c
     """
     from cin_style.assets.bundled import resolve_model
     from cin_style.infer.files import output_paths, stylize_files
-    from cin_style.infer.stylizer import blend_for, load_stylizer
+    from cin_style.infer.loader import load_stylizer
+    from cin_style.infer.stylizer import blend_for
     from cin_style.io.image import MIN_SIDE, expand_inputs
 
     if max_size is not None and max_size < MIN_SIDE:
@@ -567,7 +568,8 @@ def video(inputs, output, frames_dir, style_specs, strength, preserve_color, con
       cin-style video clip.mp4 --frames frames/ --consistency none
     """
     from cin_style.assets.bundled import resolve_model
-    from cin_style.infer.stylizer import blend_for, load_stylizer
+    from cin_style.infer.loader import load_stylizer
+    from cin_style.infer.stylizer import blend_for
     from cin_style.progress import progress
     from cin_style.video.stylize import stylize_video
 

@@ -30,6 +30,7 @@ from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, OU
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.io.atomic import atomic_write
 from cin_style.io.image import load_image, psnr, resize_short_side
+from cin_style.timing import median_seconds
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +151,6 @@ def _speed(fp32_session, int8_session, styles: int, side: int = 512, repeats: in
              INPUT_WEIGHTS: np.eye(styles, dtype=np.float32)[[0]]}
     times = {}
     for name, session in (("fp32", fp32_session), ("int8", int8_session)):
-        session.run([OUTPUT], feeds)
-        runs = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            session.run([OUTPUT], feeds)
-            runs.append((time.perf_counter() - started) * 1000)
-        times[f"{name}_ms_{side}"] = round(float(np.median(runs)), 1)
+        median = median_seconds(lambda session=session: session.run([OUTPUT], feeds), repeats)
+        times[f"{name}_ms_{side}"] = round(median * 1000, 1)
     return times

@@ -73,7 +73,7 @@ def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None
              device: str = "auto", cell: int = 160) -> DemoResult:
     """The bundled reference model (or ``model``) on the sample photos: no training."""
     from cin_style.assets.bundled import resolve_model
-    from cin_style.infer.stylizer import load_stylizer
+    from cin_style.infer.loader import load_stylizer
 
     started = time.perf_counter()
     out = Path(out)

@@ -262,7 +262,7 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
     from cin_style.assets.bundled import resolve_model
     from cin_style.data.styles import parse_style_inputs
     from cin_style.evaluate.sheet import contact_sheet
-    from cin_style.infer.stylizer import load_stylizer
+    from cin_style.infer.loader import load_stylizer
     from cin_style.io.image import is_image_source, list_images, save_image
     from cin_style.nn.devices import pick_device
     from cin_style.nn.vgg import build_encoder

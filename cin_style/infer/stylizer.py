@@ -1,13 +1,12 @@
 """One interface for every model file, so callers treat ``.pt`` and ``.onnx`` alike.
 
 A ``Stylizer`` says what it can do in ``capabilities`` instead of being probed for
-attributes; ``load_stylizer`` picks the implementation from the file.  Torch-free:
-the PyTorch implementation is imported only for a ``.pt`` file.
+attributes; ``infer.loader.load_stylizer`` picks the implementation from the file.
+Torch-free.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,18 +53,6 @@ class Stylizer(Protocol):
                   progress: Any = None) -> np.ndarray:
         """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles (``capabilities.tiles``)."""
         ...
-
-
-def load_stylizer(path: str | os.PathLike, device: str = "auto") -> Stylizer:
-    """``.onnx`` → the onnxruntime runner; anything else → a PyTorch checkpoint."""
-    path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        from cin_style.infer.onnx_runner import StyleRunner
-
-        return StyleRunner(path, device=device)
-    from cin_style.infer.torch_stylizer import TorchStylizer
-
-    return TorchStylizer(path, device=device)
 
 
 def blend_for(stylizer: Stylizer, style_specs: Sequence[str] = (),

@@ -36,7 +36,7 @@ import torch
 
 from cin_style.errors import WeightsError
 from cin_style.io.atomic import atomic_write
-from cin_style.nn.vgg import check_arch, conv_names
+from cin_style.nn.vgg_layers import check_arch, conv_names
 
 log = logging.getLogger(__name__)
 
