@@ -7,7 +7,7 @@ defaults from them.  Change one with ``dataclasses.replace``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Self
 
 from cin_style.errors import ConfigError
@@ -71,6 +71,14 @@ NETWORK_PRESETS = {
     "default": StyleNetConfig(),
     "lite": StyleNetConfig(base_width=12, num_residual_blocks=3, outer_kernel=3),
 }
+
+
+def network_preset(name: str = "default", **changes: int | None) -> StyleNetConfig:
+    """A named network shape (``NETWORK_PRESETS``) with any of its fields replaced
+    (``base_width=16``; a None value keeps the preset's)."""
+    if name not in NETWORK_PRESETS:
+        raise ConfigError(f"unknown network preset {name!r}; choose one of {', '.join(NETWORK_PRESETS)}")
+    return replace(NETWORK_PRESETS[name], **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclass(frozen=True)

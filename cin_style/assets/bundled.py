@@ -4,6 +4,7 @@ paintings and the sample photos.  Paths only; nothing is loaded here."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -59,6 +60,20 @@ def bundled_graph(name: str = "reference") -> Path:
 
 def reference_model() -> Path:
     return bundled_model("reference")
+
+
+def shipped_models() -> list[str]:
+    """The names of the bundled models this installation has files for, default first."""
+    folder = models_folder()
+    return [name for name, files in BUNDLED_MODELS.items() if any((folder / f).is_file() for f in files)]
+
+
+def split_model_argument(args: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``[MODEL] REST...``: a leading argument that names a model (``looks_like_model``)
+    is the model; None means the bundled one (``resolve_model``)."""
+    if args and looks_like_model(args[0]):
+        return args[0], tuple(args[1:])
+    return None, tuple(args)
 
 
 def resolve_model(model: str | Path | None) -> Path:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from cin_style.io.image import psnr
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,13 @@ def _run_case(backend, mode, size, model, graph, tile, out="-") -> dict | None:
 def compare(tiled: np.ndarray, whole: np.ndarray, tile: int) -> dict:
     """PSNR, max difference, and the mean difference within 8 px of a tile border vs elsewhere."""
     diff = np.abs(tiled.astype(np.float64) - whole.astype(np.float64))
-    mse = float((diff ** 2).mean())
     border = np.zeros(diff.shape[:2], bool)
     for c in range(tile, diff.shape[0], tile):
         border[c - 8:c + 8] = True
     for c in range(tile, diff.shape[1], tile):
         border[:, c - 8:c + 8] = True
     per_pixel = diff.mean(axis=2)
-    return {"psnr_db": math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse),
+    return {"psnr_db": psnr(tiled, whole, data_range=255),
             "max_abs_diff": float(diff.max()), "mean_diff_near_borders": float(per_pixel[border].mean()),
             "mean_diff_elsewhere": float(per_pixel[~border].mean())}
 

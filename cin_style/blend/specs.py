@@ -65,6 +65,11 @@ def split_name_path(item: str) -> tuple[str | None, Path]:
 TEXT_PREFIX = "text:"
 
 
+def any_text_style(items) -> bool:
+    """Whether any of the style arguments is given in words (and so needs CLIP)."""
+    return any(split_text_style(str(item)) is not None for item in items)
+
+
 def split_text_style(item: str) -> tuple[str | None, str] | None:
     """``text:PROMPT`` or ``name=text:PROMPT`` → (name or None, prompt); None for anything else."""
     name, sep, rest = item.partition("=")

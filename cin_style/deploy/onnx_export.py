@@ -42,7 +42,7 @@ from cin_style.infer.contract import (
 )
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.io.atomic import atomic_write
-from cin_style.io.image import psnr
+from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity, psnr
 from cin_style.io.synthetic import textured
 from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN
 
@@ -53,7 +53,6 @@ FP32_TOLERANCE = 1e-4
 # arithmetic in fp32 (half the file at fp32's CPU speed: see store_weights_fp16).
 PRECISIONS = ("fp32", "fp16", "fp16-weights")
 HALF_PRECISIONS = ("fp16", "fp16-weights")
-FP16_MIN_PSNR = 40.0
 # Sizes the parity check runs at: square, odd, and the minimum side.
 PARITY_SIZES = ((64, 64), (37, 53), (16, 23))
 
@@ -183,17 +182,35 @@ def _trace(graph: _Graph, num_styles: int, opset: int, masks: bool = False) -> o
         weights = torch.full((2, num_styles), 1.0 / num_styles)
     args = (image,) if graph.baked else (image, weights)
     names = [INPUT_IMAGE] if graph.baked else [INPUT_IMAGE, INPUT_WEIGHTS]
+    return _export_program(graph, args, names, [OUTPUT], opset, _dynamic_shapes(graph.baked, masks))
+
+
+def _export_program(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
+                    opset: int, dynamic_shapes) -> onnx.ModelProto:
+    """``torch.onnx.export`` (dynamo) of ``module`` → the loaded ModelProto."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, args, input_names=names, output_names=[OUTPUT],
+        program = torch.onnx.export(module, args, input_names=input_names, output_names=output_names,
                                     dynamo=True, opset_version=opset, verbose=False,
-                                    dynamic_shapes=_dynamic_shapes(graph.baked, masks))
+                                    dynamic_shapes=dynamic_shapes)
     if program is None:
         raise ExportError("torch.onnx.export returned no program")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "graph.onnx"
         program.save(str(path))
         return onnx.load(str(path))  # external data (none for our sizes) folded back in
+
+
+def _check_style_names(model: StyleNet, style_names: list[str]) -> None:
+    if len(style_names) != model.num_styles:
+        raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+
+
+def _metadata(model: StyleNet, style_names: list[str], precision: str, source: str, **extra: str) -> dict:
+    """The ``cin_style.*`` metadata every graph carries (contract.py), plus ``extra``."""
+    return {"style_names": json.dumps(list(style_names)), "model_config": json.dumps(model.config.to_dict()),
+            "value_range": "[0, 1]", "format_version": str(GRAPH_FORMAT_VERSION), "precision": precision,
+            "baked_blend": "", "source": source, **extra}
 
 
 # Float initializers this small (shape-like constants) stay float32 in fp16-weights graphs.
@@ -274,17 +291,19 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
         if got.shape != expected.shape or got.dtype != np.float32:
             raise ExportError(f"graph output {got.shape} {got.dtype} does not match "
                               f"{expected.shape} float32 at {h}x{w}")
-        if not np.isfinite(got).all():  # NaN would slip through min()/max() below
+        parity = output_parity(expected, got)
+        if parity is None:
             raise ExportError(f"parity check failed: the graph gives non-finite outputs at {h}x{w}")
-        diff, quality = float(np.abs(got - expected).max()), psnr(got, expected)
+        diff, quality = parity
         cases.append({"size": [h, w], "batch": 2, "max_abs_diff": diff, "psnr_db": round(quality, 2)})
         worst_diff, worst_psnr = max(worst_diff, diff), min(worst_psnr, quality)
     report = {"runtime": f"onnxruntime {ort.__version__} CPU", "precision": precision,
               "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2), "cases": cases}
     if precision == "fp32" and worst_diff > FP32_TOLERANCE:
         raise ExportError(f"parity check failed: max |diff| {worst_diff:.3g} > {FP32_TOLERANCE}")
-    if precision in HALF_PRECISIONS and worst_psnr < FP16_MIN_PSNR:
-        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < {FP16_MIN_PSNR} dB")
+    if precision in HALF_PRECISIONS and worst_psnr < HALF_PRECISION_MIN_PSNR:
+        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < "
+                          f"{HALF_PRECISION_MIN_PSNR} dB")
     return report
 
 
@@ -329,8 +348,7 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if opset < 18:
         raise ExportError(f"opset {opset} is too old: the exporter needs opset >= 18")
-    if len(style_names) != model.num_styles:
-        raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+    _check_style_names(model, style_names)
     if masks and bake is not None:
         raise ExportError("a graph for style masks takes its blends per pixel: it cannot be baked")
     baked = None if bake is None else np.asarray(bake, dtype=np.float32).reshape(-1)
@@ -344,18 +362,9 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
     if precision == "fp16-weights":
         store_weights_fp16(proto)
     blend_text = format_blend(baked, style_names) if baked is not None else ""
-    meta = {
-        "style_names": json.dumps(list(style_names)),
-        "model_config": json.dumps(model.config.to_dict()),
-        "value_range": "[0, 1]",
-        "format_version": str(GRAPH_FORMAT_VERSION),
-        "precision": precision,
-        "baked_blend": blend_text,
-        "inputs": INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
-        "source": model_source,
-    }
-    if masks:
-        meta["variant"] = VARIANT_MASKS
+    meta = _metadata(model, style_names, precision, model_source, baked_blend=blend_text,
+                     inputs=INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
+                     **({"variant": VARIANT_MASKS} if masks else {}))
     check = (lambda data: verify_parity(reference, data, baked, precision, masks=masks)) if verify else None
     parity = _finish(proto, meta, path, check)
     return ExportResult(path, list(style_names), precision, opset, blend_text or None, parity)
@@ -390,8 +399,7 @@ def export_tiled_onnx(model: StyleNet, style_names: list[str], path: str | os.Pa
     from cin_style.infer.torch_tiles import TileStages
 
     path = Path(path)
-    if len(style_names) != model.num_styles:
-        raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
+    _check_style_names(model, style_names)
     reference = _float_copy(model)
     stages = TileStages(reference).eval()
     w, s = model.config.base_width, model.num_styles
@@ -413,18 +421,8 @@ def export_tiled_onnx(model: StyleNet, style_names: list[str], path: str | os.Pa
     dynamic = (None, [None] * 6, [d for _, d in front], [d for _, d in residual], [d for _, d in back],
                [d for _, d in sizes])
     log.info(f"tracing the tiled variant (opset {opset}) ...")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(stages, args, input_names=input_names, output_names=output_names,
-                                    dynamo=True, opset_version=opset, verbose=False,
-                                    dynamic_shapes=dynamic)
-    with tempfile.TemporaryDirectory() as tmp:
-        program.save(str(Path(tmp) / "graph.onnx"))
-        proto = onnx.load(str(Path(tmp) / "graph.onnx"))
-    meta = {"style_names": json.dumps(list(style_names)), "model_config": json.dumps(model.config.to_dict()),
-            "value_range": "[0, 1]", "format_version": str(GRAPH_FORMAT_VERSION), "precision": "fp32",
-            "baked_blend": "", "variant": VARIANT_TILED, "residual_convs": str(convs),
-            "source": model_source}
+    proto = _export_program(stages, args, input_names, output_names, opset, dynamic)
+    meta = _metadata(model, style_names, "fp32", model_source, variant=VARIANT_TILED, residual_convs=str(convs))
     parity = _finish(proto, meta, path, (lambda data: _verify_tiled(reference, data)) if verify else None)
     return ExportResult(path, list(style_names), "fp32", opset, None, parity)
 

@@ -195,6 +195,19 @@ def like_input(result: np.ndarray, kind: str):
     return result
 
 
+# Half-precision weights (or arithmetic) must keep a model's output this close to fp32's:
+# the bar of every fp16 export, ONNX graph or slim checkpoint.
+HALF_PRECISION_MIN_PSNR = 40.0
+
+
+def output_parity(expected: np.ndarray, got: np.ndarray) -> tuple[float, float] | None:
+    """(max |difference|, PSNR in dB) of an output against its reference; None when
+    ``got`` holds NaN or infinity (which would slip through max() and the PSNR)."""
+    if not np.isfinite(got).all():
+        return None
+    return float(np.abs(np.asarray(got, np.float64) - expected).max()), psnr(got, expected)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB of two same-shape arrays (inf when equal)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))

@@ -128,7 +128,6 @@ def load_model_to_build_on(model: str | os.PathLike, style_names: list[str], rol
 
 # Keys only training needs; a shipped model drops them (a third of the size is Adam's state).
 TRAINING_STATE_KEYS = ("optimizer", "rng", "history")
-SLIM_FP16_MIN_PSNR = 40.0  # the same bar as an fp16 ONNX export
 
 
 def slim_checkpoint(data: dict, precision: str = "fp32") -> dict:
@@ -152,9 +151,7 @@ def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precisi
     Returns the parity numbers."""
     import math
 
-    import numpy as np
-
-    from cin_style.io.image import psnr
+    from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
 
     data = load_checkpoint(source)
     reference, _ = model_from_checkpoint(data, str(source))
@@ -168,13 +165,13 @@ def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precisi
         weights /= weights.sum(dim=1, keepdim=True)
         with torch.no_grad():
             a, b = reference(image, weights).numpy(), shipped(image, weights).numpy()
-        if not np.isfinite(b).all():  # NaN would slip through min()/max() below
+        parity = output_parity(a, b)
+        if parity is None:
             raise CheckpointError(f"{precision} weights give non-finite outputs (values beyond "
                                   f"the format's range?); keep fp32")
-        worst_diff = max(worst_diff, float(np.abs(a - b).max()))
-        worst_psnr = min(worst_psnr, psnr(a, b))
-    if worst_psnr < SLIM_FP16_MIN_PSNR:
+        worst_diff, worst_psnr = max(worst_diff, parity[0]), min(worst_psnr, parity[1])
+    if worst_psnr < HALF_PRECISION_MIN_PSNR:
         raise CheckpointError(f"{precision} weights change the output too much: PSNR "
-                              f"{worst_psnr:.1f} dB < {SLIM_FP16_MIN_PSNR} dB; keep fp32")
+                              f"{worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB; keep fp32")
     atomic_torch_save(slim, out, keep_previous=False)
     return {"precision": precision, "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2)}

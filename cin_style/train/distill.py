@@ -20,6 +20,13 @@ from cin_style.nn import checkpoint as ckpt
 from cin_style.nn.stylenet import StyleNet
 
 
+def teacher_source(teacher: str) -> str:
+    """``--teacher``'s value as a path: ``bundled`` names the bundled reference model."""
+    from cin_style.assets.bundled import reference_model
+
+    return str(reference_model()) if teacher == "bundled" else teacher
+
+
 def load_teacher(config: DistillConfig, style_names: list[str]) -> tuple[StyleNet, str]:
     """The frozen float32 teacher and its file's sha256.  It must hold exactly the styles
     being trained, in the same order (its rows are the student's targets); a teacher

@@ -103,6 +103,23 @@ def leave() -> None:
         dist.destroy_process_group()
 
 
+def relaunch(nproc: int, argv: Sequence[str]) -> int | None:
+    """With ``nproc`` > 1, outside torchrun: run this same command (``argv``, the
+    arguments after the program name, less any ``--nproc``) on ``nproc`` processes
+    through torchrun and return its exit status.  None means: carry on here."""
+    if nproc <= 1 or launched():
+        return None
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    return launch(nproc, rest)
+
+
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run `cin-style ARGV` on ``nproc`` local processes through torchrun; its exit status."""
     if nproc < 2:

@@ -18,7 +18,8 @@ from torch import nn
 from cin_style.config import ADD_STYLE_LR, ADD_STYLE_STEPS, ClipConfig, TrainConfig
 from cin_style.data.photos import ContentImages, center_crops
 from cin_style.data.styles import StyleSpec, load_style_image, parse_style_inputs
-from cin_style.errors import DataError
+from cin_style.errors import DataError, UsageError
+from cin_style.io.image import is_image_source
 from cin_style.losses.perceptual import PerceptualLoss
 from cin_style.nn import checkpoint as ckpt
 from cin_style.nn.devices import pick_device
@@ -217,13 +218,14 @@ def _start_from(config: TrainConfig, names: list[str]) -> tuple[StyleNet, TrainC
     return model, replace(config, network=model.config, init_sha256=digest)
 
 
-def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path,
+def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path | None = None,
                out: str | Path | None = None, *, steps: int = ADD_STYLE_STEPS, lr: float = ADD_STYLE_LR,
                clip: ClipConfig | None = None, options: RunOptions | None = None,
                **run_options) -> TrainResult:
     """Grow a trained model by ``new_styles``, training only their new γ/β rows
     with the model's own training recipe (crop size, loss, precision).
-    ``clip`` says where CLIP comes from for new styles given in words.
+    ``clip`` says where CLIP comes from for new styles given in words; ``content``
+    defaults to the photos the model was trained on, where they still are.
 
     Everything else is frozen and the old rows are restored after every step,
     so the old styles' outputs stay bit-identical.
@@ -232,6 +234,10 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
     model_path = Path(model_path)
     out = Path(out) if out else model_path
     data = ckpt.load_checkpoint(model_path)
+    if content is None:
+        content = data.get("content")
+        if not content or not is_image_source(content):
+            raise UsageError("pass --content DIR (the model's training photos are not available)")
     model, names = ckpt.model_from_checkpoint(data, str(model_path))
     specs = parse_style_inputs(new_styles)
     clash = [s.name for s in specs if s.name in names]

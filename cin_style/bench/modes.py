@@ -1,0 +1,95 @@
+"""``run(mode, ...)``: every benchmark behind one call, returning its report and the
+table to print.  Numbers only — nothing is asserted.
+
+    infer    PyTorch eager vs onnxruntime latency, GFLOP/s against the matmul peak,
+             peak memory for one large image (bench/infer.py)
+    train    images/s of the training step, ours and pytorch/examples' (bench/train.py)
+    browser  the web page in headless Chromium vs onnxruntime in Python (bench/browser.py)
+    big      peak memory and time at 2048², 4K, 8K, tiled and untiled (bench/big.py)
+    video    warping error, style loss and fps of the video modes (bench/video.py)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cin_style.errors import UsageError
+
+MODES = ("infer", "train", "browser", "big", "video")
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    mode: str
+    report: dict
+    text: str  # the human-readable table
+
+    def to_json(self) -> str:
+        return json.dumps(self.report, indent=2, default=str)
+
+
+def int_list(text: str, option: str) -> list[int]:
+    """``"256,512"`` → [256, 512]; a UsageError naming ``option`` otherwise."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"{option} must be integers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{option} is empty")
+    return values
+
+
+def run(mode: str = "infer", *, sizes: str | None = None, repeats: int = 3, memory_size: int = 2048,
+        model: str | Path | None = None, peer: str | Path | None = None, peer_graph: str | Path | None = None,
+        steps: int = 5, threads: str = "1,2", stability_model: str | Path | None = None,
+        node_modules: str | Path | None = None) -> BenchReport:
+    """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
+    ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
+    ``peer_graph`` put the peers beside ours (infer, train)."""
+    if mode not in MODES:
+        raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
+    if model is not None and mode not in ("browser", "big", "video"):
+        raise UsageError("--model needs --browser, --big or --video")
+    if mode == "video":
+        from cin_style.bench.video import format_video_table, run_video_bench
+
+        report = run_video_bench(model, stability_model)
+        return BenchReport(mode, report, format_video_table(report))
+    if mode == "big":
+        from cin_style.bench.big import SIZES, format_big_table, run_big_bench
+
+        labels = [label.strip() for label in (sizes or ",".join(SIZES)).split(",")]
+        unknown = [label for label in labels if label not in SIZES]
+        if unknown:
+            raise UsageError(f"with --big, --sizes takes {', '.join(SIZES)}; got {unknown}")
+        report = run_big_bench(model, tuple(labels))
+        return BenchReport(mode, report, format_big_table(report))
+    if mode == "train":
+        from cin_style.bench.train import format_train_table, run_train_bench
+
+        if steps < 1:
+            raise UsageError("--steps must be >= 1")
+        report = run_train_bench(peer, steps=steps)
+        return BenchReport(mode, report, format_train_table(report))
+    size_list = int_list(sizes or ("256,512" if mode == "browser" else "256,512,1024"), "--sizes")
+    if min(size_list) < 16 or repeats < 1:
+        raise UsageError("sizes must be >= 16 px and --repeats >= 1")
+    if mode == "browser":
+        from cin_style.bench.browser import format_browser_table, run_browser_bench
+
+        thread_list = int_list(threads, "--threads")
+        if min(thread_list) < 1:
+            raise UsageError("--threads must be >= 1")
+        report = run_browser_bench(model, sides=tuple(size_list), threads=tuple(thread_list), repeats=repeats,
+                                   node_modules=node_modules)
+        return BenchReport(mode, report, format_browser_table(report))
+    from cin_style.bench.infer import run_bench, to_json
+
+    report = run_bench(tuple(size_list), repeats, memory_size or None, peer_graph=peer_graph, peer_dir=peer)
+    lines = [report["table"], f"{report['torch_threads']} threads"]
+    for backend, mem in report["memory"].items():
+        lines.append(f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
+                     f"({mem['rss_before_mib']:.0f} MiB before it)")
+    return BenchReport(mode, json.loads(to_json(report)), "\n".join(lines))

@@ -1,0 +1,96 @@
+"""Options and small helpers shared by several commands.  Defaults come from the config
+dataclasses; they are not restated here."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from cin_style.config import ClipConfig, LossConfig
+from cin_style.progress import configure_logging
+
+CLIP_DEFAULTS = ClipConfig()
+
+
+def secondary_rank() -> bool:
+    """Whether torchrun started this process as a rank other than 0 (which speaks for the
+    run).  From the environment: cin_style.train.distributed would import torch."""
+    return int(os.environ.get("RANK", "0")) > 0
+
+
+def _quiet(ctx, param, value):
+    if value:
+        configure_logging(quiet=True)
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                             show_default=True, help="Where to run; auto picks CUDA when available.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet,
+                            help="No progress bar or log lines (warnings and errors still show).")
+vgg_weights_option = click.option(
+    "--vgg-weights", type=click.Path(dir_okay=False), default=None,
+    help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).")
+nproc_option = click.option(
+    "--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    help="Train on N local processes with DistributedDataParallel (one per GPU; gloo on the CPU), "
+         "launched through torchrun; --batch-size stays the global batch.  For several machines run "
+         "torchrun yourself (README).")
+
+
+def _apply(options, command):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def clip_options(command):
+    """Where CLIP comes from, for styles given in words; read back with ``clip_config``."""
+    return _apply([
+        click.option("--clip-model", default=CLIP_DEFAULTS.model, show_default=True, metavar="NAME",
+                     help="open_clip architecture of the CLIP weights (text styles)."),
+        click.option("--clip-weights", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Local CLIP checkpoint for --clip-model (a state dict or .safetensors; loaded "
+                          "as tensors only)."),
+        click.option("--clip-pretrained", default=None, metavar="TAG",
+                     help="Or an open_clip pretrained tag (e.g. openai, laion2b_s34b_b79k): downloads "
+                          "from the model hub on a machine that reaches it."),
+    ], command)
+
+
+def clip_config(clip_model, clip_weights, clip_pretrained, **changes) -> ClipConfig:
+    return ClipConfig(model=clip_model, weights=clip_weights, pretrained=clip_pretrained, **changes)
+
+
+def _layers_text(layers: dict[str, float]) -> str:
+    return ",".join(name if weight == 1 else f"{name}:{weight:g}" for name, weight in layers.items())
+
+
+def loss_options(defaults: LossConfig):
+    """--encoder, --content/--style-layers and the three loss weights, declared
+    once for train and optimize; read back with ``loss_config(**kwargs)``."""
+    options = [
+        click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default=defaults.encoder,
+                     show_default=True, help="Loss network."),
+        click.option("--content-layers", default=_layers_text(defaults.content_layers), show_default=True,
+                     help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT."),
+        click.option("--style-layers", default=_layers_text(defaults.style_layers), show_default=True,
+                     help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT."),
+        click.option("--content-weight", type=float, default=defaults.content_weight, show_default=True,
+                     help="Raise to keep more of the photo."),
+        click.option("--style-weight", type=float, default=defaults.style_weight, show_default=True,
+                     help="Raise for stronger stylization, lower to keep more of the photo."),
+        click.option("--tv-weight", type=float, default=defaults.tv_weight, show_default=True,
+                     help="Total-variation smoothing; raise if outputs are noisy."),
+    ]
+    return lambda command: _apply(options, command)
+
+
+def loss_config(encoder, content_layers, style_layers, content_weight, style_weight, tv_weight) -> LossConfig:
+    from cin_style.blend.specs import parse_weighted_names
+
+    return LossConfig(encoder=encoder,
+                      content_layers=dict(parse_weighted_names(content_layers, ":", "layer")),
+                      style_layers=dict(parse_weighted_names(style_layers, ":", "layer")),
+                      content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
