@@ -16,7 +16,7 @@ def styles(model, as_json):
     """List a model's styles (index and name); works for .pt and .onnx.
 
     Without MODEL: the bundled reference model.  MODEL may also name a
-    bundled model: `lite` (the same styles in a net about 7x faster) or
+    bundled model: `lite` (the same styles in a smaller, faster net) or
     `reference`.
     """
     from cin_style.assets.bundled import resolve_model, shipped_models

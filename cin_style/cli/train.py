@@ -67,7 +67,7 @@ def _clip_for(styles, clip_model, clip_weights, clip_pretrained):
 @click.option("--net", "net_preset", type=click.Choice(list(NETWORK_PRESETS)), default="default",
               show_default=True,
               help="Network shape: default (Johnson et al., 153.8 k multiply-adds per pixel) or lite "
-                   "(14.9 k, about 7x faster). The three options below "
+                   "(14.9 k: a tenth of the arithmetic). The three options below "
                    "change one part of it.")
 @click.option("--base-width", type=click.IntRange(min=1), default=None,
               help="Channels of the first conv (x2, x4 deeper).  [default: 32; lite 12]")
@@ -88,7 +88,7 @@ def _clip_for(styles, clip_model, clip_weights, clip_pretrained):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=TRAIN_DEFAULTS.precision,
               show_default=True,
               help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
-                   "the CPU. CPUs with AVX512-BF16/AMX train 2-3x faster in bf16 (see bench --train).")
+                   "the CPU. CPUs with AVX512-BF16/AMX train faster in bf16 (measure it: bench --train).")
 @click.option("--stability-weight", type=click.FloatRange(min=0), default=TRAIN_DEFAULTS.stability_weight,
               show_default=True,
               help="Train for video: penalise output changes under small shifts, zooms and noise of "

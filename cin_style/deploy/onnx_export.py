@@ -66,7 +66,7 @@ class _OneNormPassCIN(ConditionalInstanceNorm2d):
     per-sample γ/β applied inside the one InstanceNormalization op.  Folding the
     batch into the channels ([1, N·C, H, W]) makes them per-channel, which is what
     the op's scale and bias are; that saves two full passes over every activation
-    (the Mul and Add): 4-8 % of a graph's CPU time (measured in issue 15)."""
+    (the Mul and Add; docs/design-notes.md has the measurement)."""
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         if style_weights.dim() == 4:  # per-pixel maps (style masks): the plain way
@@ -101,10 +101,8 @@ class _PhaseUpsampleConv(UpsampleConvCIN):
     2x2 conv at the input's size (all four phases, 4x the channels), the phases cut at
     their offsets and interleaved by DepthToSpace — no full-size upsampled copy and its
     pad, and 4/9 of the multiply-adds (the upsampled image repeats each value 4 times).
-    Lite graph, 512², onnxruntime: one thread 60.4 ms against resize-pad-conv's 76.7 and
-    a single (also exact) ConvTranspose's 66.3; two threads 41.4 against ConvTranspose's
-    45.2 (at 1024² ConvTranspose wins, 198 against 218 ms: DepthToSpace runs on one
-    thread).  The default graph: within noise of the other two at two threads."""
+    Chosen over resize-pad-conv and one ConvTranspose by measurement
+    (docs/design-notes.md, "Upsampling")."""
 
     def pre_norm(self, x: torch.Tensor, size) -> torch.Tensor:
         out = self.block.conv.out_channels
@@ -222,7 +220,7 @@ def store_weights_fp16(proto: onnx.ModelProto) -> None:
     to float32 by a Cast node.  onnxruntime folds those casts into float32 weights
     when it loads the graph, so the file is half the size and the arithmetic stays
     fp32: on CPUs that is the fast choice (onnxruntime's x86 CPU provider has no fp16
-    convolutions and casts around each op: a plain fp16 graph runs 1.3-1.8x slower)."""
+    convolutions and casts around each op, so a plain fp16 graph runs slower there)."""
     from onnx import numpy_helper
 
     casts, initializers = [], []

@@ -1,14 +1,10 @@
 """int8 graphs: static quantization of an exported fp32 graph with onnxruntime's
 quantization tools, calibrated on real photos, checked against fp32 on real photos.
 
-What is quantized was chosen by measurement (reference model, the 6 bundled sample
-photos x 3 styles each, worst PSNR of int8 against fp32; QDQ, per-channel int8
-weights, uint8 activations, 99.99th-percentile calibration on 64 training photos):
-every convolution but the first and last 25.7 dB (min/max calibration: worse);
-also keeping down1 and up2 in float 30.4 dB; only the residual blocks' convolutions
-in int8 (60 % of the arithmetic, at quarter resolution) 34.8 dB, mean 43.7 dB.
-The last is what this does.  Instance norm, the γ/β blend and every other op stay
-float.
+Only the residual blocks' convolutions go to int8 (QDQ, per-channel int8 weights,
+uint8 activations, percentile calibration): of the choices measured, it kept the
+output closest to fp32 (docs/design-notes.md, "int8").  Instance norm, the γ/β
+blend and every other op stay float.
 """
 
 from __future__ import annotations

@@ -176,10 +176,9 @@ class StyleRunner:
             raise RunnerError(f"{self.path}: onnxruntime cannot load it ({first_line(exc)[:200]})") from None
 
     def _session_for(self, pixels: int | None):
-        """The CPU arena makes a run 1.6-2x faster (buffers are reused instead of being
-        page-faulted in afresh on every run; default net, 2 threads: 512² 282 vs 477 ms)
-        but it only grows: one 2048² image peaks at 10.2 GiB with it, 3.6 GiB without.
-        So images up to ARENA_MAX_PIXELS (all of a batch together) run on the arena
+        """The CPU arena makes a run faster (buffers are reused instead of being
+        page-faulted in afresh on every run) but it only grows, to several times the
+        memory of a large image (docs/design-notes.md, "CPU arena").  So images up to ARENA_MAX_PIXELS (all of a batch together) run on the arena
         session; larger ones, and the tiled variant (``pixels`` None: the memory-bounded
         path), on a lean one."""
         if self.device == "cuda" or (pixels is not None and pixels <= ARENA_MAX_PIXELS):

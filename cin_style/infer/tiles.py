@@ -17,8 +17,8 @@ are exact, gathered layer by layer:
   the residual blocks, most of the arithmetic, run on it once, layer by layer,
   in row strips.
 
-In all about 1.4-1.7x the arithmetic of one untiled pass, in memory bounded by
-two quarter-resolution buffers plus one tile.  Tile origins sit on multiples of 4
+The halos cost extra arithmetic over one untiled pass (docs/design-notes.md), in
+exchange for memory bounded by two quarter-resolution buffers plus one tile.  Tile origins sit on multiples of 4
 so both stride-2 grids line up with the untiled network's.
 
 A backend runs the network's pieces (``TileBackend``); ``stylize_tiled`` drives it.
@@ -36,13 +36,13 @@ import numpy as np
 ALIGN = 4          # two stride-2 stages: tile origins on multiples of 4 keep the grids aligned
 FRONT_HALO = 16    # full-res px, > receptive field of head + down1 + down2 (7 px)
 BACK_HALO = 16     # full-res px, > receptive field of up1 + up2 + tail (~7 px)
-STRIP_ROWS = 32    # quarter-res rows per residual-conv strip (64: 8K peaked 155 MiB higher)
+STRIP_ROWS = 32    # quarter-res rows per residual-conv strip (taller strips peak higher at 8K)
 DEFAULT_TILE = 512
 EPS = 1e-5         # ConditionalInstanceNorm2d's
 FRONT = ("head", "down1", "down2")
 BACK = ("up1", "up2", "tail")
-# `stylize` tiles images above this many pixels by default (untiled, 2048² needs
-# 4.5 GiB in PyTorch and 3.2 GiB in onnxruntime).
+# `stylize` tiles images above this many pixels by default: untiled, larger images need
+# several GiB (`cin-style bench --big` measures it).
 AUTO_TILE_PIXELS = 2048 * 2048
 
 Stats = dict[str, tuple[np.ndarray, np.ndarray]]  # norm layer → (mean [C], 1/std [C])
