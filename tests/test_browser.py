@@ -29,6 +29,8 @@ from cin_style.web.browser import (
 )
 from cin_style.web.site import write_site
 
+pytestmark = pytest.mark.browser
+
 NAMES = ["alpha", "beta", "gamma"]
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("CIN_STYLE_TEST_ARTIFACTS", REPO / "test-artifacts"))

@@ -164,13 +164,13 @@ def test_weights_path_uses_env(runner, tmp_path, monkeypatch):
 
 def test_a_bug_keeps_its_traceback_and_debug_shows_user_errors_in_full(runner, trained, tmp_path,
                                                                         monkeypatch):
-    from cin_style.infer import files as inference
+    from cin_style.infer import loader
     from cin_style.nn.checkpoint import CheckpointError
 
     def broken(*args, **kwargs):
         raise RuntimeError("an internal bug")
 
-    monkeypatch.setattr(inference, "load_stylizer", broken)
+    monkeypatch.setattr(loader, "load_stylizer", broken)
     result = runner.invoke(cli, ["styles", str(trained)])
     assert isinstance(result.exception, RuntimeError) and "an internal bug" in str(result.exception)
     monkeypatch.undo()

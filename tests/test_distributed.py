@@ -6,8 +6,11 @@ Tolerance: one process and two sum the same gradients in a different order (and
 at different thread counts), so weights differ by float rounding, which Adam can
 turn into up to 2·lr per step for a weight whose gradient is near zero (its first
 steps move each weight by about lr·sign(g)).  So: the per-step losses (the same
-samples on the same weights) agree to 1e-5 relative, 99 % of the weights to 1e-5,
+samples on the same weights) agree to LOSS_RTOL relative, 99 % of the weights to 1e-5,
 and all within 2·lr·steps.  One process at 1 and at 2 threads differs as much.
+LOSS_RTOL: a fresh install with the newest packages drifted 2e-5 to 4e-4 between the runs
+(issue 21), where 1e-5 had held before; 1e-3 keeps a 2.5x margin over that and still
+fails on a different sample draw (the losses then differ by whole percent).
 """
 
 import os
@@ -23,7 +26,10 @@ from conftest import write_image
 
 from cin_style.nn.checkpoint import load_checkpoint, load_model
 
+pytestmark = pytest.mark.ddp
+
 LR = 1e-3
+LOSS_RTOL = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,7 @@ def train_args(out: str, steps: int, *extra):
 def assert_same_run(a: dict, b: dict, steps: int):
     la, lb = [h["loss"] for h in a["history"]], [h["loss"] for h in b["history"]]
     assert len(la) == len(lb) == steps
-    assert all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(la, lb)), (la, lb)
+    assert all(abs(x - y) <= LOSS_RTOL * abs(x) for x, y in zip(la, lb)), (la, lb)
     diffs = torch.cat([(a["model"][k].float() - b["model"][k].float()).abs().flatten() for k in a["model"]])
     assert (diffs <= 1e-5).float().mean() >= 0.99
     assert diffs.max() <= 2 * LR * steps

@@ -43,6 +43,7 @@ def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow
 def test_graph_is_checked_standard_and_dynamic(exported):
     proto = onnx.load(str(exported["fp32"].path))
     onnx.checker.check_model(proto, full_check=True)
@@ -231,6 +232,7 @@ def test_cuda_request_on_a_machine_without_gpu(exported):
         StyleRunner(exported["fp32"].path, device="cuda")
 
 
+@pytest.mark.slow
 def test_cli_export_and_stylize_onnx_with_json(model, tmp_path):
     ckpt = atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     cli_runner = CliRunner()
@@ -261,6 +263,7 @@ def test_cli_export_and_stylize_onnx_with_json(model, tmp_path):
     assert result.exit_code == 1 and "has no CUDA provider" in result.output
 
 
+@pytest.mark.slow
 def test_cli_export_bake_and_errors(model, tmp_path):
     ckpt = atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     cli_runner = CliRunner()
@@ -303,6 +306,7 @@ def test_instance_norm_nodes_apply_the_blended_affine_themselves(exported):
         assert consumers[node.output[0]] == ["Reshape"]  # back to [N, C, H, W], nothing else
 
 
+@pytest.mark.slow
 def test_fp16_export_refuses_a_graph_that_overflows(tmp_path):
     net = make_tiny_model()
     with torch.no_grad():  # beyond fp16's range: the half graph computes inf, then NaN
@@ -312,6 +316,7 @@ def test_fp16_export_refuses_a_graph_that_overflows(tmp_path):
     assert not (tmp_path / "bad.onnx").exists()
 
 
+@pytest.mark.slow
 def test_export_leaves_the_callers_model_as_it_was(tmp_path):
     net = make_tiny_model().train()
     net.double()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from conftest import write_image
 
 # Runs the CLI as a light install would: the train extra's modules cannot be imported.
@@ -25,6 +26,7 @@ def light(*args, cwd=None):
                           text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_light_install_runs_the_bundled_graph(tmp_path):
     listed = light("styles", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -49,6 +51,7 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
     assert len(json.loads((tmp_path / "site" / "site.json").read_text())["style_names"]) == 16
 
 
+@pytest.mark.slow
 def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
     from cin_style.cli.main import cli
 

@@ -83,6 +83,7 @@ def test_mask_files_become_normalised_weight_maps(tmp_path):
     assert big.shape == (3, 1024, 512)  # the network resizes maps itself: no need for full size
 
 
+@pytest.mark.slow
 def test_masks_graph_matches_pytorch_and_takes_global_blends(model, tmp_path):
     result = export_onnx(model, NAMES, tmp_path / "masks.onnx", masks=True)
     assert result.parity["max_abs_diff"] < 1e-4
@@ -100,6 +101,7 @@ def test_masks_graph_matches_pytorch_and_takes_global_blends(model, tmp_path):
         plain.run_nchw(x, split)
 
 
+@pytest.mark.slow
 def test_stylize_cli_with_style_masks(model, tmp_path):
     checkpoint = tmp_path / "m.pt"
     atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)
@@ -125,6 +127,7 @@ def test_stylize_cli_with_style_masks(model, tmp_path):
     assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
 
 
+@pytest.mark.slow
 def test_export_cli_writes_the_masks_variant(model, tmp_path):
     checkpoint = tmp_path / "m.pt"
     atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)

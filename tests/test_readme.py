@@ -1,6 +1,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,6 +44,7 @@ def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):
     assert namespace["batch"].shape == (2, 3, 24, 20)
 
 
+@pytest.mark.slow
 def test_readme_runner_snippet_runs(tmp_path, monkeypatch):
     import numpy as np
     from conftest import make_tiny_model

@@ -127,6 +127,7 @@ def bundled_model(tmp_path, monkeypatch, style_dir):
     return path
 
 
+@pytest.mark.slow
 def test_commands_default_to_the_bundled_model(bundled_model, tmp_path):
     runner = CliRunner()
     listed = runner.invoke(cli, ["styles", "--json"])

@@ -78,6 +78,7 @@ def test_bad_tile_arguments(model):
         stylize_tiled(TorchTileBackend(model, BLEND), photo(80, 80).astype(np.float32), tile=64)
 
 
+@pytest.mark.slow
 def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
     result = export_tiled_onnx(model, NAMES, tmp_path / "tiled.onnx")
     assert result.parity["max_abs_diff_uint8"] <= 1
@@ -94,6 +95,7 @@ def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
         StyleRunner(tmp_path / "plain.onnx", device="cpu").run_tiled(image, BLEND)
 
 
+@pytest.mark.slow
 def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch, caplog):
     atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     stylizer = TorchStylizer(tmp_path / "m.pt", device="cpu")
@@ -108,6 +110,7 @@ def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch, c
     assert "big.onnx --tiled" in caplog.text
 
 
+@pytest.mark.slow
 def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     checkpoint = tmp_path / "m.pt"
     atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)

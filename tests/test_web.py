@@ -54,6 +54,7 @@ def fake_dist(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_site_from_cdn_pins_every_runtime_file(graphs, tmp_path):
     result = write_site(tmp_path / "site", graphs / "tiny.onnx", max_side=320)
     site = result.path
@@ -111,6 +112,7 @@ def test_site_folder_is_replaced_whole_or_not_at_all(graphs, tmp_path):
     assert json.loads((target / "site.json").read_text())["baked_blend"]
 
 
+@pytest.mark.slow
 def test_site_refuses_graph_variants_the_page_cannot_run(tmp_path):
     model = make_tiny_model()
     export_onnx(model, NAMES, tmp_path / "masks.onnx", masks=True)
@@ -148,6 +150,7 @@ def test_web_cli_writes_a_site_and_rejects_bad_models(graphs, tmp_path):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_web_cli_exports_a_checkpoint(tmp_path):
     from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
@@ -223,6 +226,7 @@ console.log(JSON.stringify({{
     assert out["fit"] == [[512, 256], [300, 200]]
 
 
+@pytest.mark.browser
 def test_pinned_hashes_match_the_npm_package():
     """RUNTIME_INTEGRITY and ORT_WEB_VERSION against the onnxruntime-web that
     tests/browser/package.json pins (installed by `npm ci --prefix tests/browser`)."""

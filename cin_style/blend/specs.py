@@ -72,7 +72,8 @@ def any_text_style(items) -> bool:
 
 def split_text_style(item: str) -> tuple[str | None, str] | None:
     """``text:PROMPT`` or ``name=text:PROMPT`` → (name or None, prompt); None for anything else."""
-    name, sep, rest = item.partition("=")
+    head, sep, rest = item.partition("=")
+    name: str | None = head
     if item.startswith(TEXT_PREFIX):
         name, rest = None, item
     elif not (sep and rest.startswith(TEXT_PREFIX)) or Path(item).exists():

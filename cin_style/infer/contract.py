@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # The tiled variant (`cin-style export --tiled`): the network cut at its norm layers,
-# which the runner drives tile by tile (cin_style/tiles.py) for images of any size.
+# which the runner drives tile by tile (infer/tiles.py) for images of any size.
 #   inputs   style_weights [1,S]; stats_<layer> [2,C] (mean and 1/std over the whole image)
 #            for head, down1, down2, up1, up2, tail; one input per piece: in_head, in_down1,
 #            in_down2, in_quarter [1,3,h,w] (photo crops); in_residual_<i> [1,4w,h,w] (padded

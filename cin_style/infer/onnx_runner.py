@@ -66,7 +66,7 @@ class RunnerError(CinStyleError, RuntimeError):
 def _installed_ort_distributions() -> list[str]:
     names = []
     for dist in metadata.distributions():
-        name = (dist.metadata.get("Name") or "").lower()
+        name = (dist.name or "").lower()
         if name.startswith("onnxruntime") and name not in names:
             names.append(name)
     return sorted(names)
@@ -178,9 +178,9 @@ class StyleRunner:
     def _session_for(self, pixels: int | None):
         """The CPU arena makes a run faster (buffers are reused instead of being
         page-faulted in afresh on every run) but it only grows, to several times the
-        memory of a large image (docs/design-notes.md, "CPU arena").  So images up to ARENA_MAX_PIXELS (all of a batch together) run on the arena
-        session; larger ones, and the tiled variant (``pixels`` None: the memory-bounded
-        path), on a lean one."""
+        memory of a large image (docs/design-notes.md, "CPU arena").  So images up to
+        ARENA_MAX_PIXELS (all of a batch together) run on the arena session; larger ones,
+        and the tiled variant (``pixels`` None: the memory-bounded path), on a lean one."""
         if self.device == "cuda" or (pixels is not None and pixels <= ARENA_MAX_PIXELS):
             return self.session
         if self._lean_session is None:
@@ -204,7 +204,7 @@ class StyleRunner:
     def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
                   finish=None, progress=None) -> np.ndarray:
         """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles, in bounded memory,
-        as the untiled network gives it (cin_style/tiles.py); needs the tiled variant."""
+        as the untiled network gives it (infer/tiles.py); needs the tiled variant."""
         from cin_style.infer.tiles import DEFAULT_TILE, stylize_tiled
 
         if not self.capabilities.tiles:

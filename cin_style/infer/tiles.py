@@ -83,7 +83,7 @@ class _Moments:
         self.count += x.shape[0] * x.shape[2] * x.shape[3]
 
     def mean_inv_std(self) -> tuple[np.ndarray, np.ndarray]:
-        mean = self.total / self.count
+        mean = np.asarray(self.total / self.count)
         var = np.maximum(self.squares / self.count - mean * mean, 0.0)
         return mean.astype(np.float32), (1.0 / np.sqrt(var + EPS)).astype(np.float32)
 
@@ -159,6 +159,7 @@ def _residual_conv(backend: TileBackend, index: int, source: np.ndarray, target:
         if pending is not None:
             target[:, pending[0]:pending[1]] = pending[2]
         pending = (r0, r1, out[0])
+    assert pending is not None  # height >= 1: the loop ran
     target[:, pending[0]:pending[1]] = pending[2]
     stats, affine = moments.mean_inv_std(), backend.residual_affine(index)
     for r0 in range(0, height, STRIP_ROWS):
@@ -214,6 +215,7 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
             quarter = np.empty((out.shape[0], *quarter_hw), buffer_dtype)
         quarter[:, t.y0 // 4:t.y0 // 4 + out.shape[1], t.x0 // 4:t.x0 // 4 + out.shape[2]] = out
         advance(1)
+    assert quarter is not None  # the grid covers the image: at least one tile ran
     # 2. Residual blocks on the whole quarter buffer, conv by conv.
     scratch = np.empty_like(quarter)
     for index in range(0, backend.residual_convs, 2):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,9 @@ def transcode(source: str | os.PathLike, target: str | os.PathLike,
     writer = (_PngWriter(Path(frames_dir)) if frames_dir is not None
               else _VideoWriter(Path(target), info, crf))
     end = start + duration if duration is not None else None
-    written, batch, pts = 0, [], []
+    written = 0
+    batch: list[np.ndarray] = []
+    pts: list[int | None] = []
 
     def flush():
         nonlocal written
@@ -166,7 +169,9 @@ class _VideoWriter:
         self.format, self.codec = FORMATS[target.suffix.lower()]
         self.crf = DEFAULT_CRF[self.codec] if crf is None else crf
         self.tmp: Path | None = None
-        self.container = self.stream = self.audio = None
+        self.container: Any = None
+        self.stream: Any = None
+        self.audio: Any = None
 
     def open(self, video, audio) -> None:
         av = _av()
@@ -217,6 +222,7 @@ class _VideoWriter:
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
+        assert self.tmp is not None  # open() ran
         os.chmod(self.tmp, default_file_mode())  # mkstemp makes 0600 files
         os.replace(self.tmp, self.target)
 

@@ -7,7 +7,7 @@ import {
   fitSize, mixStrength, normalizeWeights, planesToRgba, preserveColor, rgbaToPlanes, texturedRgba,
 } from './tensor.js';
 
-const MIN_SIDE = 16;  // export/contract.py
+const MIN_SIDE = 16;  // cin_style/infer/contract.py
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 

@@ -1,7 +1,7 @@
 // Pure pixel and tensor helpers for the page: no DOM, no onnxruntime, so every
-// formula here mirrors the Python side (cin_style/postprocess.py, blend.py).
+// formula here mirrors the Python side (cin_style/infer/finish.py, cin_style/blend/weights.py).
 
-// ITU-R BT.601 RGB -> YCbCr (full range, offsets dropped: they cancel out), as postprocess.py.
+// ITU-R BT.601 RGB -> YCbCr (full range, offsets dropped: they cancel out), as infer/finish.py.
 const RGB_TO_YCC = [
   [0.299, 0.587, 0.114],
   [-0.168736, -0.331264, 0.5],
