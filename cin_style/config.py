@@ -155,8 +155,9 @@ class LossConfig(_Stored):
 
     encoder: str = "vgg16"
     content_layers: dict[str, float] = field(default_factory=lambda: {"relu2_2": 1.0})
-    style_layers: dict[str, float] = field(default_factory=lambda: {
-        "relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+    style_layers: dict[str, float] = field(
+        default_factory=lambda: {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0}
+    )
     content_weight: float = 1.0
     style_weight: float = 1e5
     tv_weight: float = 1e-2
@@ -267,8 +268,7 @@ class TrainConfig(_Stored):
         ``model_config`` as ``network`` (checkpoints before 0.2 kept base_width and
         residual_blocks in train_config; they are read too)."""
         if network is None and "network" not in data and "base_width" in data:
-            network = {"base_width": data["base_width"],
-                       "num_residual_blocks": data.get("residual_blocks", 5)}
+            network = {"base_width": data["base_width"], "num_residual_blocks": data.get("residual_blocks", 5)}
         if network is not None:
             data = {**data, "network": network}
         return super().from_dict(data)
@@ -282,9 +282,14 @@ ADD_STYLE_LR = 1e-2
 
 def gatys_loss_config() -> LossConfig:
     """Gatys et al.: VGG19, content conv4_2, style conv1_1 … conv5_1 (equal weights)."""
-    return LossConfig(encoder="vgg19", content_layers={"conv4_2": 1.0},
-                      style_layers={f"conv{i}_1": 1.0 for i in range(1, 6)},
-                      content_weight=1.0, style_weight=3e5, tv_weight=30.0)
+    return LossConfig(
+        encoder="vgg19",
+        content_layers={"conv4_2": 1.0},
+        style_layers={f"conv{i}_1": 1.0 for i in range(1, 6)},
+        content_weight=1.0,
+        style_weight=3e5,
+        tv_weight=30.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -310,8 +315,10 @@ class OptimizeConfig(_Stored):
         if self.text is not None and not self.text.strip():
             raise ConfigError("--text needs a description of the style")
         if self.text and self.optimizer == "lbfgs":
-            raise ConfigError("--text needs --optimizer adam: the CLIP patch loss draws new patches at "
-                              "every step, which L-BFGS's line search cannot follow")
+            raise ConfigError(
+                "--text needs --optimizer adam: the CLIP patch loss draws new patches at "
+                "every step, which L-BFGS's line search cannot follow"
+            )
         if self.size < 32:
             raise ConfigError(f"size must be at least 32 px, got {self.size}")
         if self.steps < 1 or self.scales < 1:

@@ -20,9 +20,16 @@ def progress_bar(total: int, desc: str, initial: int = 0, enabled: bool = True) 
     """A bar to ``update(n)``; on a terminal it redraws, in a log file it
     writes a line every 30 s (set ``bar.total`` to change the goal)."""
     tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return tqdm(total=total, desc=desc, initial=initial, file=sys.stderr, dynamic_ncols=tty,
-                mininterval=0.1 if tty else 30.0, ascii=not tty,
-                disable=not enabled or not logging.getLogger(LOGGER).isEnabledFor(logging.INFO))
+    return tqdm(
+        total=total,
+        desc=desc,
+        initial=initial,
+        file=sys.stderr,
+        dynamic_ncols=tty,
+        mininterval=0.1 if tty else 30.0,
+        ascii=not tty,
+        disable=not enabled or not logging.getLogger(LOGGER).isEnabledFor(logging.INFO),
+    )
 
 
 @contextmanager

@@ -23,8 +23,14 @@ def make_trainer(style_dir, content_dir, **config):
     specs = parse_style_inputs([style_dir])
     torch.manual_seed(0)
     model = StyleNet(dataclasses.replace(config.network, num_styles=len(specs)))
-    rows = StyleRows(model, [s.name for s in specs], specs, list(range(len(specs))), list(model.parameters()),
-                     [s.source for s in specs])
+    rows = StyleRows(
+        model,
+        [s.name for s in specs],
+        specs,
+        list(range(len(specs))),
+        list(model.parameters()),
+        [s.source for s in specs],
+    )
     data = ContentImages(content_dir, config.image_size)
     return build_trainer(rows, data, config, torch.device("cpu"), random_encoder())
 
@@ -32,18 +38,28 @@ def make_trainer(style_dir, content_dir, **config):
 def test_time_budget_stops_with_a_checkpoint_that_resumes_exactly(style_dir, content_dir, tmp_path):
     kwargs = {"device": "cpu", "encoder": random_encoder(), "samples": False}
     straight = train([style_dir], content_dir, tmp_path / "a.pt", tiny_train_config(steps=5), **kwargs)
-    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5),
-                    time_budget=1e-9, **kwargs)
+    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), time_budget=1e-9, **kwargs)
     assert stopped.step == 1 and load_checkpoint(tmp_path / "b.pt")["step"] == 1
-    resumed = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), resume=True,
-                    **kwargs)
+    resumed = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), resume=True, **kwargs)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert resumed.step == 5 and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_max_seconds_below_one_is_a_usage_error(style_dir, content_dir, tmp_path):
-    result = CliRunner().invoke(cli, ["train", "--styles", str(style_dir), "--content", str(content_dir),
-                                      "--out", str(tmp_path / "m.pt"), "--max-seconds", "0.5"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--styles",
+            str(style_dir),
+            "--content",
+            str(content_dir),
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--max-seconds",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 2 and "--max-seconds" in result.output
     assert not (tmp_path / "m.pt").exists()
 
@@ -86,11 +102,35 @@ def test_training_divergence_is_one_line_from_the_cli(style_dir, content_dir, tm
     monkeypatch.setattr(trainer_module.Trainer, "__init__", diverging)
     vgg = tmp_path / "vgg.pt"
     torch.save({k.replace("stack.", ""): v for k, v in random_encoder().state_dict().items()}, vgg)
-    result = CliRunner().invoke(cli, ["train", "--styles", str(style_dir), "--content", str(content_dir),
-                                      "--out", str(tmp_path / "m.pt"), "--steps", "3", "--image-size", "24",
-                                      "--base-width", "4", "--residual-blocks", "1", "--device", "cpu",
-                                      "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2",
-                                      "--vgg-weights", str(vgg), "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--styles",
+            str(style_dir),
+            "--content",
+            str(content_dir),
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--steps",
+            "3",
+            "--image-size",
+            "24",
+            "--base-width",
+            "4",
+            "--residual-blocks",
+            "1",
+            "--device",
+            "cpu",
+            "--content-layers",
+            "relu2_2",
+            "--style-layers",
+            "relu1_2,relu2_2",
+            "--vgg-weights",
+            str(vgg),
+            "-q",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "loss became nan at step 1" in result.output and "Traceback" not in result.output
 

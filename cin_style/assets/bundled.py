@@ -49,8 +49,7 @@ def bundled_model(name: str = "reference") -> Path:
     for file in names:
         if (folder / file).is_file():
             return folder / file
-    raise BundledModelMissing(f"this installation has no bundled {name} model ({folder / names[0]}); "
-                              f"pass a MODEL file")
+    raise BundledModelMissing(f"this installation has no bundled {name} model ({folder / names[0]}); pass a MODEL file")
 
 
 def bundled_graph(name: str = "reference") -> Path:

@@ -83,7 +83,7 @@ def mosaic(width: int, height: int) -> np.ndarray:
             p = photos[k % len(photos)]
             k += 1
             h, w = min(p.shape[0], height - y), min(p.shape[1], width - x)
-            out[y:y + h, x:x + w] = p[:h, :w]
+            out[y : y + h, x : x + w] = p[:h, :w]
             x, row_height = x + w, max(row_height, h)
         y += row_height
     return out
@@ -91,8 +91,23 @@ def mosaic(width: int, height: int) -> np.ndarray:
 
 def _run_case(backend, mode, size, model, graph, tile, out="-") -> dict | None:
     width, height = size
-    proc = subprocess.run([sys.executable, "-c", _CASE, backend, mode, str(width), str(height), str(model),
-                           str(graph), str(tile), str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CASE,
+            backend,
+            mode,
+            str(width),
+            str(height),
+            str(model),
+            str(graph),
+            str(tile),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         log.info(f"{backend} {mode} {width}x{height} failed: {proc.stderr.strip().splitlines()[-1:]}")
         return None
@@ -104,18 +119,22 @@ def compare(tiled: np.ndarray, whole: np.ndarray, tile: int) -> dict:
     diff = np.abs(tiled.astype(np.float64) - whole.astype(np.float64))
     border = np.zeros(diff.shape[:2], bool)
     for c in range(tile, diff.shape[0], tile):
-        border[c - 8:c + 8] = True
+        border[c - 8 : c + 8] = True
     for c in range(tile, diff.shape[1], tile):
-        border[:, c - 8:c + 8] = True
+        border[:, c - 8 : c + 8] = True
     per_pixel = diff.mean(axis=2)
-    return {"psnr_db": psnr(tiled, whole, data_range=255),
-            "max_abs_diff": float(diff.max()), "mean_diff_near_borders": float(per_pixel[border].mean()),
-            "mean_diff_elsewhere": float(per_pixel[~border].mean())}
+    return {
+        "psnr_db": psnr(tiled, whole, data_range=255),
+        "max_abs_diff": float(diff.max()),
+        "mean_diff_near_borders": float(per_pixel[border].mean()),
+        "mean_diff_elsewhere": float(per_pixel[~border].mean()),
+    }
 
 
 def run_big_bench(model: str | Path | None = None, sizes=("2048²", "4K", "8K"), tile: int = 512) -> dict:
     from cin_style.assets.bundled import resolve_model
-    from cin_style.deploy.onnx_export import export_onnx, export_tiled_onnx
+    from cin_style.deploy.onnx_export import export_onnx
+    from cin_style.deploy.onnx_tiled import export_tiled_onnx
     from cin_style.nn.checkpoint import load_model
 
     model = resolve_model(model)
@@ -147,14 +166,21 @@ def run_big_bench(model: str | Path | None = None, sizes=("2048²", "4K", "8K"),
 
 
 def format_big_table(report: dict) -> str:
-    lines = [f"{report['model']}, tiles of {report['tile']} px; peak RSS of a fresh process",
-             "| image | backend | mode | seconds | peak RSS |", "|---|---|---|---|---|"]
+    lines = [
+        f"{report['model']}, tiles of {report['tile']} px; peak RSS of a fresh process",
+        "| image | backend | mode | seconds | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
     for r in report["rows"]:
-        lines.append(f"| {r['size']} ({r['pixels'][0]}x{r['pixels'][1]}) | "
-                     f"{'PyTorch' if r['backend'] == 'torch' else 'onnxruntime'} | {r['mode']} | "
-                     f"{r['seconds']:.1f} | {r['peak_rss_mib']:.0f} MiB |")
+        lines.append(
+            f"| {r['size']} ({r['pixels'][0]}x{r['pixels'][1]}) | "
+            f"{'PyTorch' if r['backend'] == 'torch' else 'onnxruntime'} | {r['mode']} | "
+            f"{r['seconds']:.1f} | {r['peak_rss_mib']:.0f} MiB |"
+        )
     for key, q in report["quality"].items():
-        lines.append(f"{key}: tiled vs untiled PSNR {q['psnr_db']:.1f} dB, max |diff| {q['max_abs_diff']:.0f}"
-                     f"/255; mean |diff| within 8 px of a tile border {q['mean_diff_near_borders']:.4f}, "
-                     f"elsewhere {q['mean_diff_elsewhere']:.4f}")
+        lines.append(
+            f"{key}: tiled vs untiled PSNR {q['psnr_db']:.1f} dB, max |diff| {q['max_abs_diff']:.0f}"
+            f"/255; mean |diff| within 8 px of a tile border {q['mean_diff_near_borders']:.4f}, "
+            f"elsewhere {q['mean_diff_elsewhere']:.4f}"
+        )
     return "\n".join(lines)

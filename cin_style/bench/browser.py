@@ -18,14 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cin_style.io.synthetic import textured
-from cin_style.web.browser import (
-    drive,
-    find_chromium,
-    find_node,
-    find_node_modules,
-    ort_web_dist,
-    serving,
-)
+from cin_style.web.browser import drive, find_chromium, find_node, find_node_modules, ort_web_dist, serving
 from cin_style.web.site import GRAPH_NAME, ort_dist_version, write_site
 
 
@@ -47,8 +40,13 @@ def _python_rows(graph: Path, sides, threads: int, repeats: int) -> list[dict]:
     return rows
 
 
-def run_browser_bench(model: str | os.PathLike | None = None, sides=(256, 512), threads=(1, 2),
-                      repeats: int = 3, node_modules: str | os.PathLike | None = None) -> dict:
+def run_browser_bench(
+    model: str | os.PathLike | None = None,
+    sides=(256, 512),
+    threads=(1, 2),
+    repeats: int = 3,
+    node_modules: str | os.PathLike | None = None,
+) -> dict:
     import onnxruntime
 
     node_modules = find_node_modules(node_modules)
@@ -61,32 +59,53 @@ def run_browser_bench(model: str | os.PathLike | None = None, sides=(256, 512), 
         rows = []
         with serving(site.path) as url:
             for count in threads:
-                opened, browser_rows = drive([
-                    {"op": "open", "url": f"{url}?backend=wasm&threads={count}"},
-                    {"op": "bench", "sides": list(sides), "repeats": repeats},
-                ], node_modules=node_modules, chromium=chromium)
+                opened, browser_rows = drive(
+                    [
+                        {"op": "open", "url": f"{url}?backend=wasm&threads={count}"},
+                        {"op": "bench", "sides": list(sides), "repeats": repeats},
+                    ],
+                    node_modules=node_modules,
+                    chromium=chromium,
+                )
                 if not opened["ready"]["ok"]:
                     raise RuntimeError(f"the page did not start: {opened['ready']}")
                 python_rows = _python_rows(graph, sides, count, repeats)
                 for web, py in zip(browser_rows, python_rows):
-                    rows.append({"threads": opened["state"]["threads"], "side": web["side"],
-                                 "browser_first_ms": web["first_ms"], "browser_warm_ms": web["warm_ms"],
-                                 "python_first_ms": py["first_ms"], "python_warm_ms": py["warm_ms"]})
-        return {"model": str(model) if model is not None else "bundled reference model",
-                "styles": len(site.style_names), "graph_mb": site.graph_bytes / 1e6,
-                "ort_web": ort_dist_version(dist), "onnxruntime": onnxruntime.__version__,
-                "chromium": str(chromium), "repeats": repeats, "rows": rows}
+                    rows.append(
+                        {
+                            "threads": opened["state"]["threads"],
+                            "side": web["side"],
+                            "browser_first_ms": web["first_ms"],
+                            "browser_warm_ms": web["warm_ms"],
+                            "python_first_ms": py["first_ms"],
+                            "python_warm_ms": py["warm_ms"],
+                        }
+                    )
+        return {
+            "model": str(model) if model is not None else "bundled reference model",
+            "styles": len(site.style_names),
+            "graph_mb": site.graph_bytes / 1e6,
+            "ort_web": ort_dist_version(dist),
+            "onnxruntime": onnxruntime.__version__,
+            "chromium": str(chromium),
+            "repeats": repeats,
+            "rows": rows,
+        }
 
 
 def format_browser_table(report: dict) -> str:
-    lines = [f"{report['model']} ({report['styles']} styles, {report['graph_mb']:.1f} MB graph): "
-             f"onnxruntime-web {report['ort_web']} wasm in {Path(report['chromium']).name} vs "
-             f"onnxruntime {report['onnxruntime']} CPU in Python; ms per image, warm = median of "
-             f"{report['repeats']}",
-             "| threads | size | browser first | browser warm | Python first | Python warm | browser / Python (warm) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{report['model']} ({report['styles']} styles, {report['graph_mb']:.1f} MB graph): "
+        f"onnxruntime-web {report['ort_web']} wasm in {Path(report['chromium']).name} vs "
+        f"onnxruntime {report['onnxruntime']} CPU in Python; ms per image, warm = median of "
+        f"{report['repeats']}",
+        "| threads | size | browser first | browser warm | Python first | Python warm | browser / Python (warm) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in report["rows"]:
-        lines.append(f"| {row['threads']} | {row['side']}² | {row['browser_first_ms']:.0f} | "
-                     f"{row['browser_warm_ms']:.0f} | {row['python_first_ms']:.0f} | "
-                     f"{row['python_warm_ms']:.0f} | {row['browser_warm_ms'] / row['python_warm_ms']:.2f}× |")
+        lines.append(
+            f"| {row['threads']} | {row['side']}² | {row['browser_first_ms']:.0f} | "
+            f"{row['browser_warm_ms']:.0f} | {row['python_first_ms']:.0f} | "
+            f"{row['python_warm_ms']:.0f} | {row['browser_warm_ms'] / row['python_warm_ms']:.2f}× |"
+        )
     return "\n".join(lines)

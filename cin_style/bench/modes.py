@@ -41,10 +41,20 @@ def int_list(text: str, option: str) -> list[int]:
     return values
 
 
-def run(mode: str = "infer", *, sizes: str | None = None, repeats: int = 3, memory_size: int = 2048,
-        model: str | Path | None = None, peer: str | Path | None = None, peer_graph: str | Path | None = None,
-        steps: int = 5, threads: str = "1,2", stability_model: str | Path | None = None,
-        node_modules: str | Path | None = None) -> BenchReport:
+def run(
+    mode: str = "infer",
+    *,
+    sizes: str | None = None,
+    repeats: int = 3,
+    memory_size: int = 2048,
+    model: str | Path | None = None,
+    peer: str | Path | None = None,
+    peer_graph: str | Path | None = None,
+    steps: int = 5,
+    threads: str = "1,2",
+    stability_model: str | Path | None = None,
+    node_modules: str | Path | None = None,
+) -> BenchReport:
     """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
     ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
     ``peer_graph`` put the peers beside ours (infer, train)."""
@@ -82,14 +92,17 @@ def run(mode: str = "infer", *, sizes: str | None = None, repeats: int = 3, memo
         thread_list = int_list(threads, "--threads")
         if min(thread_list) < 1:
             raise UsageError("--threads must be >= 1")
-        report = run_browser_bench(model, sides=tuple(size_list), threads=tuple(thread_list), repeats=repeats,
-                                   node_modules=node_modules)
+        report = run_browser_bench(
+            model, sides=tuple(size_list), threads=tuple(thread_list), repeats=repeats, node_modules=node_modules
+        )
         return BenchReport(mode, report, format_browser_table(report))
     from cin_style.bench.infer import run_bench, to_json
 
     report = run_bench(tuple(size_list), repeats, memory_size or None, peer_graph=peer_graph, peer_dir=peer)
     lines = [report["table"], f"{report['torch_threads']} threads"]
     for backend, mem in report["memory"].items():
-        lines.append(f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
-                     f"({mem['rss_before_mib']:.0f} MiB before it)")
+        lines.append(
+            f"peak RSS {backend} for one {mem['size']}² image: {mem['peak_rss_mib']:.0f} MiB "
+            f"({mem['rss_before_mib']:.0f} MiB before it)"
+        )
     return BenchReport(mode, json.loads(to_json(report)), "\n".join(lines))

@@ -25,7 +25,7 @@ def _torchvision_vgg16_from(state_dict: Mapping[str, torch.Tensor]):
 
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"the peer's VGG weights must be a state dict, got a {type(state_dict).__name__}")
-    needed = [n for n in layer_names("vgg16")[:layer_names("vgg16").index("relu4_3")] if n.startswith("conv")]
+    needed = [n for n in layer_names("vgg16")[: layer_names("vgg16").index("relu4_3")] if n.startswith("conv")]
     missing = [n for n in needed if f"{n}.weight" not in state_dict or f"{n}.bias" not in state_dict]
     if missing:
         raise KeyError(f"the peer's VGG weights lack {', '.join(missing)}")
@@ -110,7 +110,7 @@ def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callabl
         features_y = vgg(y)
         features_x = vgg(x)
         content_loss = 1e5 * mse_loss(features_y.relu2_2, features_x.relu2_2)
-        style_loss = 0.
+        style_loss = 0.0
         for ft_y, gm_s in zip(features_y, gram_style):
             style_loss += mse_loss(utils.gram_matrix(ft_y), gm_s[:batch, :, :])
         total = content_loss + 1e10 * style_loss
@@ -119,5 +119,3 @@ def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callabl
         content_loss.item()
 
     return step
-
-

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # (label, channels-last, TrainConfig.precision) of our step, each measured
-OUR_VARIANTS = (("cin-style fp32", False, "fp32"), ("cin-style fp32 channels-last", True, "fp32"),
-                ("cin-style bf16", False, "bf16"), ("cin-style bf16 channels-last", True, "bf16"))
+OUR_VARIANTS = (
+    ("cin-style fp32", False, "fp32"),
+    ("cin-style fp32 channels-last", True, "fp32"),
+    ("cin-style bf16", False, "bf16"),
+    ("cin-style bf16 channels-last", True, "bf16"),
+)
 
 
 def vgg_flops(arch: str, deepest: str, height: int, width: int) -> int:
@@ -44,17 +48,28 @@ def vgg_flops(arch: str, deepest: str, height: int, width: int) -> int:
     return total
 
 
-def train_step_flops(net_flops: int, arch: str, style_deepest: str, content_deepest: str,
-                     height: int, width: int) -> int:
+def train_step_flops(
+    net_flops: int, arch: str, style_deepest: str, content_deepest: str, height: int, width: int
+) -> int:
     """One image's training step: the network forward and backward (input and
     weight gradients: 3x), VGG on the output forward and backward (input
     gradients only: 2x), VGG on the photo forward up to the content layer."""
-    return (3 * net_flops + 2 * vgg_flops(arch, style_deepest, height, width)
-            + vgg_flops(arch, content_deepest, height, width))
+    return (
+        3 * net_flops
+        + 2 * vgg_flops(arch, style_deepest, height, width)
+        + vgg_flops(arch, content_deepest, height, width)
+    )
 
 
-def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32", encoder=None,
-             workdir: Path | None = None, device: str = "cpu") -> tuple[Callable[[], None], int]:
+def our_step(
+    size: int,
+    batch: int,
+    channels_last: bool,
+    precision: str = "fp32",
+    encoder=None,
+    workdir: Path | None = None,
+    device: str = "cpu",
+) -> tuple[Callable[[], None], int]:
     """A ready trainer step and its FLOPs per image.  (Each step reads its loss back
     as a float, which waits for the GPU: wall-clock timing is honest on CUDA too.)"""
     from cin_style.config import StyleNetConfig, TrainConfig
@@ -73,13 +88,25 @@ def our_step(size: int, batch: int, channels_last: bool, precision: str = "fp32"
     specs = parse_style_inputs([paintings])
     dev = torch.device(device)
     model = StyleNet(StyleNetConfig(num_styles=len(specs))).to(dev)
-    rows = StyleRows(model, [s.name for s in specs], specs, list(range(len(specs))), list(model.parameters()),
-                     [s.source for s in specs])
-    trainer = build_trainer(rows, ContentImages(photos, size), config, dev, encoder.to(dev),
-                            channels_last=channels_last)
-    flops = train_step_flops(model.flops(size, size), config.loss.encoder,
-                             _deepest(config.loss.encoder, config.loss.style_layers),
-                             _deepest(config.loss.encoder, config.loss.content_layers), size, size)
+    rows = StyleRows(
+        model,
+        [s.name for s in specs],
+        specs,
+        list(range(len(specs))),
+        list(model.parameters()),
+        [s.source for s in specs],
+    )
+    trainer = build_trainer(
+        rows, ContentImages(photos, size), config, dev, encoder.to(dev), channels_last=channels_last
+    )
+    flops = train_step_flops(
+        model.flops(size, size),
+        config.loss.encoder,
+        _deepest(config.loss.encoder, config.loss.style_layers),
+        _deepest(config.loss.encoder, config.loss.content_layers),
+        size,
+        size,
+    )
     return trainer.train_step, flops
 
 
@@ -88,8 +115,7 @@ def _deepest(arch: str, layers) -> str:
     return max(layers, key=names.index)
 
 
-def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4,
-                    steps: int = 5) -> dict:
+def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4, steps: int = 5) -> dict:
     """Median images/s of training steps (ours in fp32 and bf16, each plain and
     channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
     a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
@@ -104,18 +130,17 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
         for label, channels_last, precision in OUR_VARIANTS:
-            step, flops = our_step(size, batch, channels_last, precision, encoder,
-                                   Path(tmp) / label.replace(" ", "_").replace(",", ""))
+            step, flops = our_step(
+                size, batch, channels_last, precision, encoder, Path(tmp) / label.replace(" ", "_").replace(",", "")
+            )
             ips = batch / median_seconds(step, steps)
             rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9})
             log.info(f"{label}: {ips:.3f} img/s")
         if torch.cuda.is_available():  # the GPU recipe: bf16 autocast, channels-last, batch 8
             label = "cin-style CUDA bf16 channels-last, batch 8"
-            step, flops = our_step(size, 8, True, "bf16", copy.deepcopy(encoder), Path(tmp) / "cuda",
-                                   device="cuda")
+            step, flops = our_step(size, 8, True, "bf16", copy.deepcopy(encoder), Path(tmp) / "cuda", device="cuda")
             ips = 8 / median_seconds(step, steps)
-            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9,
-                         "gpu": True})
+            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9, "gpu": True})
             log.info(f"{label}: {ips:.3f} img/s")
     if peer_dir is not None:
         step = peer_step(Path(peer_dir), size, batch, peer_vgg_state(weights_file))
@@ -132,18 +157,25 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
     for row in rows:  # the sgemm peak is the CPU's: no share for a GPU row
         row["percent_of_sgemm"] = None if row.get("gpu") else 100 * row["gflops"] / peak
         row["vs_pytorch_examples"] = row["images_per_s"] / base if base else None
-    return {"size": size, "batch": batch, "steps": steps, "sgemm_gflops": peak,
-            "torch_threads": torch.get_num_threads(), "rows": rows}
+    return {
+        "size": size,
+        "batch": batch,
+        "steps": steps,
+        "sgemm_gflops": peak,
+        "torch_threads": torch.get_num_threads(),
+        "rows": rows,
+    }
 
 
 def format_train_table(report: dict) -> str:
-    lines = [f"training step, {report['size']}² batch {report['batch']}, VGG16 to relu4_3, "
-             f"median of {report['steps']} steps, {report['torch_threads']} threads, "
-             f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s",
-             f"{'trainer':30s} {'img/s':>8s} {'GFLOP/s':>8s} {'% sgemm':>8s} {'vs peer':>8s}"]
+    lines = [
+        f"training step, {report['size']}² batch {report['batch']}, VGG16 to relu4_3, "
+        f"median of {report['steps']} steps, {report['torch_threads']} threads, "
+        f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s",
+        f"{'trainer':30s} {'img/s':>8s} {'GFLOP/s':>8s} {'% sgemm':>8s} {'vs peer':>8s}",
+    ]
     for r in report["rows"]:
         ratio = f"{r['vs_pytorch_examples']:.2f}x" if r["vs_pytorch_examples"] else "-"
         share = "-" if r["percent_of_sgemm"] is None else f"{r['percent_of_sgemm']:.1f}%"
-        lines.append(f"{r['trainer']:30s} {r['images_per_s']:8.3f} {r['gflops']:8.1f} "
-                     f"{share:>8s} {ratio:>8s}")
+        lines.append(f"{r['trainer']:30s} {r['images_per_s']:8.3f} {r['gflops']:8.1f} {share:>8s} {ratio:>8s}")
     return "\n".join(lines)

@@ -37,27 +37,32 @@ def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> l
     out = []
     for t in range(frames):
         if motion == "pan":
-            frame = still[margin:margin + height, margin + 3 * t:margin + 3 * t + width]
+            frame = still[margin : margin + height, margin + 3 * t : margin + 3 * t + width]
         elif motion in ("zoom", "rotation"):
             angle, scale = (0.4 * t, 1.0) if motion == "rotation" else (0.0, 1.0 + 0.004 * t)
             matrix = cv2.getRotationMatrix2D(center, angle, scale)
             matrix[:, 2] -= margin
             frame = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR)
         elif motion == "noise":
-            base = still[margin:margin + height, margin:margin + width].astype(np.float32)
+            base = still[margin : margin + height, margin : margin + width].astype(np.float32)
             frame = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
         elif motion == "moving object":
-            frame = still[margin:margin + height, margin:margin + width].copy()
+            frame = still[margin : margin + height, margin : margin + width].copy()
             x, y = round(width * 40 / 854) + 8 * t, height * 5 // 16 + 3 * t  # (40, 150) + t·(8, 3) at 854x480
-            frame[y:y + side, x:x + side] = patch[:max(0, height - y), :max(0, width - x)]
+            frame[y : y + side, x : x + side] = patch[: max(0, height - y), : max(0, width - x)]
         else:
             raise ValueError(f"unknown motion {motion!r}")
         out.append(np.ascontiguousarray(frame))
     return out
 
 
-def run_video_bench(model=None, stability_model=None, style: str = "starry_night", frames: int = 12,
-                    consistency_strength: float | None = None) -> dict:
+def run_video_bench(
+    model=None,
+    stability_model=None,
+    style: str = "starry_night",
+    frames: int = 12,
+    consistency_strength: float | None = None,
+) -> dict:
     """Each model stylizes each clip once; "flow" modes blend those outputs.  fps counts
     the network and, for flow modes, the flow and blending too."""
     from cin_style.assets.bundled import resolve_model
@@ -90,29 +95,50 @@ def run_video_bench(model=None, stability_model=None, style: str = "starry_night
             blender = FlowBlender(strength)
             flowed = [blender(f, r) for f, r in zip(clip, raw)]
             flow_seconds = time.perf_counter() - started
-            for mode, outs, seconds in (("per-frame", raw, network_seconds),
-                                        ("flow blending", flowed, network_seconds + flow_seconds)):
+            for mode, outs, seconds in (
+                ("per-frame", raw, network_seconds),
+                ("flow blending", flowed, network_seconds + flow_seconds),
+            ):
                 name = f"{label} + flow" if label and mode != "per-frame" else (label or mode)
                 metrics = evaluator.score([to_tensor(o) for o in outs[::3]], target)
-                rows.append({"clip": motion, "mode": name, "warping_error": warping_error(clip, outs),
-                             "style_loss": metrics.style, "fps": len(clip) / seconds})
-                log.info(f"{motion:14s} {name:26s} warping error {rows[-1]['warping_error']:.4f} "
-                         f"style {metrics.style:.4g} {rows[-1]['fps']:.2f} fps")
-    return {"model": str(model), "stability_model": str(stability_model) if stability_model else None,
-            "style": style, "frames": frames, "size": list(SIZE), "consistency_strength": strength,
-            "rows": rows}
+                rows.append(
+                    {
+                        "clip": motion,
+                        "mode": name,
+                        "warping_error": warping_error(clip, outs),
+                        "style_loss": metrics.style,
+                        "fps": len(clip) / seconds,
+                    }
+                )
+                log.info(
+                    f"{motion:14s} {name:26s} warping error {rows[-1]['warping_error']:.4f} "
+                    f"style {metrics.style:.4g} {rows[-1]['fps']:.2f} fps"
+                )
+    return {
+        "model": str(model),
+        "stability_model": str(stability_model) if stability_model else None,
+        "style": style,
+        "frames": frames,
+        "size": list(SIZE),
+        "consistency_strength": strength,
+        "rows": rows,
+    }
 
 
 def format_video_table(report: dict) -> str:
-    lines = [f"{report['model']}, style {report['style']}, {report['frames']} frames at "
-             f"{report['size'][0]}x{report['size'][1]} per clip, consistency strength "
-             f"{report['consistency_strength']}",
-             "| clip | mode | warping error | vs per-frame | style loss | vs per-frame | fps |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{report['model']}, style {report['style']}, {report['frames']} frames at "
+        f"{report['size'][0]}x{report['size'][1]} per clip, consistency strength "
+        f"{report['consistency_strength']}",
+        "| clip | mode | warping error | vs per-frame | style loss | vs per-frame | fps |",
+        "|---|---|---|---|---|---|---|",
+    ]
     base = {r["clip"]: r for r in report["rows"] if r["mode"] == "per-frame"}
     for r in report["rows"]:
         b = base[r["clip"]]
-        lines.append(f"| {r['clip']} | {r['mode']} | {r['warping_error']:.4f} | "
-                     f"{r['warping_error'] / b['warping_error']:.2f}x | {r['style_loss']:.4g} | "
-                     f"{r['style_loss'] / b['style_loss']:.2f}x | {r['fps']:.2f} |")
+        lines.append(
+            f"| {r['clip']} | {r['mode']} | {r['warping_error']:.4f} | "
+            f"{r['warping_error'] / b['warping_error']:.2f}x | {r['style_loss']:.4g} | "
+            f"{r['style_loss'] / b['style_loss']:.2f}x | {r['fps']:.2f} |"
+        )
     return "\n".join(lines)

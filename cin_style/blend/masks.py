@@ -43,13 +43,13 @@ def map_size(height: int, width: int) -> tuple[int, int]:
 def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A greyscale weight image → float32 [h, w] in [0, 1] at ``size`` (h, w)."""
     grey = load_image(path).mean(axis=2)
-    image = Image.fromarray(grey.astype(np.float32), mode="F").resize((size[1], size[0]),
-                                                                       Image.Resampling.BILINEAR)
+    image = Image.fromarray(grey.astype(np.float32), mode="F").resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(image, np.float32), 0, 1)
 
 
-def weight_map(masks: Sequence[tuple[str, Path]], style_names: Sequence[str], base: np.ndarray,
-               height: int, width: int) -> np.ndarray:
+def weight_map(
+    masks: Sequence[tuple[str, Path]], style_names: Sequence[str], base: np.ndarray, height: int, width: int
+) -> np.ndarray:
     """float32 [S, h, w] per-pixel blends for a height x width photo; ``base`` [S] is the
     global blend that fills what the masks leave uncovered."""
     h, w = map_size(height, width)

@@ -78,7 +78,7 @@ def split_text_style(item: str) -> tuple[str | None, str] | None:
         name, rest = None, item
     elif not (sep and rest.startswith(TEXT_PREFIX)) or Path(item).exists():
         return None
-    prompt = rest[len(TEXT_PREFIX):].strip()
+    prompt = rest[len(TEXT_PREFIX) :].strip()
     if not prompt:
         raise SpecError(f"{item!r}: give the style in words after 'text:'")
     return name, prompt

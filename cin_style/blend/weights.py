@@ -38,13 +38,15 @@ def resolve_style(name: str, style_names: Sequence[str]) -> int:
         index = int(name)
         if 0 <= index < len(style_names):
             return index
-        raise BlendError(f"style index {index} out of range: the model has "
-                         f"{len(style_names)} styles (0..{len(style_names) - 1})")
+        raise BlendError(
+            f"style index {index} out of range: the model has {len(style_names)} styles (0..{len(style_names) - 1})"
+        )
     raise BlendError(f"unknown style {name!r}; valid styles: {', '.join(style_names)}")
 
 
-def blend_weights(items: Iterable[tuple[str | int, float]] | Mapping[str, float],
-                  style_names: Sequence[str], normalize: bool = True) -> np.ndarray:
+def blend_weights(
+    items: Iterable[tuple[str | int, float]] | Mapping[str, float], style_names: Sequence[str], normalize: bool = True
+) -> np.ndarray:
     """(name or index, weight) pairs → float32 vector of len(style_names).
 
     Repeated styles add up.  Negative, NaN and infinite weights are rejected;
@@ -75,8 +77,7 @@ def blend_weights(items: Iterable[tuple[str | int, float]] | Mapping[str, float]
     return vector.astype(np.float32)
 
 
-def weights_from_specs(specs: Sequence[str], style_names: Sequence[str],
-                       normalize: bool = True) -> np.ndarray:
+def weights_from_specs(specs: Sequence[str], style_names: Sequence[str], normalize: bool = True) -> np.ndarray:
     """CLI form: several ``--style`` values (each may hold a comma list) → one vector."""
     items = [item for spec in specs for item in parse_style_spec(spec)]
     return blend_weights(items, style_names, normalize=normalize)
@@ -101,8 +102,7 @@ def check_weight_matrix(weights: np.ndarray, num_styles: int, batch: int) -> np.
     return weights.copy()  # contiguous and writable (a broadcast view is neither)
 
 
-def weight_matrix(weights, style_names: Sequence[str], batch: int,
-                  normalize: bool = True) -> np.ndarray:
+def weight_matrix(weights, style_names: Sequence[str], batch: int, normalize: bool = True) -> np.ndarray:
     """Any accepted blend form → validated float32 [batch, num_styles].
 
     Accepts a spec string (``"a=0.7,b=0.3"``), a list of spec strings, a

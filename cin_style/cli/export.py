@@ -10,33 +10,62 @@ from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
 
 @click.command("export")
 @click.argument("model", type=click.Path(), required=False)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .onnx graph to write, or a .pt file: a slim checkpoint (no training "
-                   "state) for shipping.")
-@click.option("--bake", "bake", default=None, metavar="NAME=W[,NAME=W...]",
-              help="Fold this blend into the graph: a single-input graph (image → stylized).")
-@click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32",
-              show_default=True,
-              help="fp16: weights and compute in fp16 (for GPUs: onnxruntime's CPU kernels run it "
-                   "slower than fp32); fp16-weights: weights stored in fp16, compute in fp32 (half the "
-                   "file at fp32's speed; what the package ships); int8: the residual blocks' "
-                   "convolutions quantized, calibrated on --calibrate photos (refused below 30 dB "
-                   "against fp32 on real photos).  Inputs and outputs stay float32.  A .pt output "
-                   "stores fp16 weights for fp16 and fp16-weights alike.")
-@click.option("--calibrate", type=click.Path(exists=True), default=None, metavar="PHOTOS",
-              help="With --precision int8: a folder or .txt list of photos to calibrate on (up to 64 "
-                   "are used; the bundled sample photos check the result).")
-@click.option("--int8-floor", type=float, default=DEFAULT_INT8_FLOOR, show_default=True, metavar="DB",
-              help="With --precision int8: refuse the graph when its worst PSNR against fp32 on "
-                   "the sample photos is below this.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The .onnx graph to write, or a .pt file: a slim checkpoint (no training state) for shipping.",
+)
+@click.option(
+    "--bake",
+    "bake",
+    default=None,
+    metavar="NAME=W[,NAME=W...]",
+    help="Fold this blend into the graph: a single-input graph (image → stylized).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(list(PRECISIONS)),
+    default="fp32",
+    show_default=True,
+    help="fp16: weights and compute in fp16 (for GPUs: onnxruntime's CPU kernels run it "
+    "slower than fp32); fp16-weights: weights stored in fp16, compute in fp32 (half the "
+    "file at fp32's speed; what the package ships); int8: the residual blocks' "
+    "convolutions quantized, calibrated on --calibrate photos (refused below 30 dB "
+    "against fp32 on real photos).  Inputs and outputs stay float32.  A .pt output "
+    "stores fp16 weights for fp16 and fp16-weights alike.",
+)
+@click.option(
+    "--calibrate",
+    type=click.Path(exists=True),
+    default=None,
+    metavar="PHOTOS",
+    help="With --precision int8: a folder or .txt list of photos to calibrate on (up to 64 "
+    "are used; the bundled sample photos check the result).",
+)
+@click.option(
+    "--int8-floor",
+    type=float,
+    default=DEFAULT_INT8_FLOOR,
+    show_default=True,
+    metavar="DB",
+    help="With --precision int8: refuse the graph when its worst PSNR against fp32 on the sample photos is below this.",
+)
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--no-verify", is_flag=True, help="Skip the PyTorch-vs-onnxruntime parity check.")
-@click.option("--masks", is_flag=True,
-              help="Write the masks variant: style_weights is a per-pixel map [N, S, h, w], for "
-                   "`stylize --style-mask` (a [N, S, 1, 1] map is a global blend).")
-@click.option("--tiled", is_flag=True,
-              help="Write the tiled variant: the network cut at its norm layers, which the runner "
-                   "drives tile by tile for images of any size in bounded memory, seamlessly.")
+@click.option(
+    "--masks",
+    is_flag=True,
+    help="Write the masks variant: style_weights is a per-pixel map [N, S, h, w], for "
+    "`stylize --style-mask` (a [N, S, 1, 1] map is a global blend).",
+)
+@click.option(
+    "--tiled",
+    is_flag=True,
+    help="Write the tiled variant: the network cut at its norm layers, which the runner "
+    "drives tile by tile for images of any size in bounded memory, seamlessly.",
+)
 @quiet_option
 def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
@@ -55,7 +84,17 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
     """
     from cin_style.deploy.export import export, format_export
 
-    summary = export(model, output, bake=bake, precision=precision, calibrate=calibrate, int8_floor=int8_floor,
-                     opset=opset, verify=not no_verify, masks=masks, tiled=tiled)
+    summary = export(
+        model,
+        output,
+        bake=bake,
+        precision=precision,
+        calibrate=calibrate,
+        int8_floor=int8_floor,
+        opset=opset,
+        verify=not no_verify,
+        masks=masks,
+        tiled=tiled,
+    )
     for line in format_export(summary):
         click.echo(line)

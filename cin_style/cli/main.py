@@ -13,7 +13,7 @@ import sys
 import click
 
 from cin_style import __version__
-from cin_style.cli import bench, demo, export, quality, stylize, train, web, weights
+from cin_style.cli import add_style, bench, demo, export, quality, stylize, train, video, web, weights
 from cin_style.cli.options import secondary_rank
 from cin_style.errors import CinStyleError, UsageError, first_line
 from cin_style.progress import configure_logging
@@ -41,7 +41,8 @@ class CinGroup(click.Group):
                 raise
             raise click.ClickException(
                 f"`cin-style {ctx.invoked_subcommand}` needs the training install ({exc.name} is "
-                f"missing): pip install 'cin-style[train]'") from None
+                f"missing): pip install 'cin-style[train]'"
+            ) from None
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise
@@ -72,9 +73,21 @@ def cli(debug):
     configure_logging(quiet=secondary_rank())
 
 
-for command in (train.train, train.add_style, stylize.styles, stylize.stylize, stylize.video,
-                export.export_cmd, weights.weights, quality.optimize, quality.evaluate, web.web, web.serve,
-                bench.bench, demo.demo):
+for command in (
+    train.train,
+    add_style.add_style,
+    stylize.styles,
+    stylize.stylize,
+    video.video,
+    export.export_cmd,
+    weights.weights,
+    quality.optimize,
+    quality.evaluate,
+    web.web,
+    web.serve,
+    bench.bench,
+    demo.demo,
+):
     cli.add_command(command)
 
 

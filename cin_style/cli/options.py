@@ -4,6 +4,7 @@ dataclasses; they are not restated here."""
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -19,24 +20,52 @@ def secondary_rank() -> bool:
     return int(os.environ.get("RANK", "0")) > 0
 
 
+def relaunch(nproc: int) -> None:
+    """Under --nproc N > 1: this same command on N processes through torchrun, then exit."""
+    from cin_style.train.distributed import relaunch as relaunch_command
+
+    status = relaunch_command(nproc, sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
+
+
 def _quiet(ctx, param, value):
     if value:
         configure_logging(quiet=True)
 
 
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                             show_default=True, help="Where to run; auto picks CUDA when available.")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to run; auto picks CUDA when available.",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet,
-                            help="No progress bar or log lines (warnings and errors still show).")
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=_quiet,
+    help="No progress bar or log lines (warnings and errors still show).",
+)
 vgg_weights_option = click.option(
-    "--vgg-weights", type=click.Path(dir_okay=False), default=None,
-    help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).")
+    "--vgg-weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Loss-network weights file (else $CIN_STYLE_VGG16_WEIGHTS, the cache, or a fetch).",
+)
 nproc_option = click.option(
-    "--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
     help="Train on N local processes with DistributedDataParallel (one per GPU; gloo on the CPU), "
-         "launched through torchrun; --batch-size stays the global batch.  For several machines run "
-         "torchrun yourself (README).")
+    "launched through torchrun; --batch-size stays the global batch.  For several machines run "
+    "torchrun yourself (README).",
+)
 
 
 def _apply(options, command):
@@ -47,16 +76,32 @@ def _apply(options, command):
 
 def clip_options(command):
     """Where CLIP comes from, for styles given in words; read back with ``clip_config``."""
-    return _apply([
-        click.option("--clip-model", default=CLIP_DEFAULTS.model, show_default=True, metavar="NAME",
-                     help="open_clip architecture of the CLIP weights (text styles)."),
-        click.option("--clip-weights", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-                     help="Local CLIP checkpoint for --clip-model (a state dict or .safetensors; loaded "
-                          "as tensors only)."),
-        click.option("--clip-pretrained", default=None, metavar="TAG",
-                     help="Or an open_clip pretrained tag (e.g. openai, laion2b_s34b_b79k): downloads "
-                          "from the model hub on a machine that reaches it."),
-    ], command)
+    return _apply(
+        [
+            click.option(
+                "--clip-model",
+                default=CLIP_DEFAULTS.model,
+                show_default=True,
+                metavar="NAME",
+                help="open_clip architecture of the CLIP weights (text styles).",
+            ),
+            click.option(
+                "--clip-weights",
+                type=click.Path(dir_okay=False),
+                default=None,
+                metavar="FILE",
+                help="Local CLIP checkpoint for --clip-model (a state dict or .safetensors; loaded as tensors only).",
+            ),
+            click.option(
+                "--clip-pretrained",
+                default=None,
+                metavar="TAG",
+                help="Or an open_clip pretrained tag (e.g. openai, laion2b_s34b_b79k): downloads "
+                "from the model hub on a machine that reaches it.",
+            ),
+        ],
+        command,
+    )
 
 
 def clip_config(clip_model, clip_weights, clip_pretrained, **changes) -> ClipConfig:
@@ -71,18 +116,46 @@ def loss_options(defaults: LossConfig):
     """--encoder, --content/--style-layers and the three loss weights, declared
     once for train and optimize; read back with ``loss_config(**kwargs)``."""
     options = [
-        click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default=defaults.encoder,
-                     show_default=True, help="Loss network."),
-        click.option("--content-layers", default=_layers_text(defaults.content_layers), show_default=True,
-                     help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT."),
-        click.option("--style-layers", default=_layers_text(defaults.style_layers), show_default=True,
-                     help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT."),
-        click.option("--content-weight", type=float, default=defaults.content_weight, show_default=True,
-                     help="Raise to keep more of the photo."),
-        click.option("--style-weight", type=float, default=defaults.style_weight, show_default=True,
-                     help="Raise for stronger stylization, lower to keep more of the photo."),
-        click.option("--tv-weight", type=float, default=defaults.tv_weight, show_default=True,
-                     help="Total-variation smoothing; raise if outputs are noisy."),
+        click.option(
+            "--encoder",
+            type=click.Choice(["vgg16", "vgg19"]),
+            default=defaults.encoder,
+            show_default=True,
+            help="Loss network.",
+        ),
+        click.option(
+            "--content-layers",
+            default=_layers_text(defaults.content_layers),
+            show_default=True,
+            help="Comma list of VGG layers for the content loss, optionally NAME:WEIGHT.",
+        ),
+        click.option(
+            "--style-layers",
+            default=_layers_text(defaults.style_layers),
+            show_default=True,
+            help="Comma list of VGG layers for the style loss, optionally NAME:WEIGHT.",
+        ),
+        click.option(
+            "--content-weight",
+            type=float,
+            default=defaults.content_weight,
+            show_default=True,
+            help="Raise to keep more of the photo.",
+        ),
+        click.option(
+            "--style-weight",
+            type=float,
+            default=defaults.style_weight,
+            show_default=True,
+            help="Raise for stronger stylization, lower to keep more of the photo.",
+        ),
+        click.option(
+            "--tv-weight",
+            type=float,
+            default=defaults.tv_weight,
+            show_default=True,
+            help="Total-variation smoothing; raise if outputs are noisy.",
+        ),
     ]
     return lambda command: _apply(options, command)
 
@@ -90,7 +163,18 @@ def loss_options(defaults: LossConfig):
 def loss_config(encoder, content_layers, style_layers, content_weight, style_weight, tv_weight) -> LossConfig:
     from cin_style.blend.specs import parse_weighted_names
 
-    return LossConfig(encoder=encoder,
-                      content_layers=dict(parse_weighted_names(content_layers, ":", "layer")),
-                      style_layers=dict(parse_weighted_names(style_layers, ":", "layer")),
-                      content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+    return LossConfig(
+        encoder=encoder,
+        content_layers=dict(parse_weighted_names(content_layers, ":", "layer")),
+        style_layers=dict(parse_weighted_names(style_layers, ":", "layer")),
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+    )
+
+
+def clip_for_styles(styles, clip_model, clip_weights, clip_pretrained) -> ClipConfig | None:
+    """The CLIP settings when any style is given in words, else None."""
+    from cin_style.blend.specs import any_text_style
+
+    return clip_config(clip_model, clip_weights, clip_pretrained) if any_text_style(styles) else None

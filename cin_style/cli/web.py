@@ -9,17 +9,34 @@ from cin_style.cli.options import quiet_option
 
 @click.command()
 @click.argument("model", type=click.Path(), required=False)
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
-              help="Folder to write (replaced whole if it holds an earlier site).")
-@click.option("--ort-dist", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Copy onnxruntime-web from this local dist folder (node_modules/onnxruntime-web/"
-                   "dist) instead of loading it from the CDN: a site that works offline.")
-@click.option("--max-side", type=click.IntRange(min=16), default=None,
-              help="The page scales photos down to this long side  [default: 512].")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "fp16-weights"]), default="fp16-weights",
-              show_default=True,
-              help="For a .pt MODEL: the precision of the graph it is exported to (fp16-weights: "
-                   "half fp32's download, fp32 arithmetic; see `export --help`).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write (replaced whole if it holds an earlier site).",
+)
+@click.option(
+    "--ort-dist",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Copy onnxruntime-web from this local dist folder (node_modules/onnxruntime-web/"
+    "dist) instead of loading it from the CDN: a site that works offline.",
+)
+@click.option(
+    "--max-side",
+    type=click.IntRange(min=16),
+    default=None,
+    help="The page scales photos down to this long side  [default: 512].",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "fp16-weights"]),
+    default="fp16-weights",
+    show_default=True,
+    help="For a .pt MODEL: the precision of the graph it is exported to (fp16-weights: "
+    "half fp32's download, fp32 arithmetic; see `export --help`).",
+)
 @quiet_option
 def web(model, out, ort_dist, max_side, precision):
     """Write a static web page that stylizes photos in the browser, offline
@@ -38,8 +55,7 @@ def web(model, out, ort_dist, max_side, precision):
     """
     from cin_style.web.site import DEFAULT_MAX_SIDE, write_site
 
-    result = write_site(out, model, ort_dist=ort_dist, max_side=max_side or DEFAULT_MAX_SIDE,
-                        precision=precision)
+    result = write_site(out, model, ort_dist=ort_dist, max_side=max_side or DEFAULT_MAX_SIDE, precision=precision)
     blend = f"baked {result.baked_blend}" if result.baked_blend else f"{len(result.style_names)} styles"
     click.echo(f"wrote {result.path}/ ({blend}, graph {result.graph_bytes / 1e6:.1f} MB, {result.runtime})")
     click.echo(f"try it: cin-style serve {result.path}")
@@ -47,8 +63,13 @@ def web(model, out, ort_dist, max_side, precision):
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=True), default="site", required=False)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
 def serve(folder, port):
     """Serve a site folder from `cin-style web` on 127.0.0.1 (this machine only).
 

@@ -42,8 +42,14 @@ class ContentImages:
     passed to ``sample``, so a resumed run draws the same crops.
     """
 
-    def __init__(self, root: str | Path, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 cache_bytes: int = 1 << 30, photo_size: int | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        cache_bytes: int = 1 << 30,
+        photo_size: int | None = None,
+    ):
         root = Path(root)
         if not is_image_source(root):
             raise DataError(f"content folder (or .txt image list) not found: {root}")
@@ -94,8 +100,10 @@ class ContentImages:
         wanted = range(batch_size)[keep] if keep is not None else range(batch_size)
         while drawn < batch_size:
             if len(self.skipped) == len(self.files):
-                raise DataError(f"none of the {len(self.files)} content images could be read "
-                                f"(first: {next(iter(self.skipped.values()))})")
+                raise DataError(
+                    f"none of the {len(self.files)} content images could be read "
+                    f"(first: {next(iter(self.skipped.values()))})"
+                )
             index = int(torch.randint(len(self.files), (1,), generator=generator))
             array = self._load(index)
             if array is None:
@@ -105,7 +113,7 @@ class ContentImages:
             left = int(torch.randint(w - s + 1, (1,), generator=generator))
             flip = bool(torch.rand((), generator=generator) < 0.5)
             if drawn in wanted:
-                crop = to_tensor(array[top:top + s, left:left + s])
+                crop = to_tensor(array[top : top + s, left : left + s])
                 crops.append(crop.flip(-1) if flip else crop)
             drawn += 1
         return torch.stack(crops)
@@ -114,12 +122,12 @@ class ContentImages:
         if not self.skipped:
             return None
         first = next(iter(self.skipped.values()))
-        return (f"skipped {len(self.skipped)} unreadable content image(s) of {len(self.files)}; "
-                f"first: {first}")
+        return f"skipped {len(self.skipped)} unreadable content image(s) of {len(self.files)}; first: {first}"
 
 
-def center_crops(source: str | Path, size: int, photo_size: int | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def center_crops(
+    source: str | Path, size: int, photo_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
     """[N, 3, size, size]: every photo of ``source`` (folder or .txt list), short
     side scaled to ``photo_size`` (default ``size``), centre-cropped — a fixed
     validation batch."""
@@ -133,7 +141,7 @@ def center_crops(source: str | Path, size: int, photo_size: int | None = None,
             raise DataError(f"validation photo unreadable: {exc}") from None
         h, w = array.shape[:2]
         top, left = (h - size) // 2, (w - size) // 2
-        crops.append(to_tensor(array[top:top + size, left:left + size]))
+        crops.append(to_tensor(array[top : top + size, left : left + size]))
     if not crops:
         raise DataError(f"no .jpg/.png/.webp images in {source}")
     return torch.stack(crops)

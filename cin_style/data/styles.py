@@ -70,17 +70,19 @@ def parse_style_inputs(inputs: Sequence[str | Path]) -> list[StyleSpec]:
     seen: dict[str, Path] = {}
     for spec in specs:
         if not STYLE_NAME_RE.match(spec.name):
-            raise DataError(f"style name {spec.name!r} ({spec.source}) may only use letters, digits, "
-                            f"'_', '.', '-'; rename it with NAME=PATH")
+            raise DataError(
+                f"style name {spec.name!r} ({spec.source}) may only use letters, digits, "
+                f"'_', '.', '-'; rename it with NAME=PATH"
+            )
         if spec.name in seen:
-            raise DataError(f"two styles are named {spec.name!r}: {seen[spec.name]} and {spec.source}; "
-                            f"rename one with NAME=PATH")
+            raise DataError(
+                f"two styles are named {spec.name!r}: {seen[spec.name]} and {spec.source}; rename one with NAME=PATH"
+            )
         seen[spec.name] = spec.source
     return specs
 
 
-def load_style_image(path: Path, style_size: int | None,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def load_style_image(path: Path, style_size: int | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Style image → [3, H, W] with the long side scaled to ``style_size``."""
     try:
         array = load_image(path, max_pixels)

@@ -59,10 +59,19 @@ def _check_options(output: Path, bake, precision: str, calibrate, masks: bool, t
         raise UsageError("int8 export takes a plain graph: no --bake or --masks")
 
 
-def export(model: str | os.PathLike | None, output: str | os.PathLike, *, bake: str | None = None,
-           precision: str = "fp32", calibrate: str | os.PathLike | None = None,
-           int8_floor: float = DEFAULT_INT8_FLOOR, opset: int = 18, verify: bool = True,
-           masks: bool = False, tiled: bool = False) -> ExportSummary:
+def export(
+    model: str | os.PathLike | None,
+    output: str | os.PathLike,
+    *,
+    bake: str | None = None,
+    precision: str = "fp32",
+    calibrate: str | os.PathLike | None = None,
+    int8_floor: float = DEFAULT_INT8_FLOOR,
+    opset: int = 18,
+    verify: bool = True,
+    masks: bool = False,
+    tiled: bool = False,
+) -> ExportSummary:
     """Export ``model`` (a .pt path or a bundled model's name; None: the bundled reference
     model) to ``output``.  ``bake`` is a blend spec ("NAME=W,...") folded into the graph."""
     from cin_style.assets.bundled import resolve_model
@@ -74,30 +83,43 @@ def export(model: str | os.PathLike | None, output: str | os.PathLike, *, bake: 
 
         stored = "fp16" if precision == "fp16-weights" else precision  # a .pt stores weights only
         parity = export_checkpoint(source, output, stored)
-        return ExportSummary(output, "checkpoint", stored, list(load_checkpoint(output)["style_names"]),
-                             source, parity=parity)
+        return ExportSummary(
+            output, "checkpoint", stored, list(load_checkpoint(output)["style_names"]), source, parity=parity
+        )
 
     from cin_style.deploy import onnx_export
     from cin_style.nn.checkpoint import load_model
 
     net, names = load_model(source)
     if tiled:
-        result = onnx_export.export_tiled_onnx(net, names, output, opset=opset, verify=verify,
-                                               model_source=source.name)
+        from cin_style.deploy.onnx_tiled import export_tiled_onnx
+
+        result = export_tiled_onnx(net, names, output, opset=opset, verify=verify, model_source=source.name)
         return ExportSummary(result.path, "tiled", "fp32", names, source, opset, parity=result.parity)
     if precision == "int8":
         return _export_int8(net, names, source, output, Path(calibrate), opset, int8_floor)
     from cin_style.blend.weights import weights_from_specs
 
     baked = weights_from_specs([bake], names) if bake else None
-    result = onnx_export.export_onnx(net, names, output, opset=opset, bake=baked, precision=precision,
-                                     verify=verify, model_source=source.name, masks=masks)
-    return ExportSummary(result.path, "graph", precision, names, source, opset, result.baked_blend, masks,
-                         result.parity)
+    result = onnx_export.export_onnx(
+        net,
+        names,
+        output,
+        opset=opset,
+        bake=baked,
+        precision=precision,
+        verify=verify,
+        model_source=source.name,
+        masks=masks,
+    )
+    return ExportSummary(
+        result.path, "graph", precision, names, source, opset, result.baked_blend, masks, result.parity
+    )
 
 
-def _export_int8(net, names: list[str], source: Path, output: Path, calibrate: Path, opset: int,
-                 floor: float) -> ExportSummary:
+def _export_int8(
+    net, names: list[str], source: Path, output: Path, calibrate: Path, opset: int, floor: float
+) -> ExportSummary:
     """fp32 graph → int8 residual convolutions calibrated on ``calibrate``'s photos, checked
     on the bundled sample photos; refused below ``floor`` dB (nothing written)."""
     from cin_style.assets.bundled import bundled_samples
@@ -108,8 +130,9 @@ def _export_int8(net, names: list[str], source: Path, output: Path, calibrate: P
     with tempfile.TemporaryDirectory(prefix="cin-style-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export_onnx(net, names, fp32, opset=opset, model_source=source.name)
-        report = quantize_int8(fp32, output, list_images(calibrate), sorted(bundled_samples().glob("*.jpg")),
-                               min_psnr=floor)
+        report = quantize_int8(
+            fp32, output, list_images(calibrate), sorted(bundled_samples().glob("*.jpg")), min_psnr=floor
+        )
         report = {**report, "fp32_bytes": fp32.stat().st_size, "int8_bytes": output.stat().st_size}
     return ExportSummary(output, "int8", "int8", names, source, opset, int8=report)
 
@@ -119,26 +142,34 @@ def format_export(summary: ExportSummary) -> list[str]:
     s, parity, lines = summary, summary.parity, []
     styles = f"{len(s.style_names)} styles"
     if s.kind == "checkpoint":
-        return [f"wrote {s.path} ({s.precision} weights, no training state; max |diff| "
-                f"{parity['max_abs_diff']:.3g}, min PSNR {parity['min_psnr_db']:.1f} dB vs {s.source})"]
+        return [
+            f"wrote {s.path} ({s.precision} weights, no training state; max |diff| "
+            f"{parity['max_abs_diff']:.3g}, min PSNR {parity['min_psnr_db']:.1f} dB vs {s.source})"
+        ]
     if s.kind == "tiled":
         if parity:
-            lines.append(f"tiled parity vs PyTorch untiled ({parity['runtime']}, {parity['size'][0]}x"
-                         f"{parity['size'][1]} in {parity['tile']}-px tiles): max uint8 diff "
-                         f"{parity['max_abs_diff_uint8']}, PSNR {parity['psnr_db']:.1f} dB")
+            lines.append(
+                f"tiled parity vs PyTorch untiled ({parity['runtime']}, {parity['size'][0]}x"
+                f"{parity['size'][1]} in {parity['tile']}-px tiles): max uint8 diff "
+                f"{parity['max_abs_diff_uint8']}, PSNR {parity['psnr_db']:.1f} dB"
+            )
         return [*lines, f"wrote {s.path} (tiled variant, fp32, opset {s.opset}, {styles})"]
     if s.kind == "int8":
         r = s.int8
-        return [f"int8 vs fp32 on {r['checked']} photo/style pairs ({r['runtime']}): worst PSNR "
-                f"{r['min_psnr_db']:.1f} dB, mean {r['mean_psnr_db']:.1f} dB (floor {r['floor_db']:.0f} dB); "
-                f"calibrated on {r['calibration_photos']} photos",
-                f"CPU speed at 512², same run: fp32 {r['fp32_ms_512']:.0f} ms, int8 {r['int8_ms_512']:.0f} ms "
-                f"({r['fp32_ms_512'] / r['int8_ms_512']:.2f}x)",
-                f"wrote {s.path} (int8, opset {s.opset}, {styles}, {r['int8_bytes'] / 1e6:.1f} MB vs "
-                f"{r['fp32_bytes'] / 1e6:.1f} MB fp32)"]
+        return [
+            f"int8 vs fp32 on {r['checked']} photo/style pairs ({r['runtime']}): worst PSNR "
+            f"{r['min_psnr_db']:.1f} dB, mean {r['mean_psnr_db']:.1f} dB (floor {r['floor_db']:.0f} dB); "
+            f"calibrated on {r['calibration_photos']} photos",
+            f"CPU speed at 512², same run: fp32 {r['fp32_ms_512']:.0f} ms, int8 {r['int8_ms_512']:.0f} ms "
+            f"({r['fp32_ms_512'] / r['int8_ms_512']:.2f}x)",
+            f"wrote {s.path} (int8, opset {s.opset}, {styles}, {r['int8_bytes'] / 1e6:.1f} MB vs "
+            f"{r['fp32_bytes'] / 1e6:.1f} MB fp32)",
+        ]
     if parity:
-        lines.append(f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
-                     f"min PSNR {parity['min_psnr_db']:.1f} dB over "
-                     + ", ".join(f"{c['size'][0]}x{c['size'][1]}" for c in parity["cases"]))
+        lines.append(
+            f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
+            f"min PSNR {parity['min_psnr_db']:.1f} dB over "
+            + ", ".join(f"{c['size'][0]}x{c['size'][1]}" for c in parity["cases"])
+        )
     kind = ", per-pixel blends" if s.masks else (f", baked {s.baked_blend}" if s.baked_blend else "")
     return [*lines, f"wrote {s.path} ({s.precision}, opset {s.opset}, {styles}{kind})"]

@@ -42,8 +42,7 @@ from cin_style.infer.contract import (
 )
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.io.atomic import atomic_write
-from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity, psnr
-from cin_style.io.synthetic import textured
+from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
 from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN
 
 log = logging.getLogger(__name__)
@@ -108,10 +107,12 @@ class _PhaseUpsampleConv(UpsampleConvCIN):
         out = self.block.conv.out_channels
         phases = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.phase_kernel, self.phase_bias)
         h, w = x.shape[-2:]
-        cut = [phases[:, k * out:(k + 1) * out, a:a + h, b:b + w]
-               for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))]
+        cut = [
+            phases[:, k * out : (k + 1) * out, a : a + h, b : b + w]
+            for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))
+        ]
         interleaved = torch.stack(cut, dim=2).reshape(x.shape[0], 4 * out, h, w)  # channel 4c + 2a + b
-        return F.pixel_shuffle(interleaved, 2)[..., :size[0], :size[1]]
+        return F.pixel_shuffle(interleaved, 2)[..., : size[0], : size[1]]
 
 
 class _Graph(nn.Module):
@@ -164,8 +165,11 @@ def _dynamic_shapes(baked: bool, masks: bool = False):
     width = torch.export.Dim("width", min=MIN_SIDE, max=32768)
     shapes = {INPUT_IMAGE: {0: batch, 2: height, 3: width}}
     if masks:
-        shapes[INPUT_WEIGHTS] = {0: batch, 2: torch.export.Dim("map_height", min=1, max=32768),
-                                 3: torch.export.Dim("map_width", min=1, max=32768)}
+        shapes[INPUT_WEIGHTS] = {
+            0: batch,
+            2: torch.export.Dim("map_height", min=1, max=32768),
+            3: torch.export.Dim("map_width", min=1, max=32768),
+        }
     elif not baked:
         shapes[INPUT_WEIGHTS] = {0: batch}
     return shapes
@@ -180,17 +184,25 @@ def _trace(graph: _Graph, num_styles: int, opset: int, masks: bool = False) -> o
         weights = torch.full((2, num_styles), 1.0 / num_styles)
     args = (image,) if graph.baked else (image, weights)
     names = [INPUT_IMAGE] if graph.baked else [INPUT_IMAGE, INPUT_WEIGHTS]
-    return _export_program(graph, args, names, [OUTPUT], opset, _dynamic_shapes(graph.baked, masks))
+    return export_program(graph, args, names, [OUTPUT], opset, _dynamic_shapes(graph.baked, masks))
 
 
-def _export_program(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
-                    opset: int, dynamic_shapes) -> onnx.ModelProto:
+def export_program(
+    module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], opset: int, dynamic_shapes
+) -> onnx.ModelProto:
     """``torch.onnx.export`` (dynamo) of ``module`` → the loaded ModelProto."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, args, input_names=input_names, output_names=output_names,
-                                    dynamo=True, opset_version=opset, verbose=False,
-                                    dynamic_shapes=dynamic_shapes)
+        program = torch.onnx.export(
+            module,
+            args,
+            input_names=input_names,
+            output_names=output_names,
+            dynamo=True,
+            opset_version=opset,
+            verbose=False,
+            dynamic_shapes=dynamic_shapes,
+        )
     if program is None:
         raise ExportError("torch.onnx.export returned no program")
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,16 +211,23 @@ def _export_program(module: nn.Module, args: tuple, input_names: list[str], outp
         return onnx.load(str(path))  # external data (none for our sizes) folded back in
 
 
-def _check_style_names(model: StyleNet, style_names: list[str]) -> None:
+def check_style_names(model: StyleNet, style_names: list[str]) -> None:
     if len(style_names) != model.num_styles:
         raise ExportError(f"{len(style_names)} style names for a {model.num_styles}-style model")
 
 
-def _metadata(model: StyleNet, style_names: list[str], precision: str, source: str, **extra: str) -> dict:
+def graph_metadata(model: StyleNet, style_names: list[str], precision: str, source: str, **extra: str) -> dict:
     """The ``cin_style.*`` metadata every graph carries (contract.py), plus ``extra``."""
-    return {"style_names": json.dumps(list(style_names)), "model_config": json.dumps(model.config.to_dict()),
-            "value_range": "[0, 1]", "format_version": str(GRAPH_FORMAT_VERSION), "precision": precision,
-            "baked_blend": "", "source": source, **extra}
+    return {
+        "style_names": json.dumps(list(style_names)),
+        "model_config": json.dumps(model.config.to_dict()),
+        "value_range": "[0, 1]",
+        "format_version": str(GRAPH_FORMAT_VERSION),
+        "precision": precision,
+        "baked_blend": "",
+        "source": source,
+        **extra,
+    }
 
 
 # Float initializers this small (shape-like constants) stay float32 in fp16-weights graphs.
@@ -231,8 +250,11 @@ def store_weights_fp16(proto: onnx.ModelProto) -> None:
             continue
         stored = numpy_helper.from_array(values.astype(np.float16), tensor.name + "__fp16")
         initializers.append(stored)
-        casts.append(onnx.helper.make_node("Cast", [stored.name], [tensor.name], to=onnx.TensorProto.FLOAT,
-                                           name=tensor.name + "__to_fp32"))
+        casts.append(
+            onnx.helper.make_node(
+                "Cast", [stored.name], [tensor.name], to=onnx.TensorProto.FLOAT, name=tensor.name + "__to_fp32"
+            )
+        )
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(initializers)
     nodes = casts + list(proto.graph.node)
@@ -267,8 +289,9 @@ def _parity_weights(rng, s: int, h: int, w: int, masks: bool) -> np.ndarray:
     return maps
 
 
-def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
-                  precision: str, seed: int = 0, masks: bool = False) -> dict:
+def verify_parity(
+    model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None, precision: str, seed: int = 0, masks: bool = False
+) -> dict:
     """PyTorch fp32 vs onnxruntime (CPU) on random images; returns the numbers."""
     import onnxruntime as ort
 
@@ -287,32 +310,37 @@ def verify_parity(model: StyleNet, onnx_bytes: bytes, baked: np.ndarray | None,
         feeds = {INPUT_IMAGE: image} if baked is not None else {INPUT_IMAGE: image, INPUT_WEIGHTS: weights}
         got = session.run([OUTPUT], feeds)[0]
         if got.shape != expected.shape or got.dtype != np.float32:
-            raise ExportError(f"graph output {got.shape} {got.dtype} does not match "
-                              f"{expected.shape} float32 at {h}x{w}")
+            raise ExportError(
+                f"graph output {got.shape} {got.dtype} does not match {expected.shape} float32 at {h}x{w}"
+            )
         parity = output_parity(expected, got)
         if parity is None:
             raise ExportError(f"parity check failed: the graph gives non-finite outputs at {h}x{w}")
         diff, quality = parity
         cases.append({"size": [h, w], "batch": 2, "max_abs_diff": diff, "psnr_db": round(quality, 2)})
         worst_diff, worst_psnr = max(worst_diff, diff), min(worst_psnr, quality)
-    report = {"runtime": f"onnxruntime {ort.__version__} CPU", "precision": precision,
-              "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2), "cases": cases}
+    report = {
+        "runtime": f"onnxruntime {ort.__version__} CPU",
+        "precision": precision,
+        "max_abs_diff": worst_diff,
+        "min_psnr_db": round(worst_psnr, 2),
+        "cases": cases,
+    }
     if precision == "fp32" and worst_diff > FP32_TOLERANCE:
         raise ExportError(f"parity check failed: max |diff| {worst_diff:.3g} > {FP32_TOLERANCE}")
     if precision in HALF_PRECISIONS and worst_psnr < HALF_PRECISION_MIN_PSNR:
-        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < "
-                          f"{HALF_PRECISION_MIN_PSNR} dB")
+        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB")
     return report
 
 
-def _float_copy(model: StyleNet) -> StyleNet:
+def float_copy(model: StyleNet) -> StyleNet:
     """A float32 CPU copy in eval mode: the caller's model keeps its device, dtype and mode."""
     reference = StyleNet(model.config).eval()
     reference.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
     return reference
 
 
-def _finish(proto: onnx.ModelProto, meta: dict[str, str], path: Path, verify) -> dict:
+def finish_graph(proto: onnx.ModelProto, meta: dict[str, str], path: Path, verify) -> dict:
     """Metadata, onnx.checker, then ``verify(bytes) -> parity`` (None: skipped), then an
     atomic write: ``path`` appears only for a graph that passed."""
     proto.producer_name, proto.producer_version = "cin-style", __version__
@@ -331,9 +359,17 @@ def _finish(proto: onnx.ModelProto, meta: dict[str, str], path: Path, verify) ->
     return parity
 
 
-def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike, *,
-                opset: int = 18, bake: np.ndarray | None = None, precision: str = "fp32",
-                verify: bool = True, model_source: str = "", masks: bool = False,
+def export_onnx(
+    model: StyleNet,
+    style_names: list[str],
+    path: str | os.PathLike,
+    *,
+    opset: int = 18,
+    bake: np.ndarray | None = None,
+    precision: str = "fp32",
+    verify: bool = True,
+    model_source: str = "",
+    masks: bool = False,
 ) -> ExportResult:
     """Trace ``model`` into ``path``; check it, verify parity, write metadata.
 
@@ -346,106 +382,35 @@ def export_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if opset < 18:
         raise ExportError(f"opset {opset} is too old: the exporter needs opset >= 18")
-    _check_style_names(model, style_names)
+    check_style_names(model, style_names)
     if masks and bake is not None:
         raise ExportError("a graph for style masks takes its blends per pixel: it cannot be baked")
     baked = None if bake is None else np.asarray(bake, dtype=np.float32).reshape(-1)
     if baked is not None and baked.shape[0] != model.num_styles:
         raise ExportError(f"baked blend has {baked.shape[0]} weights for {model.num_styles} styles")
-    reference = _float_copy(model)
-    net = _float_copy(reference)
+    reference = float_copy(model)
+    net = float_copy(reference)
     traced = _Graph(net.half() if precision == "fp16" else net, baked, precision == "fp16").eval()
     log.info(f"tracing ({precision}, opset {opset}{', baked' if baked is not None else ''}) ...")
     proto = _trace(traced, model.num_styles, opset, masks)
     if precision == "fp16-weights":
         store_weights_fp16(proto)
     blend_text = format_blend(baked, style_names) if baked is not None else ""
-    meta = _metadata(model, style_names, precision, model_source, baked_blend=blend_text,
-                     inputs=INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
-                     **({"variant": VARIANT_MASKS} if masks else {}))
+    meta = graph_metadata(
+        model,
+        style_names,
+        precision,
+        model_source,
+        baked_blend=blend_text,
+        inputs=INPUT_IMAGE if baked is not None else f"{INPUT_IMAGE},{INPUT_WEIGHTS}",
+        **({"variant": VARIANT_MASKS} if masks else {}),
+    )
     check = (lambda data: verify_parity(reference, data, baked, precision, masks=masks)) if verify else None
-    parity = _finish(proto, meta, path, check)
+    parity = finish_graph(proto, meta, path, check)
     return ExportResult(path, list(style_names), precision, opset, blend_text or None, parity)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``cin_style.*`` metadata of an exported file (prefix stripped)."""
     proto = onnx.load(str(path), load_external_data=False)
-    return {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props
-            if p.key.startswith(META_PREFIX)}
-
-
-def tiled_names(residual_convs: int) -> tuple[list[str], list[str]]:
-    """Input and output names of the tiled variant, in TileStages.forward's order."""
-    from cin_style.infer.tiles import BACK, FRONT
-
-    fronts, backs = (*FRONT, "quarter"), (*BACK, "stylized")
-    inputs = ([INPUT_WEIGHTS] + [f"stats_{k}" for k in (*FRONT, *BACK)] + [f"in_{k}" for k in fronts]
-              + [f"in_residual_{i}" for i in range(residual_convs)] + [f"in_{k}" for k in backs]
-              + [f"size_{k}" for k in backs])
-    outputs = (list(fronts) + [f"residual_{i}" for i in range(residual_convs)] + ["residual_affine"]
-               + list(BACK) + [OUTPUT])
-    return inputs, outputs
-
-
-def export_tiled_onnx(model: StyleNet, style_names: list[str], path: str | os.PathLike, *,
-                      opset: int = 18, verify: bool = True, model_source: str = "") -> ExportResult:
-    """The tiled variant (contract.py): the network cut at its norm layers, which
-    ``StyleRunner`` drives tile by tile for images of any size in bounded memory.
-    Verified by tiling a test image through onnxruntime against PyTorch untiled."""
-    from cin_style.infer.contract import VARIANT_TILED
-    from cin_style.infer.torch_tiles import TileStages
-
-    path = Path(path)
-    _check_style_names(model, style_names)
-    reference = _float_copy(model)
-    stages = TileStages(reference).eval()
-    w, s = model.config.base_width, model.num_styles
-    convs = len(stages.residual_blocks)
-    input_names, output_names = tiled_names(convs)
-
-    # Distinct example sizes, so that the tracer ties no two dimensions together.
-    def spatial(name, channels, h, w_):
-        return torch.rand(1, channels, h, w_), {2: torch.export.Dim(f"{name}_h", min=2, max=65536),
-                                                 3: torch.export.Dim(f"{name}_w", min=2, max=65536)}
-
-    stats = [torch.rand(2, c) for c in (w, 2 * w, 4 * w, 2 * w, w, 3)]
-    front = [spatial(f"front{i}", 3, 68 + 4 * i, 76 + 4 * i) for i in range(4)]
-    residual = [spatial(f"res{i}", 4 * w, 21 + i, 23 + i) for i in range(convs)]
-    back = [spatial(f"back{i}", 4 * w, 18 + i, 19 + i) for i in range(4)]
-    sizes = [spatial(f"size{i}", 1, 70 + 4 * i, 73 + 4 * i) for i in range(4)]
-    args = (torch.full((1, s), 1.0 / s), stats, [t for t, _ in front], [t for t, _ in residual],
-            [t for t, _ in back], [t for t, _ in sizes])
-    dynamic = (None, [None] * 6, [d for _, d in front], [d for _, d in residual], [d for _, d in back],
-               [d for _, d in sizes])
-    log.info(f"tracing the tiled variant (opset {opset}) ...")
-    proto = _export_program(stages, args, input_names, output_names, opset, dynamic)
-    meta = _metadata(model, style_names, "fp32", model_source, variant=VARIANT_TILED, residual_convs=str(convs))
-    parity = _finish(proto, meta, path, (lambda data: _verify_tiled(reference, data)) if verify else None)
-    return ExportResult(path, list(style_names), "fp32", opset, None, parity)
-
-
-def _verify_tiled(model: StyleNet, onnx_bytes: bytes) -> dict:
-    """Tile a textured 150x203 image (tile 64: 3x4 tiles, odd sizes) through onnxruntime
-    and compare with PyTorch untiled: uint8 outputs may differ by rounding only."""
-    import onnxruntime as ort
-
-    from cin_style.infer.onnx_runner import OrtTileBackend
-    from cin_style.infer.tiles import stylize_tiled
-
-    image = textured(150, 203, seed=0, noise=20)
-    weights = np.linspace(1, 2, model.num_styles, dtype=np.float32)
-    weights /= weights.sum()
-    session = cpu_session(onnx_bytes)
-    tiled = stylize_tiled(OrtTileBackend(session, weights, 2 * len(model.residuals)), image, tile=64,
-                          buffer_dtype=np.float32)
-    with torch.no_grad():
-        whole = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
-                      torch.from_numpy(weights)[None])[0].permute(1, 2, 0).numpy()
-    expected = (np.clip(whole, 0, 1) * 255 + 0.5).astype(np.uint8)
-    diff = np.abs(tiled.astype(int) - expected)
-    report = {"runtime": f"onnxruntime {ort.__version__}", "size": [203, 150], "tile": 64,
-              "max_abs_diff_uint8": int(diff.max()), "psnr_db": round(psnr(tiled / 255, expected / 255), 2)}
-    if diff.max() > 1:
-        raise ExportError(f"tiled parity check failed: uint8 outputs differ by up to {diff.max()}")
-    return report
+    return {p.key[len(META_PREFIX) :]: p.value for p in proto.metadata_props if p.key.startswith(META_PREFIX)}

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Refuse an int8 graph whose worst photo is further than this from fp32.
 INT8_MIN_PSNR = 30.0
-CALIBRATION_SIDE = 256   # calibration crops: percentile calibration needs one size
+CALIBRATION_SIDE = 256  # calibration crops: percentile calibration needs one size
 CALIBRATION_PERCENTILE = 99.99
 MAX_CALIBRATION_PHOTOS = 64
 
@@ -45,7 +45,7 @@ def _center_crop(photo: np.ndarray, side: int) -> np.ndarray:
     photo = resize_short_side(photo, side)
     h, w = photo.shape[:2]
     top, left = (h - side) // 2, (w - side) // 2
-    return photo[top:top + side, left:left + side]
+    return photo[top : top + side, left : left + side]
 
 
 def _float_convs(model) -> list[str]:
@@ -55,8 +55,14 @@ def _float_convs(model) -> list[str]:
     return convs[:3] + convs[-3:]
 
 
-def quantize_int8(fp32_graph: str | os.PathLike, output: str | os.PathLike, calibration: Sequence[Path],
-                  check_photos: Sequence[Path], *, min_psnr: float = INT8_MIN_PSNR) -> dict:
+def quantize_int8(
+    fp32_graph: str | os.PathLike,
+    output: str | os.PathLike,
+    calibration: Sequence[Path],
+    check_photos: Sequence[Path],
+    *,
+    min_psnr: float = INT8_MIN_PSNR,
+) -> dict:
     """Write an int8 copy of ``fp32_graph`` to ``output``; returns the parity report.
 
     ``calibration`` photos set the activation ranges (center crops, each with the
@@ -100,16 +106,26 @@ def quantize_int8(fp32_graph: str | os.PathLike, output: str | os.PathLike, cali
             return {INPUT_IMAGE: crop.transpose(2, 0, 1)[None].copy(), INPUT_WEIGHTS: weights}
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="cin-style-int8-") as tmp, \
-            contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its progress
+    with (
+        tempfile.TemporaryDirectory(prefix="cin-style-int8-") as tmp,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):  # the calibrator prints its progress
         prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_graph), str(prepared), skip_symbolic_shape=True)
         log.info(f"calibrating on {len(photos)} photos ...")
-        quantize_static(str(prepared), str(quantized), Photos(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"], nodes_to_exclude=_float_convs(onnx.load(str(prepared))),
-                        calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            Photos(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+            nodes_to_exclude=_float_convs(onnx.load(str(prepared))),
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
+        )
         proto = onnx.load(str(quantized))
     seconds = time.perf_counter() - started
     session = cpu_session(proto.SerializeToString())
@@ -121,19 +137,34 @@ def quantize_int8(fp32_graph: str | os.PathLike, output: str | os.PathLike, cali
             weights = np.eye(styles, dtype=np.float32)[[(3 * i + k) % styles]]
             expected = fp32.run_nchw(image, weights)
             got = session.run([OUTPUT], {INPUT_IMAGE: image, INPUT_WEIGHTS: weights})[0]
-            cases.append({"photo": Path(path).name, "style": fp32.style_names[(3 * i + k) % styles],
-                          "psnr_db": round(psnr(got, expected), 2)})
+            cases.append(
+                {
+                    "photo": Path(path).name,
+                    "style": fp32.style_names[(3 * i + k) % styles],
+                    "psnr_db": round(psnr(got, expected), 2),
+                }
+            )
     if not cases:
         raise QuantizationError("no photos to check the int8 graph against fp32")
     values = [c["psnr_db"] for c in cases]
     speed = _speed(fp32.session, session, styles)
-    report = {"runtime": f"onnxruntime {ort.__version__} CPU", "precision": "int8", **speed,
-              "min_psnr_db": min(values), "mean_psnr_db": round(float(np.mean(values)), 2),
-              "floor_db": min_psnr, "calibration_photos": len(photos), "checked": len(cases),
-              "quantize_seconds": round(seconds, 1), "cases": cases}
+    report = {
+        "runtime": f"onnxruntime {ort.__version__} CPU",
+        "precision": "int8",
+        **speed,
+        "min_psnr_db": min(values),
+        "mean_psnr_db": round(float(np.mean(values)), 2),
+        "floor_db": min_psnr,
+        "calibration_photos": len(photos),
+        "checked": len(cases),
+        "quantize_seconds": round(seconds, 1),
+        "cases": cases,
+    }
     if min(values) < min_psnr:
-        raise QuantizationError(f"int8 graph rejected: worst PSNR against fp32 {min(values):.1f} dB < "
-                                f"{min_psnr} dB floor (mean {report['mean_psnr_db']:.1f} dB); keep fp32 or fp16")
+        raise QuantizationError(
+            f"int8 graph rejected: worst PSNR against fp32 {min(values):.1f} dB < "
+            f"{min_psnr} dB floor (mean {report['mean_psnr_db']:.1f} dB); keep fp32 or fp16"
+        )
     set_metadata(proto, {META_PREFIX + "precision": "int8", META_PREFIX + "parity": json.dumps(report)})
     data = proto.SerializeToString()
     atomic_write(output, lambda fh: fh.write(data))
@@ -143,8 +174,10 @@ def quantize_int8(fp32_graph: str | os.PathLike, output: str | os.PathLike, cali
 def _speed(fp32_session, int8_session, styles: int, side: int = 512, repeats: int = 3) -> dict:
     """Median ms per 512² image, fp32 and int8 graphs, in this one run (numbers only)."""
     rng = np.random.default_rng(0)
-    feeds = {INPUT_IMAGE: rng.random((1, 3, side, side), dtype=np.float32),
-             INPUT_WEIGHTS: np.eye(styles, dtype=np.float32)[[0]]}
+    feeds = {
+        INPUT_IMAGE: rng.random((1, 3, side, side), dtype=np.float32),
+        INPUT_WEIGHTS: np.eye(styles, dtype=np.float32)[[0]],
+    }
     times = {}
     for name, session in (("fp32", fp32_session), ("int8", int8_session)):
         median = median_seconds(lambda session=session: session.run([OUTPUT], feeds), repeats)

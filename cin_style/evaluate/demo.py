@@ -18,26 +18,45 @@ from cin_style.config import LossConfig, StyleNetConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
-DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"),
-               ("night_cafe", "inokashira_snow"))
+DEMO_BLENDS = (("starry_night", "great_wave"), ("composition_viii", "poppies"), ("night_cafe", "inokashira_snow"))
 # The paintings `demo --train` learns: eight that differ in palette and texture.
-TRAIN_DEMO_STYLES = ("arcimboldo_spring", "cafe_terrace", "composition_viii", "great_wave",
-                     "inokashira_snow", "night_cafe", "poppies", "starry_night")
+TRAIN_DEMO_STYLES = (
+    "arcimboldo_spring",
+    "cafe_terrace",
+    "composition_viii",
+    "great_wave",
+    "inokashira_snow",
+    "night_cafe",
+    "poppies",
+    "starry_night",
+)
 
 
 def demo_config(on_gpu: bool) -> TrainConfig:
     """Small and quick on a CPU; the full network and more steps on a GPU."""
     if on_gpu:
-        return TrainConfig(steps=3000, batch_size=8, image_size=256, style_size=384,
-                           lr=1e-3, checkpoint_every=500, sample_every=500)
+        return TrainConfig(
+            steps=3000, batch_size=8, image_size=256, style_size=384, lr=1e-3, checkpoint_every=500, sample_every=500
+        )
     # A few minutes on two cores: a narrower net on small crops, a higher learning
     # rate, style layers up to relu3_3 (relu4_3 costs a third of the VGG time), and
     # more content weight and TV so the photo stays recognisable this early.
-    return TrainConfig(steps=100_000, batch_size=4, image_size=112, style_size=192, lr=2e-3,
-                       network=StyleNetConfig(base_width=16, num_residual_blocks=3),
-                       checkpoint_every=100, sample_every=100_000,
-                       loss=LossConfig(style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0},
-                                       content_weight=2.0, style_weight=1e5, tv_weight=1e-1))
+    return TrainConfig(
+        steps=100_000,
+        batch_size=4,
+        image_size=112,
+        style_size=192,
+        lr=2e-3,
+        network=StyleNetConfig(base_width=16, num_residual_blocks=3),
+        checkpoint_every=100,
+        sample_every=100_000,
+        loss=LossConfig(
+            style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0},
+            content_weight=2.0,
+            style_weight=1e5,
+            tv_weight=1e-1,
+        ),
+    )
 
 
 @dataclass
@@ -69,8 +88,9 @@ def demo_sheet(stylizer, out: Path, cell: int = 160) -> tuple[Path, int, int]:
     return save_image(out, sheet, quality=92), len(rows), len(columns)
 
 
-def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None,
-             device: str = "auto", cell: int = 160) -> DemoResult:
+def run_demo(
+    out: str | Path = "cin-style-demo", model: str | Path | None = None, device: str = "auto", cell: int = 160
+) -> DemoResult:
     """The bundled reference model (or ``model``) on the sample photos: no training."""
     from cin_style.assets.bundled import resolve_model
     from cin_style.infer.loader import load_stylizer
@@ -82,14 +102,22 @@ def run_demo(out: str | Path = "cin-style-demo", model: str | Path | None = None
     stylizer = load_stylizer(model_path, device=device)
     sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg", cell)
     elapsed = time.perf_counter() - started
-    log.info(f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
-        f"{stylizer.device}) in {elapsed:.1f}s")
+    log.info(
+        f"wrote {sheet} ({photos} photos x {columns} styles/blends of {model_path.name}, "
+        f"{stylizer.device}) in {elapsed:.1f}s"
+    )
     return DemoResult(out, model_path, sheet, 0, elapsed)
 
 
-def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, device: str = "auto",
-               steps: int | None = None, vgg_weights: str | Path | None = None, encoder=None,
-               cell: int = 160) -> DemoResult:
+def train_demo(
+    out: str | Path = "cin-style-demo",
+    seconds: float = 180.0,
+    device: str = "auto",
+    steps: int | None = None,
+    vgg_weights: str | Path | None = None,
+    encoder=None,
+    cell: int = 160,
+) -> DemoResult:
     """Train a small model on eight bundled paintings and the sample photos, then
     write its contact sheet — the training pipeline end to end in minutes."""
     from cin_style.infer.torch_stylizer import TorchStylizer
@@ -107,11 +135,20 @@ def train_demo(out: str | Path = "cin-style-demo", seconds: float = 180.0, devic
     if encoder is None:
         encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights)
     styles = [bundled_styles() / f"{name}.jpg" for name in TRAIN_DEMO_STYLES]
-    log.info(f"training {len(styles)} styles from {bundled_styles()} on the sample photos "
-        f"({'GPU' if on_gpu else f'CPU, {seconds:.0f}s budget'})")
-    result = train(styles, bundled_samples(), out / "model.pt", config, device=device,
-                   encoder=encoder, samples=False,
-                   time_budget=None if on_gpu and steps is None else seconds)
+    log.info(
+        f"training {len(styles)} styles from {bundled_styles()} on the sample photos "
+        f"({'GPU' if on_gpu else f'CPU, {seconds:.0f}s budget'})"
+    )
+    result = train(
+        styles,
+        bundled_samples(),
+        out / "model.pt",
+        config,
+        device=device,
+        encoder=encoder,
+        samples=False,
+        time_budget=None if on_gpu and steps is None else seconds,
+    )
     stylizer = TorchStylizer(result.checkpoint, device=device)
     sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg", cell)
     elapsed = time.perf_counter() - started

@@ -28,8 +28,11 @@ from cin_style.losses.perceptual import blend_grams, content_loss, gram_matrix, 
 
 log = logging.getLogger(__name__)
 
-EVAL_LOSS = LossConfig(encoder="vgg16", content_layers={"relu2_2": 1.0},
-                       style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+EVAL_LOSS = LossConfig(
+    encoder="vgg16",
+    content_layers={"relu2_2": 1.0},
+    style_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0},
+)
 EVAL_SIZE = 256  # long side of the photos and the style images (px)
 BLEND_PATH = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -75,8 +78,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Ten
         raise ValueError(f"ssim needs two [N, 1, H, W] tensors of one shape, got {list(a.shape)}, {list(b.shape)}")
     if min(a.shape[2:]) < 11:
         raise ValueError("ssim needs images of at least 11x11 pixels")
-    return msssim_ssim(a, b, data_range=data_range, size_average=True, win_size=11, win_sigma=1.5,
-                       K=(0.01, 0.03))
+    return msssim_ssim(a, b, data_range=data_range, size_average=True, win_size=11, win_sigma=1.5, K=(0.01, 0.03))
 
 
 @dataclass
@@ -113,8 +115,7 @@ class Evaluator:
         return {n: gram_matrix(feats[n]) for n in EVAL_LOSS.style_layers}
 
     @torch.no_grad()
-    def score(self, outputs: list[torch.Tensor],
-              *targets: dict[str, torch.Tensor]) -> Metrics | list[Metrics]:
+    def score(self, outputs: list[torch.Tensor], *targets: dict[str, torch.Tensor]) -> Metrics | list[Metrics]:
         """Mean metrics of ``outputs`` (one per photo, in order), one Metrics per
         style target (features are computed once however many targets)."""
         if len(outputs) != len(self.photos):
@@ -129,17 +130,29 @@ class Evaluator:
                 ssim(luminance(out), luminance(photo)).item(),
             ]
             for i, target in enumerate(targets):
-                style = style_loss(fo, {n: t[None] if t.dim() == 2 else t for n, t in target.items()},
-                                   EVAL_LOSS.style_layers).item()
+                style = style_loss(
+                    fo, {n: t[None] if t.dim() == 2 else t for n, t in target.items()}, EVAL_LOSS.style_layers
+                ).item()
                 sums[i] += [shared[0], style, shared[1], shared[2]]
         metrics = [Metrics(*(row / max(1, len(outputs)))) for row in sums]
         return metrics[0] if len(metrics) == 1 else metrics
 
 
-def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], encoder, *,
-             blends: Sequence[str] = (), pair: tuple[str, str] | None = None,
-             optimize_steps: int = 0, optimize_encoder=None, seed: int = 0, size: int = EVAL_SIZE,
-             only: Sequence[str] | None = None, device: str | torch.device = "cpu") -> dict:
+def evaluate(
+    stylizer,
+    photos: Sequence[Path],
+    style_images: dict[str, Path],
+    encoder,
+    *,
+    blends: Sequence[str] = (),
+    pair: tuple[str, str] | None = None,
+    optimize_steps: int = 0,
+    optimize_encoder=None,
+    seed: int = 0,
+    size: int = EVAL_SIZE,
+    only: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> dict:
     """The report as a JSON-ready dict; also returns images for a contact sheet.
 
     ``stylizer`` is anything with ``style_names`` and ``run`` (see inference).
@@ -161,8 +174,10 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         raise DataError(f"unknown style(s) {strangers}; model styles: {', '.join(names)}")
     missing = [n for n in (names if blends else scored) if n not in style_images]
     if missing:
-        raise DataError(f"no style image for {', '.join(missing)}; pass --styles with the model's paintings "
-                        f"(styles given in words have none: leave them out with --only)")
+        raise DataError(
+            f"no style image for {', '.join(missing)}; pass --styles with the model's paintings "
+            f"(styles given in words have none: leave them out with --only)"
+        )
     if not photos:
         raise DataError("no evaluation photos")
     arrays = [resize_long_side(load_image(p), size) for p in photos]
@@ -175,17 +190,24 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
             style_grams[name] = evaluator.grams(load_style_image(Path(style_images[name]), size))
         return style_grams[name]
 
-    stacked = ({layer: torch.cat([grams_of(n)[layer] for n in names]) for layer in EVAL_LOSS.style_layers}
-               if blends else {})
+    stacked = (
+        {layer: torch.cat([grams_of(n)[layer] for n in names]) for layer in EVAL_LOSS.style_layers} if blends else {}
+    )
 
     def run(weights: np.ndarray) -> list[torch.Tensor]:
         return [to_tensor(stylizer.run(a[None], weights[None])[0]) for a in arrays]
 
-    report: dict = {"eval_network": {"encoder": EVAL_LOSS.encoder,
-                                     "content_layers": list(EVAL_LOSS.content_layers),
-                                     "style_layers": list(EVAL_LOSS.style_layers),
-                                     "size": size},
-                    "photos": [p.name for p in photos], "styles": {}, "blends": {}}
+    report: dict = {
+        "eval_network": {
+            "encoder": EVAL_LOSS.encoder,
+            "content_layers": list(EVAL_LOSS.content_layers),
+            "style_layers": list(EVAL_LOSS.style_layers),
+            "size": size,
+        },
+        "photos": [p.name for p in photos],
+        "styles": {},
+        "blends": {},
+    }
     sheet_columns: dict[str, list[np.ndarray]] = {}
     for name in scored:
         outputs = run(np.eye(len(names), dtype=np.float32)[names.index(name)])
@@ -210,18 +232,18 @@ def evaluate(stylizer, photos: Sequence[Path], style_images: dict[str, Path], en
         for t in BLEND_PATH:
             weights = weights_from_specs([f"{a}={1 - t},{b}={t}"], names)
             vs_a, vs_b = evaluator.score(run(weights), grams_of(a), grams_of(b))
-            path.append({"t": t, f"style_loss_{a}": _round(vs_a.style),
-                         f"style_loss_{b}": _round(vs_b.style)})
+            path.append({"t": t, f"style_loss_{a}": _round(vs_a.style), f"style_loss_{b}": _round(vs_b.style)})
         report["blend_path"] = {"from": a, "to": b, "points": path}
     if optimize_steps:
         report["optimize_reference"] = _optimize_reference(
-            arrays, style_images, scored, evaluator, style_grams, optimize_steps,
-            optimize_encoder, seed, size, device)
+            arrays, style_images, scored, evaluator, style_grams, optimize_steps, optimize_encoder, seed, size, device
+        )
     return {"report": report, "columns": sheet_columns, "photos": arrays}
 
 
-def _optimize_reference(arrays, style_images, names, evaluator, style_grams, steps,
-                        encoder, seed, size, device) -> dict:
+def _optimize_reference(
+    arrays, style_images, names, evaluator, style_grams, steps, encoder, seed, size, device
+) -> dict:
     from cin_style.config import OptimizeConfig
     from cin_style.io.image import load_image
     from cin_style.optimize.gatys import optimize_image
@@ -245,11 +267,21 @@ class EvaluationResult:
     sheet: Path
 
 
-def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Sequence[str] = (),
-                   limit: int = 8, only: Sequence[str] | None = None, blends: Sequence[str] = (),
-                   pair: tuple[str, str] | None = None, optimize_steps: int = 0,
-                   sheet: str | Path | None = None, seed: int = 0, vgg_weights: str | Path | None = None,
-                   device: str = "auto") -> EvaluationResult:
+def evaluate_model(
+    model: str | Path | None,
+    content: str | Path,
+    *,
+    styles: Sequence[str] = (),
+    limit: int = 8,
+    only: Sequence[str] | None = None,
+    blends: Sequence[str] = (),
+    pair: tuple[str, str] | None = None,
+    optimize_steps: int = 0,
+    sheet: str | Path | None = None,
+    seed: int = 0,
+    vgg_weights: str | Path | None = None,
+    device: str = "auto",
+) -> EvaluationResult:
     """``cin-style evaluate``: score a model file (``None``: the bundled one) on the
     first ``limit`` photos of ``content`` and write a contact sheet.
 
@@ -275,7 +307,7 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
         style_images = model_style_images(model_path, stylizer.style_names)
     if not is_image_source(content):
         raise UsageError(f"content folder not found: {content} (a folder or a .txt image list)")
-    photos = list_images(content)[:max(1, limit)]
+    photos = list_images(content)[: max(1, limit)]
     encoder = build_encoder(EVAL_LOSS.encoder, EVAL_LOSS.layers, vgg_weights)
     optimize_encoder = None
     if optimize_steps:
@@ -283,25 +315,35 @@ def evaluate_model(model: str | Path | None, content: str | Path, *, styles: Seq
 
         gatys = gatys_loss_config()
         optimize_encoder = build_encoder(gatys.encoder, gatys.layers)
-    result = evaluate(stylizer, photos, style_images, encoder, blends=blends, pair=pair,
-                      optimize_steps=optimize_steps, optimize_encoder=optimize_encoder, seed=seed,
-                      only=only, device=pick_device(device))
+    result = evaluate(
+        stylizer,
+        photos,
+        style_images,
+        encoder,
+        blends=blends,
+        pair=pair,
+        optimize_steps=optimize_steps,
+        optimize_encoder=optimize_encoder,
+        seed=seed,
+        only=only,
+        device=pick_device(device),
+    )
     if sheet is None:
         name = f"{model_path.stem}_evaluation.png"
         sheet = Path(name) if model is None else model_path.with_name(name)
     columns = list(result["columns"])
-    rows = [[photo, *(result["columns"][c][i] for c in columns)]
-            for i, photo in enumerate(result["photos"])]
-    return EvaluationResult(result["report"],
-                            save_image(sheet, contact_sheet(rows, ["photo", *columns], cell=160)))
+    rows = [[photo, *(result["columns"][c][i] for c in columns)] for i, photo in enumerate(result["photos"])]
+    return EvaluationResult(result["report"], save_image(sheet, contact_sheet(rows, ["photo", *columns], cell=160)))
 
 
 def format_report(report: dict) -> str:
-    lines = [f"evaluation network: {report['eval_network']['encoder']} content "
-             f"{','.join(report['eval_network']['content_layers'])}, style "
-             f"{','.join(report['eval_network']['style_layers'])}, {report['eval_network']['size']} px; "
-             f"{len(report['photos'])} photos",
-             f"{'style / blend':32s} {'content':>10s} {'style':>10s} {'tv':>8s} {'ssim':>6s}"]
+    lines = [
+        f"evaluation network: {report['eval_network']['encoder']} content "
+        f"{','.join(report['eval_network']['content_layers'])}, style "
+        f"{','.join(report['eval_network']['style_layers'])}, {report['eval_network']['size']} px; "
+        f"{len(report['photos'])} photos",
+        f"{'style / blend':32s} {'content':>10s} {'style':>10s} {'tv':>8s} {'ssim':>6s}",
+    ]
 
     def row(label, m):
         lines.append(f"{label[:32]:32s} {m['content']:10.4g} {m['style']:10.4g} {m['tv']:8.4g} {m['ssim']:6.3f}")

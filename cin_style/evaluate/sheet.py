@@ -18,15 +18,18 @@ def _fit(array: np.ndarray, cell: int) -> Image.Image:
     return canvas
 
 
-def contact_sheet(rows: Sequence[Sequence[np.ndarray]], column_labels: Sequence[str],
-                  row_labels: Sequence[str] | None = None, cell: int = 192) -> Image.Image:
+def contact_sheet(
+    rows: Sequence[Sequence[np.ndarray]],
+    column_labels: Sequence[str],
+    row_labels: Sequence[str] | None = None,
+    cell: int = 192,
+) -> Image.Image:
     """Grid of float [H, W, 3] images with a header row of column labels."""
     font = ImageFont.load_default()
     label_h = 18
     left = 0
     if row_labels:
-        left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(r, font=font))
-                   for r in row_labels) + 10
+        left = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(r, font=font)) for r in row_labels) + 10
     ncols = max(len(r) for r in rows)
     sheet = Image.new("RGB", (left + ncols * cell, label_h + len(rows) * cell), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)

@@ -18,15 +18,15 @@ META_PREFIX = "cin_style."
 GRAPH_FORMAT_VERSION = 1
 
 __all__ = [
-           "GRAPH_FORMAT_VERSION",
-           "INPUT_IMAGE",
-           "INPUT_WEIGHTS",
-           "META_PREFIX",
-           "MIN_SIDE",
-           "OUTPUT",
-           "TILED_STATS",
-           "VARIANT_MASKS",
-           "VARIANT_TILED",
+    "GRAPH_FORMAT_VERSION",
+    "INPUT_IMAGE",
+    "INPUT_WEIGHTS",
+    "META_PREFIX",
+    "MIN_SIDE",
+    "OUTPUT",
+    "TILED_STATS",
+    "VARIANT_MASKS",
+    "VARIANT_TILED",
 ]
 
 # The tiled variant (`cin-style export --tiled`): the network cut at its norm layers,

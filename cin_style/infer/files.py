@@ -50,27 +50,39 @@ def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, mas
     can = stylizer.capabilities
     if masks:
         if tile is not None or can.tiles_only:
-            raise UsageError("style masks do not run in tiles yet: drop --tile, or use a .pt model "
-                             "or a graph exported with --masks")
+            raise UsageError(
+                "style masks do not run in tiles yet: drop --tile, or use a .pt model or a graph exported with --masks"
+            )
         return False
     if can.tiles_only:
         return True
     if can.tiles:
         return tile is not None or height * width > AUTO_TILE_PIXELS
     if tile is not None:
-        raise UsageError(f"{stylizer.path} cannot run in tiles: use a .pt model or a graph "
-                         f"exported with `cin-style export --tiled`")
+        raise UsageError(
+            f"{stylizer.path} cannot run in tiles: use a .pt model or a graph exported with `cin-style export --tiled`"
+        )
     if height * width > AUTO_TILE_PIXELS:
         logging.getLogger(__name__).warning(
             f"a {width}x{height} image in one piece needs several GiB; for bounded memory export "
-            f"the tiled variant (`cin-style export MODEL -o big.onnx --tiled`) or use the .pt model")
+            f"the tiled variant (`cin-style export MODEL -o big.onnx --tiled`) or use the .pt model"
+        )
     return False
 
 
-def stylize_files(stylizer: Stylizer, inputs: Sequence[Path], outputs: Sequence[Path], weights: np.ndarray, *,
-                  strength: float = 1.0, preserve_color: bool = False, max_size: int | None = None,
-                  max_pixels: int | None = None, tile: int | None = None,
-                  masks: Sequence[tuple[str, Path]] = ()) -> Iterator[FileResult]:
+def stylize_files(
+    stylizer: Stylizer,
+    inputs: Sequence[Path],
+    outputs: Sequence[Path],
+    weights: np.ndarray,
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    max_size: int | None = None,
+    max_pixels: int | None = None,
+    tile: int | None = None,
+    masks: Sequence[tuple[str, Path]] = (),
+) -> Iterator[FileResult]:
     """Stylize each input into its output, one at a time, yielding as it goes.
     An unreadable, too small or too large image fails alone (``error`` says why);
     the others are still written (atomically).  Large images go in tiles (``use_tiles``);
@@ -89,8 +101,10 @@ def stylize_files(stylizer: Stylizer, inputs: Sequence[Path], outputs: Sequence[
                 from cin_style.blend.masks import weight_map
 
                 if not stylizer.capabilities.masks:
-                    raise UsageError(f"{stylizer.path} takes one blend per image; style masks need a .pt "
-                                     f"model or a graph exported with `cin-style export --masks`")
+                    raise UsageError(
+                        f"{stylizer.path} takes one blend per image; style masks need a .pt "
+                        f"model or a graph exported with `cin-style export --masks`"
+                    )
                 use_tiles(stylizer, image.shape[0], image.shape[1], tile, masks=True)
                 blend = weight_map(masks, stylizer.style_names, weights, image.shape[0], image.shape[1])
                 save_image(target, finish(stylizer.run(image[None], blend[None])[0], image))
@@ -106,5 +120,4 @@ def stylize_files(stylizer: Stylizer, inputs: Sequence[Path], outputs: Sequence[
         except ImageError as exc:
             yield FileResult(path, target, error=str(exc))
             continue
-        yield FileResult(path, target, (image.shape[1], image.shape[0]),
-                         round(time.perf_counter() - started, 4))
+        yield FileResult(path, target, (image.shape[1], image.shape[0]), round(time.perf_counter() - started, 4))

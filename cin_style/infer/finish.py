@@ -10,9 +10,9 @@ import numpy as np
 from cin_style.errors import ConfigError
 
 # ITU-R BT.601 RGB → YCbCr (full range, offsets dropped: they cancel out).
-_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114],
-                        [-0.168736, -0.331264, 0.5],
-                        [0.5, -0.418688, -0.081312]], dtype=np.float32)
+_RGB_TO_YCC = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
+)
 _YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
 
 

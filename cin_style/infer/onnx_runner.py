@@ -42,8 +42,9 @@ def session_options(threads: int | None = None, *, arena: bool = True, optimize:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
     options.enable_cpu_mem_arena = arena
     if threads:
         options.intra_op_num_threads = int(threads)
@@ -55,8 +56,7 @@ def cpu_session(graph: str | os.PathLike | bytes, threads: int | None = None, **
     import onnxruntime as ort
 
     source = graph if isinstance(graph, bytes) else str(graph)
-    return ort.InferenceSession(source, session_options(threads, **options),
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(source, session_options(threads, **options), providers=["CPUExecutionProvider"])
 
 
 class RunnerError(CinStyleError, RuntimeError):
@@ -90,16 +90,22 @@ def cuda_unavailable_reason(ort) -> str:
     """Why the CUDA provider is missing or did not load, as precisely as we can tell."""
     dists = _installed_ort_distributions()
     if "onnxruntime" in dists and any(d.startswith("onnxruntime-gpu") for d in dists):
-        return ("both onnxruntime and onnxruntime-gpu are installed and shadow each other; "
-                "`pip uninstall onnxruntime onnxruntime-gpu` then `pip install onnxruntime-gpu`")
+        return (
+            "both onnxruntime and onnxruntime-gpu are installed and shadow each other; "
+            "`pip uninstall onnxruntime onnxruntime-gpu` then `pip install onnxruntime-gpu`"
+        )
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return (f"this onnxruntime build ({', '.join(dists) or 'onnxruntime'} {ort.__version__}) has "
-                f"no CUDA provider; install onnxruntime-gpu")
+        return (
+            f"this onnxruntime build ({', '.join(dists) or 'onnxruntime'} {ort.__version__}) has "
+            f"no CUDA provider; install onnxruntime-gpu"
+        )
     if not cuda_driver_present():
         return "no NVIDIA driver found (libcuda cannot be loaded): this machine has no usable GPU"
-    return ("the CUDA provider is built in but could not load its libraries (CUDA 13 runtime, "
-            "cuBLAS, cuDNN 9) or found no GPU; install the nvidia-* CUDA 13 wheels (torch's CUDA "
-            "build brings them) or put the libraries on LD_LIBRARY_PATH")
+    return (
+        "the CUDA provider is built in but could not load its libraries (CUDA 13 runtime, "
+        "cuBLAS, cuDNN 9) or found no GPU; install the nvidia-* CUDA 13 wheels (torch's CUDA "
+        "build brings them) or put the libraries on LD_LIBRARY_PATH"
+    )
 
 
 def _preload_cuda_libraries(ort) -> None:
@@ -122,8 +128,7 @@ class StyleRunner:
     onnxruntime's intra-op threads (default: its own choice).
     """
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None,
-                 warmup: bool = True):
+    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None, warmup: bool = True):
         import onnxruntime as ort
 
         if device not in ("auto", "cpu", "cuda"):
@@ -134,25 +139,31 @@ class StyleRunner:
         self._threads = threads
         providers: list = ["CPUExecutionProvider"]
         want_cuda = device in ("auto", "cuda")
-        if (want_cuda and "CUDAExecutionProvider" in ort.get_available_providers()
-                and cuda_driver_present()):
+        if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present():
             _preload_cuda_libraries(ort)
-            providers.insert(0, ("CUDAExecutionProvider", {
-                # Heuristic algorithm choice: exhaustive search would re-benchmark
-                # cuDNN for every new image size.
-                "cudnn_conv_algo_search": "HEURISTIC",
-                "arena_extend_strategy": "kSameAsRequested",
-                "do_copy_in_default_stream": "1",
-            }))
+            providers.insert(
+                0,
+                (
+                    "CUDAExecutionProvider",
+                    {
+                        # Heuristic algorithm choice: exhaustive search would re-benchmark
+                        # cuDNN for every new image size.
+                        "cudnn_conv_algo_search": "HEURISTIC",
+                        "arena_extend_strategy": "kSameAsRequested",
+                        "do_copy_in_default_stream": "1",
+                    },
+                ),
+            )
         self.session = self._make_session(providers, arena=True)
         self._lean_session = None  # made when a large image first needs it (CPU only)
         self.providers = self.session.get_providers()
         self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
         if device == "cuda" and self.device != "cuda":
-            raise RunnerError(f"--device cuda requested but onnxruntime runs on the CPU: "
-                              f"{cuda_unavailable_reason(ort)}")
+            raise RunnerError(
+                f"--device cuda requested but onnxruntime runs on the CPU: {cuda_unavailable_reason(ort)}"
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = {k[len(META_PREFIX):]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
+        self.metadata = {k[len(META_PREFIX) :]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
         if "style_names" not in self.metadata:
             raise RunnerError(f"{self.path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
         self.style_names: list[str] = json.loads(self.metadata["style_names"])
@@ -160,9 +171,12 @@ class StyleRunner:
         # The tiled variant (contract.py) runs only through run_tiled, for any image size;
         # the masks variant takes per-pixel blends [N, S, h, w].
         tiled = self.metadata.get("variant") == VARIANT_TILED
-        self.capabilities = Capabilities(baked=INPUT_WEIGHTS not in self.input_names,
-                                         masks=self.metadata.get("variant") == VARIANT_MASKS,
-                                         tiles=tiled, tiles_only=tiled)
+        self.capabilities = Capabilities(
+            baked=INPUT_WEIGHTS not in self.input_names,
+            masks=self.metadata.get("variant") == VARIANT_MASKS,
+            tiles=tiled,
+            tiles_only=tiled,
+        )
         if warmup and not tiled:
             self._warmup()
 
@@ -170,8 +184,9 @@ class StyleRunner:
         import onnxruntime as ort
 
         try:
-            return ort.InferenceSession(str(self.path), session_options(self._threads, arena=arena),
-                                        providers=providers)
+            return ort.InferenceSession(
+                str(self.path), session_options(self._threads, arena=arena), providers=providers
+            )
         except Exception as exc:
             raise RunnerError(f"{self.path}: onnxruntime cannot load it ({first_line(exc)[:200]})") from None
 
@@ -189,37 +204,40 @@ class StyleRunner:
 
     def _warmup(self) -> None:
         image = np.full((1, 3, 64, 64), 0.5, np.float32)
-        self.run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names),
-                                      np.float32))
+        self.run_nchw(image, np.full((1, len(self.style_names)), 1.0 / len(self.style_names), np.float32))
 
     def _feed_weights(self, weights: np.ndarray) -> np.ndarray:
         weights = np.ascontiguousarray(weights, dtype=np.float32)
         if weights.ndim == 4 and not self.capabilities.masks:
-            raise RunnerError(f"{self.path} takes one blend per image; per-pixel blends (style masks) "
-                              f"need a graph exported with `cin-style export --masks`")
+            raise RunnerError(
+                f"{self.path} takes one blend per image; per-pixel blends (style masks) "
+                f"need a graph exported with `cin-style export --masks`"
+            )
         if self.capabilities.masks and weights.ndim == 2:  # a global blend is a constant map
             weights = weights[:, :, None, None]
         return weights
 
-    def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
-                  finish=None, progress=None) -> np.ndarray:
+    def run_tiled(
+        self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None, finish=None, progress=None
+    ) -> np.ndarray:
         """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles, in bounded memory,
         as the untiled network gives it (infer/tiles.py); needs the tiled variant."""
         from cin_style.infer.tiles import DEFAULT_TILE, stylize_tiled
 
         if not self.capabilities.tiles:
-            raise RunnerError(f"{self.path} is not the tiled variant; export one with "
-                              f"`cin-style export MODEL -o big.onnx --tiled`")
-        backend = OrtTileBackend(self._session_for(None), np.asarray(weights, np.float32),
-                                 int(self.metadata["residual_convs"]))
+            raise RunnerError(
+                f"{self.path} is not the tiled variant; export one with `cin-style export MODEL -o big.onnx --tiled`"
+            )
+        backend = OrtTileBackend(
+            self._session_for(None), np.asarray(weights, np.float32), int(self.metadata["residual_convs"])
+        )
         return stylize_tiled(backend, image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress)
 
     def run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The graph as it is: float32 [N, 3, H, W] + [N, S] → [N, 3, H, W], no checks
         (benchmarks time exactly this)."""
         if self.capabilities.tiles_only:
-            tiles = [self.run_tiled(to_uint8(chw_to_hwc(image[None])[0]), row)
-                     for image, row in zip(images, weights)]
+            tiles = [self.run_tiled(to_uint8(chw_to_hwc(image[None])[0]), row) for image, row in zip(images, weights)]
             return hwc_to_chw(np.stack(tiles).astype(np.float32) / 255)
         feeds = {INPUT_IMAGE: np.ascontiguousarray(images, dtype=np.float32)}
         if not self.capabilities.baked:
@@ -236,15 +254,18 @@ class StyleRunner:
         if images.ndim != 4 or images.shape[3] != 3:
             raise RunnerError(f"images must be [N, H, W, 3], got {list(images.shape)}")
         if min(images.shape[1:3]) < MIN_SIDE:
-            raise RunnerError(f"images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
-                              f"{images.shape[2]}x{images.shape[1]}")
+            raise RunnerError(
+                f"images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {images.shape[2]}x{images.shape[1]}"
+            )
         if not np.all(np.isfinite(images)):
             raise RunnerError("input image contains NaN or infinite values")
         if np.ndim(weights) == 4:  # per-pixel blends [N, S, h, w] (masks variant)
             weights = np.asarray(weights, np.float32)
             if weights.shape[:2] != (images.shape[0], len(self.style_names)) or not np.isfinite(weights).all():
-                raise RunnerError(f"per-pixel blends must be finite [{images.shape[0]}, "
-                                  f"{len(self.style_names)}, h, w], got {list(weights.shape)}")
+                raise RunnerError(
+                    f"per-pixel blends must be finite [{images.shape[0]}, "
+                    f"{len(self.style_names)}, h, w], got {list(weights.shape)}"
+                )
         else:
             weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
         return chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(images, 0, 1)), weights))
@@ -274,8 +295,13 @@ class OrtTileBackend:
         self.dummies = {}
         for item in session.get_inputs():
             # 16 px at full resolution: 4 at quarter resolution, 6 rows for a padded strip.
-            side = 16 if item.name.startswith(("in_head", "in_down", "in_quarter", "size_")) else \
-                6 if item.name.startswith("in_residual") else 4
+            side = (
+                16
+                if item.name.startswith(("in_head", "in_down", "in_quarter", "size_"))
+                else 6
+                if item.name.startswith("in_residual")
+                else 4
+            )
             shape = [d if isinstance(d, int) else side for d in item.shape]
             self.dummies[item.name] = np.zeros(shape, np.float32)
         self.dummies[INPUT_WEIGHTS] = np.asarray(weights, np.float32).reshape(1, -1)
@@ -289,8 +315,10 @@ class OrtTileBackend:
         return {f"stats_{k}": np.stack(v).astype(np.float32) for k, v in stats.items()}
 
     def front(self, crop, stats, fetch):
-        return self._run("quarter" if fetch == "quarter" else fetch,
-                         {f"in_{fetch}": np.ascontiguousarray(crop, np.float32), **self._stats(stats)})
+        return self._run(
+            "quarter" if fetch == "quarter" else fetch,
+            {f"in_{fetch}": np.ascontiguousarray(crop, np.float32), **self._stats(stats)},
+        )
 
     def residual_conv(self, index, padded):
         return self._run(f"residual_{index}", {f"in_residual_{index}": np.ascontiguousarray(padded, np.float32)})
@@ -299,6 +327,11 @@ class OrtTileBackend:
         return self._affine[index, 0], self._affine[index, 1]
 
     def back(self, quarter, half_hw, full_hw, stats, fetch):
-        return self._run(OUTPUT if fetch == "stylized" else fetch, {
-            f"in_{fetch}": np.ascontiguousarray(quarter, np.float32),
-            f"size_{fetch}": np.zeros((1, 1, *full_hw), np.float32), **self._stats(stats)})
+        return self._run(
+            OUTPUT if fetch == "stylized" else fetch,
+            {
+                f"in_{fetch}": np.ascontiguousarray(quarter, np.float32),
+                f"size_{fetch}": np.zeros((1, 1, *full_hw), np.float32),
+                **self._stats(stats),
+            },
+        )

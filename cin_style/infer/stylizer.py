@@ -48,15 +48,20 @@ class Stylizer(Protocol):
         """float32 [N, H, W, 3] in [0, 1] + [N, S] (or [N, S, h, w] with masks) → [N, H, W, 3]."""
         ...
 
-    def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
-                  finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  progress: Any = None) -> np.ndarray:
+    def run_tiled(
+        self,
+        image: np.ndarray,
+        weights: np.ndarray,
+        *,
+        tile: int | None = None,
+        finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        progress: Any = None,
+    ) -> np.ndarray:
         """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles (``capabilities.tiles``)."""
         ...
 
 
-def blend_for(stylizer: Stylizer, style_specs: Sequence[str] = (),
-              normalize: bool = True) -> tuple[np.ndarray, str]:
+def blend_for(stylizer: Stylizer, style_specs: Sequence[str] = (), normalize: bool = True) -> tuple[np.ndarray, str]:
     """The weight row and its label for ``style_specs`` (default: the first style).
     A baked graph takes no specs; its row is ignored by the graph."""
     if stylizer.capabilities.baked:
@@ -64,8 +69,9 @@ def blend_for(stylizer: Stylizer, style_specs: Sequence[str] = (),
         if style_specs:
             raise UsageError(f"{stylizer.path} has a baked blend ({baked_blend}); drop --style")
         return np.zeros(len(stylizer.style_names), np.float32), baked_blend
-    weights = weights_from_specs(list(style_specs) or [stylizer.style_names[0]],
-                                 stylizer.style_names, normalize=normalize)
+    weights = weights_from_specs(
+        list(style_specs) or [stylizer.style_names[0]], stylizer.style_names, normalize=normalize
+    )
     return weights, format_blend(weights, stylizer.style_names)
 
 
@@ -87,7 +93,7 @@ def stylize_images(stylizer: Stylizer, images, weights, *, normalize: bool = Tru
         groups.setdefault(array.shape, []).append(i)
     for indices in groups.values():
         for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
+            chunk = indices[start : start + batch_size]
             out = stylizer.run(np.stack([arrays[i] for i in chunk]), matrix[chunk])
             for i, result in zip(chunk, out):
                 results[i] = result

@@ -33,12 +33,12 @@ from typing import Protocol
 
 import numpy as np
 
-ALIGN = 4          # two stride-2 stages: tile origins on multiples of 4 keep the grids aligned
-FRONT_HALO = 16    # full-res px, > receptive field of head + down1 + down2 (7 px)
-BACK_HALO = 16     # full-res px, > receptive field of up1 + up2 + tail (~7 px)
-STRIP_ROWS = 32    # quarter-res rows per residual-conv strip (taller strips peak higher at 8K)
+ALIGN = 4  # two stride-2 stages: tile origins on multiples of 4 keep the grids aligned
+FRONT_HALO = 16  # full-res px, > receptive field of head + down1 + down2 (7 px)
+BACK_HALO = 16  # full-res px, > receptive field of up1 + up2 + tail (~7 px)
+STRIP_ROWS = 32  # quarter-res rows per residual-conv strip (taller strips peak higher at 8K)
 DEFAULT_TILE = 512
-EPS = 1e-5         # ConditionalInstanceNorm2d's
+EPS = 1e-5  # ConditionalInstanceNorm2d's
 FRONT = ("head", "down1", "down2")
 BACK = ("up1", "up2", "tail")
 # `stylize` tiles images above this many pixels by default: untiled, larger images need
@@ -63,8 +63,9 @@ class TileBackend(Protocol):
     def residual_affine(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """That conv's norm's γ and β for the blend, [C] each."""
 
-    def back(self, quarter: np.ndarray, half_hw: tuple[int, int], full_hw: tuple[int, int],
-             stats: Stats, fetch: str) -> np.ndarray:
+    def back(
+        self, quarter: np.ndarray, half_hw: tuple[int, int], full_hw: tuple[int, int], stats: Stats, fetch: str
+    ) -> np.ndarray:
         """``fetch`` in BACK: that conv's output before its norm; "stylized": the output."""
 
 
@@ -104,8 +105,12 @@ class Tile:
     def core(self, scale: int) -> tuple[slice, slice, slice, slice]:
         """The core, in crop coordinates, of a layer at 1/scale resolution."""
         top, left = (self.y0 - self.cy0) // scale, (self.x0 - self.cx0) // scale
-        return (slice(None), slice(None), slice(top, top + _span(self.y0, self.y1, scale)),
-                slice(left, left + _span(self.x0, self.x1, scale)))
+        return (
+            slice(None),
+            slice(None),
+            slice(top, top + _span(self.y0, self.y1, scale)),
+            slice(left, left + _span(self.x0, self.x1, scale)),
+        )
 
 
 def _span(start: int, stop: int, scale: int) -> int:
@@ -118,8 +123,11 @@ def tiles(height: int, width: int, tile: int, halo: int) -> list[Tile]:
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            out.append(Tile(y0, y1, x0, x1, max(0, y0 - halo), min(height, y1 + halo),
-                            max(0, x0 - halo), min(width, x1 + halo)))
+            out.append(
+                Tile(
+                    y0, y1, x0, x1, max(0, y0 - halo), min(height, y1 + halo), max(0, x0 - halo), min(width, x1 + halo)
+                )
+            )
     return out
 
 
@@ -139,13 +147,14 @@ def _padded_strip(source: np.ndarray, r0: int, r1: int) -> np.ndarray:
     """Rows r0:r1 of a whole [C, H, W] buffer with the 1-px border a 3x3 conv needs:
     real neighbour rows inside the image, reflection at its edges (as ConvCIN pads)."""
     height = source.shape[1]
-    x = source[None, :, max(r0 - 1, 0):min(r1 + 1, height)].astype(np.float32)
+    x = source[None, :, max(r0 - 1, 0) : min(r1 + 1, height)].astype(np.float32)
     x = np.pad(x, ((0, 0), (0, 0), (int(r0 == 0), int(r1 == height)), (1, 1)), mode="reflect")
     return x
 
 
-def _residual_conv(backend: TileBackend, index: int, source: np.ndarray, target: np.ndarray,
-                   skip: np.ndarray | None = None) -> None:
+def _residual_conv(
+    backend: TileBackend, index: int, source: np.ndarray, target: np.ndarray, skip: np.ndarray | None = None
+) -> None:
     """target = conv ``index`` with its norm over the whole quarter-res buffer, in strips:
     a pass for the statistics (the pre-norm output parked in ``target``), a pass that
     normalises in place (+ ReLU; for a block's second conv + ``skip``, written to ``skip``)."""
@@ -157,10 +166,10 @@ def _residual_conv(backend: TileBackend, index: int, source: np.ndarray, target:
         out = backend.residual_conv(index, _padded_strip(source, r0, r1))
         moments.add(out)
         if pending is not None:
-            target[:, pending[0]:pending[1]] = pending[2]
+            target[:, pending[0] : pending[1]] = pending[2]
         pending = (r0, r1, out[0])
     assert pending is not None  # height >= 1: the loop ran
-    target[:, pending[0]:pending[1]] = pending[2]
+    target[:, pending[0] : pending[1]] = pending[2]
     stats, affine = moments.mean_inv_std(), backend.residual_affine(index)
     for r0 in range(0, height, STRIP_ROWS):
         rows = slice(r0, min(r0 + STRIP_ROWS, height))
@@ -171,9 +180,15 @@ def _residual_conv(backend: TileBackend, index: int, source: np.ndarray, target:
             target[:, rows] = np.maximum(y, 0)
 
 
-def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAULT_TILE,
-                  finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  progress=None, buffer_dtype=np.float16) -> np.ndarray:
+def stylize_tiled(
+    backend: TileBackend,
+    image: np.ndarray,
+    *,
+    tile: int = DEFAULT_TILE,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    progress=None,
+    buffer_dtype=np.float16,
+) -> np.ndarray:
     """uint8 [H, W, 3] → uint8 [H, W, 3], what the untiled network gives (to rounding).
 
     ``finish(stylized, photo)`` post-processes each tile (float [h, w, 3] in [0, 1]:
@@ -193,7 +208,7 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
     stats: Stats = {}
 
     def photo(t: Tile) -> np.ndarray:
-        crop = image[t.cy0:t.cy1, t.cx0:t.cx1].astype(np.float32) / 255
+        crop = image[t.cy0 : t.cy1, t.cx0 : t.cx1].astype(np.float32) / 255
         return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
 
     def gather(layer: str, run: Callable[[Tile], np.ndarray], scale: int, grid: list[Tile]) -> None:
@@ -213,7 +228,7 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
         out = backend.front(photo(t), stats, "quarter")[t.core(4)][0]
         if quarter is None:
             quarter = np.empty((out.shape[0], *quarter_hw), buffer_dtype)
-        quarter[:, t.y0 // 4:t.y0 // 4 + out.shape[1], t.x0 // 4:t.x0 // 4 + out.shape[2]] = out
+        quarter[:, t.y0 // 4 : t.y0 // 4 + out.shape[1], t.x0 // 4 : t.x0 // 4 + out.shape[2]] = out
         advance(1)
     assert quarter is not None  # the grid covers the image: at least one tile ran
     # 2. Residual blocks on the whole quarter buffer, conv by conv.
@@ -228,13 +243,14 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
     back_grid = tiles(height, width, tile, BACK_HALO)
 
     def back(t: Tile, fetch: str) -> np.ndarray:
-        crop = quarter[None, :, t.cy0 // 4:math.ceil(t.cy1 / 4), t.cx0 // 4:math.ceil(t.cx1 / 4)]
+        crop = quarter[None, :, t.cy0 // 4 : math.ceil(t.cy1 / 4), t.cx0 // 4 : math.ceil(t.cx1 / 4)]
         # The untiled net doubles and crops to ceil(H/2), then doubles and crops to H; a
         # tile that reaches the image's edge doubles and crops at that same edge.
-        half = tuple(min(2 * (c0 // 4 + n), math.ceil(size / 2)) - c0 // 2
-                     for c0, n, size in zip((t.cy0, t.cx0), crop.shape[2:], (height, width)))
-        full = tuple(min(2 * (c0 // 2 + n), size) - c0
-                     for c0, n, size in zip((t.cy0, t.cx0), half, (height, width)))
+        half = tuple(
+            min(2 * (c0 // 4 + n), math.ceil(size / 2)) - c0 // 2
+            for c0, n, size in zip((t.cy0, t.cx0), crop.shape[2:], (height, width))
+        )
+        full = tuple(min(2 * (c0 // 2 + n), size) - c0 for c0, n, size in zip((t.cy0, t.cx0), half, (height, width)))
         return backend.back(crop.astype(np.float32), half, full, stats, fetch)
 
     for layer, scale in zip(BACK, (2, 1, 1)):
@@ -243,7 +259,7 @@ def stylize_tiled(backend: TileBackend, image: np.ndarray, *, tile: int = DEFAUL
     for t in back_grid:
         out = back(t, "stylized")[t.core(1)][0].transpose(1, 2, 0)
         if finish is not None:
-            out = finish(out, image[t.y0:t.y1, t.x0:t.x1].astype(np.float32) / 255)
-        result[t.y0:t.y1, t.x0:t.x1] = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+            out = finish(out, image[t.y0 : t.y1, t.x0 : t.x1].astype(np.float32) / 255)
+        result[t.y0 : t.y1, t.x0 : t.x1] = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
         advance(1)
     return result

@@ -52,14 +52,16 @@ class TorchStylizer:
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
 
-    def run_tiled(self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None,
-                  finish=None, progress=None) -> np.ndarray:
+    def run_tiled(
+        self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None, finish=None, progress=None
+    ) -> np.ndarray:
         """uint8 [H, W, 3] → uint8 [H, W, 3] in tiles, in bounded memory (infer/tiles.py)."""
         from cin_style.infer.tiles import DEFAULT_TILE, stylize_tiled
         from cin_style.infer.torch_tiles import TorchTileBackend
 
-        return stylize_tiled(TorchTileBackend(self.model, weights), image, tile=tile or DEFAULT_TILE,
-                             finish=finish, progress=progress)
+        return stylize_tiled(
+            TorchTileBackend(self.model, weights), image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress
+        )
 
 
 def stylize(model: StyleNet, image, weights, *, normalize: bool = True):

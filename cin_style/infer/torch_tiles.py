@@ -52,8 +52,9 @@ class TileStages(nn.Module):
         out["quarter"] = x
         return out
 
-    def back(self, quarter, weights, half_hw, full_hw, stats: dict[str, torch.Tensor],
-             fetch: str | None = None) -> dict:
+    def back(
+        self, quarter, weights, half_hw, full_hw, stats: dict[str, torch.Tensor], fetch: str | None = None
+    ) -> dict:
         """Pre-norm outputs of up1, up2, tail and the "stylized" tile, stopping after ``fetch``."""
         out, x = {}, quarter
         for name, block, size in zip(BACK, self.back_blocks, (half_hw, full_hw, None)):
@@ -69,12 +70,14 @@ class TileStages(nn.Module):
 
     def residual_affine(self, weights) -> torch.Tensor:
         """[convs, 2, C]: each residual norm's blended γ and β."""
-        return torch.stack([torch.stack([(weights @ b.norm.gamma.float())[0],
-                                         (weights @ b.norm.beta.float())[0]])
-                            for b in self.residual_blocks])
+        return torch.stack(
+            [
+                torch.stack([(weights @ b.norm.gamma.float())[0], (weights @ b.norm.beta.float())[0]])
+                for b in self.residual_blocks
+            ]
+        )
 
-    def forward(self, style_weights, stats: list, front_in: list, residual_in: list, back_in: list,
-                full_like: list):
+    def forward(self, style_weights, stats: list, front_in: list, residual_in: list, back_in: list, full_like: list):
         """Every piece at once, each from its own input: what `export --tiled` traces.
         A call feeds real data only to the piece it fetches and 16-px dummies to the
         rest (onnxruntime runs the whole graph), so each call pays for its own piece.
@@ -90,8 +93,9 @@ class TileStages(nn.Module):
         for quarter, like, fetch in zip(back_in, full_like, (*BACK, "stylized")):
             full = (like.shape[2], like.shape[3])
             half = ((full[0] + 1) // 2, (full[1] + 1) // 2)  # = what tiles.py computes (see there)
-            outputs.append(self.back(quarter, style_weights, half, full, back_stats,
-                                     None if fetch == "stylized" else fetch)[fetch])
+            outputs.append(
+                self.back(quarter, style_weights, half, full, back_stats, None if fetch == "stylized" else fetch)[fetch]
+            )
         return tuple(outputs)
 
 
@@ -114,8 +118,9 @@ class TorchTileBackend:
 
     @torch.no_grad()
     def front(self, crop, stats, fetch):
-        out = self.stages.front(self._tensor(crop), self.weights, self._stats(stats),
-                                None if fetch == "quarter" else fetch)
+        out = self.stages.front(
+            self._tensor(crop), self.weights, self._stats(stats), None if fetch == "quarter" else fetch
+        )
         return out[fetch].float().cpu().numpy()
 
     @torch.no_grad()
@@ -127,6 +132,12 @@ class TorchTileBackend:
 
     @torch.no_grad()
     def back(self, quarter, half_hw, full_hw, stats, fetch):
-        out = self.stages.back(self._tensor(quarter), self.weights, half_hw, full_hw, self._stats(stats),
-                               None if fetch == "stylized" else fetch)
+        out = self.stages.back(
+            self._tensor(quarter),
+            self.weights,
+            half_hw,
+            full_hw,
+            self._stats(stats),
+            None if fetch == "stylized" else fetch,
+        )
         return out[fetch].float().cpu().numpy()

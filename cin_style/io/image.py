@@ -50,8 +50,10 @@ def _open_checked(path: Path, max_pixels: int | None) -> Image.Image:
     w, h = image.size
     if max_pixels is not None and w * h > max_pixels:
         image.close()
-        raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
-                         f"{max_pixels:,} (possible decompression bomb); raise it with --max-pixels")
+        raise ImageError(
+            f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (possible decompression bomb); raise it with --max-pixels"
+        )
     return image
 
 
@@ -86,8 +88,9 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               max_size: int | None = None) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_size: int | None = None
+) -> np.ndarray:
     """Read an image file → float32 [H, W, 3] RGB in [0, 1], EXIF-oriented.
 
     ``max_size`` downscales (never upscales) so the long side fits.
@@ -128,12 +131,15 @@ def fit_long_side(image: Image.Image, max_size: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def resize_array(array: np.ndarray, size: tuple[int, int],
-                 resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
+def resize_array(
+    array: np.ndarray, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.LANCZOS
+) -> np.ndarray:
     """float [H, W, 3] → float [h, w, 3] with size=(w, h), per channel in float32."""
     w, h = size
-    channels = [Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32)).resize(
-        (w, h), resample) for c in range(array.shape[2])]
+    channels = [
+        Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32)).resize((w, h), resample)
+        for c in range(array.shape[2])
+    ]
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0.0, 1.0)
 
 
@@ -211,7 +217,7 @@ def output_parity(expected: np.ndarray, got: np.ndarray) -> tuple[float, float] 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB of two same-shape arrays (inf when equal)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(data_range ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
@@ -226,8 +232,9 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in SAVE_FORMATS:
-        raise ImageError(f"{path}: unsupported output type {suffix or '(none)'}; "
-                         f"use one of {', '.join(sorted(SAVE_FORMATS))}")
+        raise ImageError(
+            f"{path}: unsupported output type {suffix or '(none)'}; use one of {', '.join(sorted(SAVE_FORMATS))}"
+        )
     return SAVE_FORMATS[suffix]
 
 
@@ -250,9 +257,13 @@ def list_images(source: str | os.PathLike, suffixes=(".jpg", ".jpeg", ".png", ".
     source = Path(source)
     if source.is_file() and source.suffix.lower() == ".txt":
         return read_image_list(source)
-    return sorted(p for p in source.rglob("*")
-                  if p.is_file() and p.suffix.lower() in suffixes
-                  and not any(part.startswith(".") for part in p.relative_to(source).parts))
+    return sorted(
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(source).parts)
+    )
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:

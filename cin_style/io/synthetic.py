@@ -16,8 +16,9 @@ import numpy as np
 def textured(height: int, width: int, seed: int | None = None, noise: float = 0.0) -> np.ndarray:
     """uint8 [H, W, 3]; with ``seed``, Gaussian noise of σ ``noise`` (in 0-255 units) on top."""
     yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([(xx * 7 + yy * 3) % 256, 127.5 + 127.5 * np.sin(xx / 5) * np.cos(yy / 7),
-                     ((xx ^ yy) * 5) % 256], axis=2).astype(np.float64)
+    base = np.stack(
+        [(xx * 7 + yy * 3) % 256, 127.5 + 127.5 * np.sin(xx / 5) * np.cos(yy / 7), ((xx ^ yy) * 5) % 256], axis=2
+    ).astype(np.float64)
     if seed is not None and noise > 0:
         base = base + np.random.default_rng(seed).normal(0, noise, base.shape)
     return np.clip(base.round(), 0, 255).astype(np.uint8)

@@ -24,8 +24,12 @@ from cin_style.errors import CinStyleError, UsageError
 from cin_style.io.atomic import default_file_mode
 
 # Output container and codec by extension.
-FORMATS = {".mp4": ("mp4", "libx264"), ".mov": ("mov", "libx264"), ".mkv": ("matroska", "libx264"),
-           ".webm": ("webm", "libvpx-vp9")}
+FORMATS = {
+    ".mp4": ("mp4", "libx264"),
+    ".mov": ("mov", "libx264"),
+    ".mkv": ("matroska", "libx264"),
+    ".webm": ("webm", "libvpx-vp9"),
+}
 DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 31}
 
 
@@ -37,10 +41,10 @@ class VideoError(CinStyleError, ValueError):
 class VideoInfo:
     width: int
     height: int
-    fps: Fraction              # average frame rate
-    frames: int                # 0 when the container does not say
-    duration: float            # seconds, 0 when unknown
-    rotation: int              # degrees of the display matrix (metadata; pixels are not turned)
+    fps: Fraction  # average frame rate
+    frames: int  # 0 when the container does not say
+    duration: float  # seconds, 0 when unknown
+    rotation: int  # degrees of the display matrix (metadata; pixels are not turned)
     sample_aspect_ratio: Fraction | None
     audio: bool
 
@@ -65,17 +69,27 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 raise VideoError(f"{path}: {kind}; nothing to stylize")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-            duration = float(stream.duration * stream.time_base) if stream.duration else (
-                container.duration / 1e6 if container.duration else 0.0)
+            duration = (
+                float(stream.duration * stream.time_base)
+                if stream.duration
+                else (container.duration / 1e6 if container.duration else 0.0)
+            )
             frames = stream.frames or (round(duration * rate) if duration and rate else 0)
             rotation = 0
             for frame in container.decode(stream):
                 rotation = int(round(frame.rotation or 0))
                 break
             sar = stream.sample_aspect_ratio
-            return VideoInfo(stream.codec_context.width, stream.codec_context.height, Fraction(rate),
-                             int(frames), duration, rotation, Fraction(sar) if sar else None,
-                             bool(container.streams.audio))
+            return VideoInfo(
+                stream.codec_context.width,
+                stream.codec_context.height,
+                Fraction(rate),
+                int(frames),
+                duration,
+                rotation,
+                Fraction(sar) if sar else None,
+                bool(container.streams.audio),
+            )
     except VideoError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -88,11 +102,19 @@ def _temp_beside(target: Path) -> Path:
     return Path(name)
 
 
-def transcode(source: str | os.PathLike, target: str | os.PathLike,
-              process: Callable[[list[np.ndarray]], Sequence[np.ndarray]], *, batch_size: int = 4,
-              start: float = 0.0, duration: float | None = None, crf: int | None = None,
-              frames_dir: str | os.PathLike | None = None, size: tuple[int, int] | None = None,
-              on_frames: Callable[[int], None] = lambda n: None) -> int:
+def transcode(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    process: Callable[[list[np.ndarray]], Sequence[np.ndarray]],
+    *,
+    batch_size: int = 4,
+    start: float = 0.0,
+    duration: float | None = None,
+    crf: int | None = None,
+    frames_dir: str | os.PathLike | None = None,
+    size: tuple[int, int] | None = None,
+    on_frames: Callable[[int], None] = lambda n: None,
+) -> int:
     """Decode ``source``, run ``process`` on batches of uint8 [H, W, 3] frames (in order),
     encode the results into ``target`` (or PNG files in ``frames_dir``); returns the
     number of frames written.  ``start``/``duration`` (seconds) cut a part; ``size``
@@ -101,8 +123,7 @@ def transcode(source: str | os.PathLike, target: str | os.PathLike,
     source, info = Path(source), probe(source)
     if size is not None:
         info = replace(info, width=size[0], height=size[1])
-    writer = (_PngWriter(Path(frames_dir)) if frames_dir is not None
-              else _VideoWriter(Path(target), info, crf))
+    writer = _PngWriter(Path(frames_dir)) if frames_dir is not None else _VideoWriter(Path(target), info, crf)
     end = start + duration if duration is not None else None
     written = 0
     batch: list[np.ndarray] = []
@@ -135,8 +156,9 @@ def transcode(source: str | os.PathLike, target: str | os.PathLike,
                 if done:
                     continue
                 for frame in packet.decode():
-                    seconds = (float(frame.pts * video.time_base) if frame.pts is not None
-                               else written / float(info.fps or 1))
+                    seconds = (
+                        float(frame.pts * video.time_base) if frame.pts is not None else written / float(info.fps or 1)
+                    )
                     if seconds < start - 1e-6:
                         continue
                     if end is not None and seconds >= end - 1e-6:
@@ -152,8 +174,9 @@ def transcode(source: str | os.PathLike, target: str | os.PathLike,
             writer.close()
     except av.error.FFmpegError as exc:
         writer.abort()
-        raise VideoError(f"{source}: the stream breaks after {written} frames "
-                         f"({str(exc).splitlines()[0][:160]})") from None
+        raise VideoError(
+            f"{source}: the stream breaks after {written} frames ({str(exc).splitlines()[0][:160]})"
+        ) from None
     except BaseException:
         writer.abort()
         raise
@@ -163,8 +186,10 @@ def transcode(source: str | os.PathLike, target: str | os.PathLike,
 class _VideoWriter:
     def __init__(self, target: Path, info: VideoInfo, crf: int | None):
         if target.suffix.lower() not in FORMATS:
-            raise UsageError(f"{target}: unsupported video type {target.suffix or '(none)'}; use "
-                             f"{', '.join(FORMATS)} (or --frames DIR for PNG frames)")
+            raise UsageError(
+                f"{target}: unsupported video type {target.suffix or '(none)'}; use "
+                f"{', '.join(FORMATS)} (or --frames DIR for PNG frames)"
+            )
         self.target, self.info = target, info
         self.format, self.codec = FORMATS[target.suffix.lower()]
         self.crf = DEFAULT_CRF[self.codec] if crf is None else crf

@@ -27,8 +27,7 @@ from cin_style.errors import CinStyleError, first_line
 
 # CLIPstyler averages the prompt over templates like these (ImageNet zero-shot style):
 # one phrasing alone makes the direction depend on its wording.
-TEMPLATES = ("{}.", "a rendering of {}.", "an image of {}.", "a picture of {}.",
-             "a rendition of {}.", "art of {}.")
+TEMPLATES = ("{}.", "a rendering of {}.", "an image of {}.", "a picture of {}.", "a rendition of {}.", "art of {}.")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -51,23 +50,31 @@ def load_clip(config: ClipConfig, device: torch.device | str = "cpu") -> tuple[n
     ``config.pretrained`` tag; with neither, one line says what to pass."""
     open_clip = _open_clip()
     if config.model not in open_clip.list_models():
-        raise ClipUnavailable(f"unknown CLIP model {config.model!r}; open_clip knows e.g. ViT-B-32, "
-                              f"ViT-B-16, ViT-L-14 (open_clip.list_models())")
+        raise ClipUnavailable(
+            f"unknown CLIP model {config.model!r}; open_clip knows e.g. ViT-B-32, "
+            f"ViT-B-16, ViT-L-14 (open_clip.list_models())"
+        )
     if not config.weights and not config.pretrained:
-        raise ClipUnavailable(f"text styles need CLIP weights: pass --clip-weights FILE (an open_clip "
-                              f"or OpenAI {config.model} checkpoint) or --clip-pretrained TAG (e.g. "
-                              f"openai, which downloads from the model hub)")
+        raise ClipUnavailable(
+            f"text styles need CLIP weights: pass --clip-weights FILE (an open_clip "
+            f"or OpenAI {config.model} checkpoint) or --clip-pretrained TAG (e.g. "
+            f"openai, which downloads from the model hub)"
+        )
     if config.weights and not Path(config.weights).is_file():
         raise ClipUnavailable(f"CLIP weights not found: {config.weights}")
     try:
-        model = open_clip.create_model(config.model, pretrained=config.weights or config.pretrained,
-                                       device=device, weights_only=True)
+        model = open_clip.create_model(
+            config.model, pretrained=config.weights or config.pretrained, device=device, weights_only=True
+        )
     except pickle.UnpicklingError:  # objects beyond tensors: refused, never run
-        raise ClipUnavailable(f"could not load CLIP {config.model} from {config.weights}: it holds "
-                              f"more than tensors (only state dicts and .safetensors load)") from None
+        raise ClipUnavailable(
+            f"could not load CLIP {config.model} from {config.weights}: it holds "
+            f"more than tensors (only state dicts and .safetensors load)"
+        ) from None
     except (RuntimeError, ValueError, KeyError, OSError) as exc:  # another architecture's file, a bad file
-        raise ClipUnavailable(f"could not load CLIP {config.model} from "
-                              f"{config.weights or config.pretrained}: {first_line(exc)}") from None
+        raise ClipUnavailable(
+            f"could not load CLIP {config.model} from {config.weights or config.pretrained}: {first_line(exc)}"
+        ) from None
     model.eval().requires_grad_(False)
     return model, open_clip.get_tokenizer(config.model)
 
@@ -118,24 +125,30 @@ class ClipDirectionLoss(nn.Module):
         count = self.config.patches
         tops = torch.randint(h - side + 1, (n, count), generator=generator)
         lefts = torch.randint(w - side + 1, (n, count), generator=generator)
-        crops = torch.stack([output[i, :, t:t + side, x:x + side]
-                             for i in range(n) for t, x in zip(tops[i].tolist(), lefts[i].tolist())])
+        crops = torch.stack(
+            [
+                output[i, :, t : t + side, x : x + side]
+                for i in range(n)
+                for t, x in zip(tops[i].tolist(), lefts[i].tolist())
+            ]
+        )
         # A random perspective: the unit square's corners each moved by up to 25 %.
         corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
         moved = corners + (torch.rand(len(crops), 4, 2, generator=generator) - 0.5) * 0.5
         grid = _perspective_grid(corners.expand(len(crops), 4, 2), moved, side).to(output.device)
-        warped = F.grid_sample(crops.float(), grid, mode="bilinear", padding_mode="reflection",
-                               align_corners=False)
+        warped = F.grid_sample(crops.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         return warped, torch.arange(n).repeat_interleave(count)
 
-    def forward(self, output: torch.Tensor, content: torch.Tensor, rows: torch.Tensor,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, output: torch.Tensor, content: torch.Tensor, rows: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         if output.shape != content.shape or output.dim() != 4:
-            raise ValueError(f"output {list(output.shape)} and content {list(content.shape)} must be "
-                             f"the same [N, 3, H, W]")
-        text = self.directions[rows.to(self.directions.device)]          # [N, D]
+            raise ValueError(
+                f"output {list(output.shape)} and content {list(content.shape)} must be the same [N, 3, H, W]"
+            )
+        text = self.directions[rows.to(self.directions.device)]  # [N, D]
         with torch.no_grad():
-            photo = self._encode(content)                               # [N, D]
+            photo = self._encode(content)  # [N, D]
         image = self._encode(output)
         direction = (1 - F.cosine_similarity(image - photo, text, dim=-1)).mean()
         patch = output.new_zeros((), dtype=torch.float32)
@@ -164,13 +177,13 @@ def _perspective_grid(src: torch.Tensor, dst: torch.Tensor, side: int) -> torch.
         zero, one = torch.zeros_like(x), torch.ones_like(x)
         rows.append(torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1))
         rows.append(torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1))
-    a = torch.stack(rows, 1)                                            # [B, 8, 8]
+    a = torch.stack(rows, 1)  # [B, 8, 8]
     rhs = src.reshape(b, 8)
     h = torch.linalg.solve(a, rhs)
     h = torch.cat([h, torch.ones(b, 1)], 1).view(b, 3, 3)
     lin = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1
     yy, xx = torch.meshgrid(lin, lin, indexing="ij")
     points = torch.stack([xx, yy, torch.ones_like(xx)], -1).view(1, -1, 3)  # [1, P, 3]
-    mapped = points @ h.transpose(1, 2)                                 # [B, P, 3]
+    mapped = points @ h.transpose(1, 2)  # [B, P, 3]
     grid = mapped[..., :2] / mapped[..., 2:].clamp_min(1e-6)
     return grid.view(b, side, side, 2)

@@ -34,13 +34,15 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error between feature maps of the same shape."""
     _check_4d("features", features)
     if features.shape != target.shape:
-        raise ValueError(f"content features {list(features.shape)} and target "
-                         f"{list(target.shape)} differ in shape")
+        raise ValueError(f"content features {list(features.shape)} and target {list(target.shape)} differ in shape")
     return F.mse_loss(features.float(), target.float())
 
 
-def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
-               layer_weights: dict[str, float] | None = None) -> torch.Tensor:
+def style_loss(
+    features: dict[str, torch.Tensor],
+    target_grams: dict[str, torch.Tensor],
+    layer_weights: dict[str, float] | None = None,
+) -> torch.Tensor:
     """Σ_l w_l · MSE(G(features_l), target_l).
 
     ``target_grams[l]`` is [C, C] (one style for the batch) or [N, C, C]
@@ -57,8 +59,7 @@ def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.
         if target.dim() == 2:
             target = target.unsqueeze(0).expand_as(gram)
         if target.shape != gram.shape:
-            raise ValueError(f"style target for {name} is {list(target.shape)}, "
-                             f"features give {list(gram.shape)}")
+            raise ValueError(f"style target for {name} is {list(target.shape)}, features give {list(gram.shape)}")
         term = weight * F.mse_loss(gram, target)
         total = term if total is None else total + term
     if total is None:
@@ -81,8 +82,9 @@ def blend_grams(grams: dict[str, torch.Tensor], weights) -> dict[str, torch.Tens
     for name, table in grams.items():
         w = torch.as_tensor(weights, dtype=table.dtype, device=table.device)
         if w.dim() != 1 or w.shape[0] != table.shape[0]:
-            raise ValueError(f"{w.shape[0] if w.dim() == 1 else list(w.shape)} blend weights "
-                             f"for {table.shape[0]} style targets")
+            raise ValueError(
+                f"{w.shape[0] if w.dim() == 1 else list(w.shape)} blend weights for {table.shape[0]} style targets"
+            )
         out[name] = torch.einsum("s,sij->ij", w, table)
     return out
 
@@ -117,13 +119,22 @@ class PerceptualLoss(nn.Module):
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.encoder(content, layers=self.config.content_layers)
 
-    def forward(self, output: torch.Tensor, content: torch.Tensor, target_grams: dict[str, torch.Tensor] | None,
-                style_samples: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self,
+        output: torch.Tensor,
+        content: torch.Tensor,
+        target_grams: dict[str, torch.Tensor] | None,
+        style_samples: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.score(output, self.content_targets(content), target_grams, style_samples)
 
-    def score(self, output: torch.Tensor, content_feats: dict[str, torch.Tensor],
-              target_grams: dict[str, torch.Tensor] | None,
-              style_samples: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def score(
+        self,
+        output: torch.Tensor,
+        content_feats: dict[str, torch.Tensor],
+        target_grams: dict[str, torch.Tensor] | None,
+        style_samples: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Like ``forward`` with the content features already computed (they do
         not change while optimising an image).
 
@@ -134,8 +145,7 @@ class PerceptualLoss(nn.Module):
         """
         cfg = self.config
         out_feats = self.encoder(output, layers=None if target_grams is not None else cfg.content_layers)
-        c_loss = sum(w * content_loss(out_feats[n], content_feats[n])
-                     for n, w in cfg.content_layers.items())
+        c_loss = sum(w * content_loss(out_feats[n], content_feats[n]) for n, w in cfg.content_layers.items())
         if target_grams is None or (style_samples is not None and not style_samples.any()):
             s_loss = output.new_zeros((), dtype=torch.float32)
         elif style_samples is not None:
@@ -145,9 +155,5 @@ class PerceptualLoss(nn.Module):
         else:
             s_loss = style_loss(out_feats, target_grams, cfg.style_layers)
         tv = total_variation(output)
-        parts = {
-            "content": cfg.content_weight * c_loss,
-            "style": cfg.style_weight * s_loss,
-            "tv": cfg.tv_weight * tv,
-        }
+        parts = {"content": cfg.content_weight * c_loss, "style": cfg.style_weight * s_loss, "tv": cfg.tv_weight * tv}
         return parts["content"] + parts["style"] + parts["tv"], parts

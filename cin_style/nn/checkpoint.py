@@ -51,14 +51,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip errors, unpickling errors, truncated files ...
-        raise CheckpointError(f"{path}: not a readable cin-style checkpoint "
-                              f"({first_line(exc)[:200]})") from None
+        raise CheckpointError(f"{path}: not a readable cin-style checkpoint ({first_line(exc)[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cin-style checkpoint")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {version} is newer than this "
-                              f"cin-style understands ({FORMAT_VERSION}); upgrade cin-style")
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this "
+            f"cin-style understands ({FORMAT_VERSION}); upgrade cin-style"
+        )
     for key in ("model_config", "style_names", "model"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
@@ -102,8 +103,9 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[StyleNet, list[st
     return model_from_checkpoint(load_checkpoint(path), str(path))
 
 
-def load_model_to_build_on(model: str | os.PathLike, style_names: list[str], role: str,
-                           expected_sha256: str = "") -> tuple[StyleNet, str]:
+def load_model_to_build_on(
+    model: str | os.PathLike, style_names: list[str], role: str, expected_sha256: str = ""
+) -> tuple[StyleNet, str]:
     """A trained .pt model a run builds on — its teacher, or its starting weights — by path
     or bundled name: (float32 model, the file's sha256).  It must hold exactly
     ``style_names``, in that order; a file whose hash is not ``expected_sha256`` (when
@@ -117,12 +119,15 @@ def load_model_to_build_on(model: str | os.PathLike, style_names: list[str], rol
         raise CheckpointError(f"{role} must be a PyTorch checkpoint (.pt), not {path.name}")
     digest = file_sha256(path)
     if expected_sha256 and digest != expected_sha256:
-        raise CheckpointError(f"{role} {path} changed since this run began (sha256 {digest[:12]}…, "
-                              f"expected {expected_sha256[:12]}…): a resumed run needs the same file")
+        raise CheckpointError(
+            f"{role} {path} changed since this run began (sha256 {digest[:12]}…, "
+            f"expected {expected_sha256[:12]}…): a resumed run needs the same file"
+        )
     net, names = load_model(path)
     if names != list(style_names):
-        raise CheckpointError(f"{role} {path.name} has styles {names}; this run trains "
-                              f"{list(style_names)} (same names, same order)")
+        raise CheckpointError(
+            f"{role} {path.name} has styles {names}; this run trains {list(style_names)} (same names, same order)"
+        )
     return net.float(), digest
 
 
@@ -144,8 +149,9 @@ def slim_checkpoint(data: dict, precision: str = "fp32") -> dict:
     return slim
 
 
-def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precision: str = "fp16",
-                      seed: int = 0) -> dict:
+def export_checkpoint(
+    source: str | os.PathLike, out: str | os.PathLike, precision: str = "fp16", seed: int = 0
+) -> dict:
     """Write ``slim_checkpoint(source)`` to ``out`` after checking that its outputs
     match the source model's on random images and blends (fp16: PSNR >= 40 dB).
     Returns the parity numbers."""
@@ -167,11 +173,14 @@ def export_checkpoint(source: str | os.PathLike, out: str | os.PathLike, precisi
             a, b = reference(image, weights).numpy(), shipped(image, weights).numpy()
         parity = output_parity(a, b)
         if parity is None:
-            raise CheckpointError(f"{precision} weights give non-finite outputs (values beyond "
-                                  f"the format's range?); keep fp32")
+            raise CheckpointError(
+                f"{precision} weights give non-finite outputs (values beyond the format's range?); keep fp32"
+            )
         worst_diff, worst_psnr = max(worst_diff, parity[0]), min(worst_psnr, parity[1])
     if worst_psnr < HALF_PRECISION_MIN_PSNR:
-        raise CheckpointError(f"{precision} weights change the output too much: PSNR "
-                              f"{worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB; keep fp32")
+        raise CheckpointError(
+            f"{precision} weights change the output too much: PSNR "
+            f"{worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB; keep fp32"
+        )
     atomic_torch_save(slim, out, keep_previous=False)
     return {"precision": precision, "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2)}

@@ -48,7 +48,6 @@ class ConditionalInstanceNorm2d(nn.Module):
         beta = (style_weights @ self.beta).to(x.dtype)[:, :, None, None]
         return normalized * gamma + beta
 
-
     def _regional(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """Per-pixel blends (style masks): ``maps`` [N, S, h, w], resized to this layer.
 
@@ -62,10 +61,10 @@ class ConditionalInstanceNorm2d(nn.Module):
         """
         x32 = x.float()
         maps = F.interpolate(maps.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        mass = maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]                      # [N, S, 1]
-        mean = torch.einsum("nshw,nchw->nsc", maps, x32) / mass                     # [N, S, C]
+        mass = maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]  # [N, S, 1]
+        mean = torch.einsum("nshw,nchw->nsc", maps, x32) / mass  # [N, S, C]
         var = (torch.einsum("nshw,nchw->nsc", maps, x32 * x32) / mass - mean * mean).clamp_min(0)
-        scale = torch.rsqrt(var + self.eps) * self.gamma.float()[None]               # [N, S, C]
+        scale = torch.rsqrt(var + self.eps) * self.gamma.float()[None]  # [N, S, C]
         shift = self.beta.float()[None] - mean * scale
         out = x32 * torch.einsum("nshw,nsc->nchw", maps, scale) + torch.einsum("nshw,nsc->nchw", maps, shift)
         return out.to(x.dtype)
@@ -115,7 +114,7 @@ class UpsampleConvCIN(nn.Module):
     def pre_norm(self, x: torch.Tensor, size) -> torch.Tensor:
         """The conv's output at ``size``, before the norm."""
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return self.block.conv(self.block.pad(x))[..., :size[0], :size[1]]
+        return self.block.conv(self.block.pad(x))[..., : size[0], : size[1]]
 
     def forward(self, x, style_weights, size):
         x = self.block.norm(self.pre_norm(x, size), style_weights)
@@ -138,9 +137,7 @@ class StyleNet(nn.Module):
         self.head = ConvCIN(s, 3, w, k)
         self.down1 = ConvCIN(s, w, 2 * w, 3, stride=2)
         self.down2 = ConvCIN(s, 2 * w, 4 * w, 3, stride=2)
-        self.residuals = nn.ModuleList(
-            ResidualBlock(s, 4 * w) for _ in range(config.num_residual_blocks)
-        )
+        self.residuals = nn.ModuleList(ResidualBlock(s, 4 * w) for _ in range(config.num_residual_blocks))
         self.up1 = UpsampleConvCIN(s, 4 * w, 2 * w)
         self.up2 = UpsampleConvCIN(s, 2 * w, w)
         self.tail = ConvCIN(s, w, 3, k, relu=False)
@@ -155,11 +152,16 @@ class StyleNet(nn.Module):
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"image must be [N, 3, H, W], got {list(image.shape)}")
-        if (style_weights.dim() not in (2, 4) or style_weights.shape[0] != image.shape[0]
-                or style_weights.shape[1] != self.num_styles):
-            raise ValueError(f"style_weights must be [N, {self.num_styles}] (one blend per image) or "
-                             f"[N, {self.num_styles}, h, w] (per-pixel blends, any h, w), got "
-                             f"{list(style_weights.shape)}")
+        if (
+            style_weights.dim() not in (2, 4)
+            or style_weights.shape[0] != image.shape[0]
+            or style_weights.shape[1] != self.num_styles
+        ):
+            raise ValueError(
+                f"style_weights must be [N, {self.num_styles}] (one blend per image) or "
+                f"[N, {self.num_styles}, h, w] (per-pixel blends, any h, w), got "
+                f"{list(style_weights.shape)}"
+            )
         style_weights = style_weights.to(self.head.norm.gamma.dtype)
         x = self.head(image, style_weights)
         size_full = x.shape[-2:]
@@ -204,10 +206,8 @@ class StyleNet(nn.Module):
                 old = getattr(norm, name)
                 new_rows = old.mean(dim=0, keepdim=True).expand(count, -1)
                 setattr(norm, name, nn.Parameter(torch.cat([old, new_rows], dim=0)))
-        self.config = StyleNetConfig(**{**self.config.to_dict(),
-                                        "num_styles": self.num_styles + count})
-        self.style_names = self.style_names + [str(i) for i in range(len(self.style_names),
-                                                                      self.num_styles)]
+        self.config = StyleNetConfig(**{**self.config.to_dict(), "num_styles": self.num_styles + count})
+        self.style_names = self.style_names + [str(i) for i in range(len(self.style_names), self.num_styles)]
 
 
 def one_hot_weights(indices: torch.Tensor, num_styles: int) -> torch.Tensor:

@@ -28,8 +28,9 @@ class VGGEncoder(nn.Module):
     mean subtraction), so callers never see either convention.
     """
 
-    def __init__(self, arch: str, layers: Iterable[str], state_dict: dict | None = None,
-                 preprocessing: str = "imagenet"):
+    def __init__(
+        self, arch: str, layers: Iterable[str], state_dict: dict | None = None, preprocessing: str = "imagenet"
+    ):
         super().__init__()
         all_names = layer_names(arch)
         self.arch = arch
@@ -85,7 +86,8 @@ class VGGEncoder(nn.Module):
                 target = getattr(module, part)
                 if tuple(value.shape) != tuple(target.shape):
                     raise WeightsError(
-                        f"VGG weight {key} has shape {tuple(value.shape)}, expected {tuple(target.shape)}")
+                        f"VGG weight {key} has shape {tuple(value.shape)}, expected {tuple(target.shape)}"
+                    )
                 target.data.copy_(value)
 
     def train(self, mode: bool = True):  # always frozen, always in eval mode
@@ -113,8 +115,9 @@ class VGGEncoder(nn.Module):
         return out
 
 
-def build_encoder(arch: str, layers: Iterable[str], weights: str | Path | None = None,
-                  pretrained: bool = True, fetch: bool = True) -> VGGEncoder:
+def build_encoder(
+    arch: str, layers: Iterable[str], weights: str | Path | None = None, pretrained: bool = True, fetch: bool = True
+) -> VGGEncoder:
     """A frozen encoder for ``layers`` with weights found by ``weights.resolve_vgg_weights``;
     ``pretrained=False`` gives random init (tests)."""
     from cin_style.nn.vgg_weights import DEFAULT_PREPROCESSING, load_state_dict_file, resolve_vgg_weights

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from cin_style.errors import ConfigError
 
-VGG_BLOCKS = {
-    "vgg16": (2, 2, 3, 3, 3),
-    "vgg19": (2, 2, 4, 4, 4),
-}
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_CHANNELS = (64, 128, 256, 512, 512)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

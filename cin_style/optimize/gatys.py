@@ -39,15 +39,23 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _level_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
     sizes = []
     for level in reversed(range(scales)):
-        factor = 2 ** level
+        factor = 2**level
         sizes.append((max(16, round(height / factor)), max(16, round(width / factor))))
     return sizes
 
 
-def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weights: Sequence[float],
-                   config: OptimizeConfig, encoder, *, device: str | torch.device = "cpu",
-                   frames_every: int | None = None, frames_dir: Path | None = None,
-                   clip: ClipDirectionLoss | None = None) -> OptimizeResult:
+def optimize_image(
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    style_weights: Sequence[float],
+    config: OptimizeConfig,
+    encoder,
+    *,
+    device: str | torch.device = "cpu",
+    frames_every: int | None = None,
+    frames_dir: Path | None = None,
+    clip: ClipDirectionLoss | None = None,
+) -> OptimizeResult:
     """Stylize ``content`` (float [H, W, 3]) towards the Gram blend of ``styles``
     and/or, with ``clip`` (built for ``config.text``), towards the text's direction.
 
@@ -59,8 +67,9 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
 
     device = torch.device(device)
     if len(styles) != len(style_weights) or not (styles or clip is not None):
-        raise ConfigError("give one weight per style image" if styles or style_weights else
-                          "give a style image or --text")
+        raise ConfigError(
+            "give one weight per style image" if styles or style_weights else "give a style image or --text"
+        )
     if styles:
         weights = np.asarray(style_weights, dtype=np.float64)
         if np.any(~np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
@@ -84,9 +93,12 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
             content_feats = loss_fn.content_targets(target)
             # Styles scaled with the level, so brush strokes keep their size relative to the image.
             factor = size[0] / full.shape[2]
-            scaled = [s if factor == 1 else _resize(s, (max(16, round(s.shape[2] * factor)),
-                                                        max(16, round(s.shape[3] * factor))))
-                      for s in style_tensors]
+            scaled = [
+                s
+                if factor == 1
+                else _resize(s, (max(16, round(s.shape[2] * factor)), max(16, round(s.shape[3] * factor))))
+                for s in style_tensors
+            ]
             style_targets = blend_grams(loss_fn.style_targets(scaled), weights.tolist()) if styles else None
             if image is None:
                 if config.init == "content":
@@ -97,8 +109,9 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
                 start = _resize(image.detach(), size).clamp(0, 1)
             image = start.requires_grad_(True)
             objective = _objective(loss_fn, content_feats, style_targets, clip, target, generator)
-            image, level_history = _run_level(image, objective, config, steps, bar, level, frames_every,
-                                              frames_dir, frames, len(history))
+            image, level_history = _run_level(
+                image, objective, config, steps, bar, level, frames_every, frames_dir, frames, len(history)
+            )
             history += level_history
     finally:
         shown.close()
@@ -110,8 +123,14 @@ def optimize_image(content: np.ndarray, styles: Sequence[np.ndarray], style_weig
     return OptimizeResult(result, history, frames)
 
 
-def _objective(loss_fn: PerceptualLoss, content_feats, style_targets, clip: ClipDirectionLoss | None,
-               photo: torch.Tensor, generator: torch.Generator):
+def _objective(
+    loss_fn: PerceptualLoss,
+    content_feats,
+    style_targets,
+    clip: ClipDirectionLoss | None,
+    photo: torch.Tensor,
+    generator: torch.Generator,
+):
     """image → (total, parts): the perceptual loss (without a style term when only a
     text gives the style) plus, for a text, the weighted CLIP direction and patch terms."""
     rows = torch.zeros(photo.shape[0], dtype=torch.long)
@@ -125,6 +144,7 @@ def _objective(loss_fn: PerceptualLoss, content_feats, style_targets, clip: Clip
             parts["clip"] = clip.weighted(terms)
             total = total + parts["clip"]
         return total, parts
+
     return score
 
 
@@ -142,24 +162,28 @@ def _run_level(image, objective, config, steps, bar, level, frames_every, frames
     best: dict = {}
     lbfgs = config.optimizer == "lbfgs"
     if lbfgs:
-        optimizer = torch.optim.LBFGS([image], lr=config.lr or 1.0, max_iter=steps,
-                                      max_eval=2 * steps + 5, history_size=50,
-                                      line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [image],
+            lr=config.lr or 1.0,
+            max_iter=steps,
+            max_eval=2 * steps + 5,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+        )
     else:
         optimizer = torch.optim.Adam([image], lr=config.lr or 0.02)
 
     def record(iteration: int) -> None:
         while len(history) < iteration:  # one entry per finished iteration
-            entry = {"step": step_offset + len(history) + 1, "level": level,
-                     "size": list(image.shape[2:]), **best}
+            entry = {"step": step_offset + len(history) + 1, "level": level, "size": list(image.shape[2:]), **best}
             history.append(entry)
             terms = " ".join(f"{k} {v:.3g}" for k, v in best.items() if k != "loss")
-            bar.set_postfix_str(f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} ({terms})",
-                                refresh=False)
+            bar.set_postfix_str(f"{image.shape[3]}x{image.shape[2]} loss {best['loss']:.4g} ({terms})", refresh=False)
             bar.update(1)
             if frames_every and frames_dir is not None and entry["step"] % frames_every == 0:
-                frames.append(save_image(frames_dir / f"step_{entry['step']:05d}.png",
-                                         to_array(image.detach()[0].clamp(0, 1))))
+                frames.append(
+                    save_image(frames_dir / f"step_{entry['step']:05d}.png", to_array(image.detach()[0].clamp(0, 1)))
+                )
 
     def closure():
         if lbfgs:
@@ -187,9 +211,16 @@ def _run_level(image, objective, config, steps, bar, level, frames_every, frames
     return image, history
 
 
-def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]], output: str | Path,
-                  config: OptimizeConfig, *, vgg_weights: str | Path | None = None, device: str = "auto",
-                  frames_every: int | None = None) -> OptimizeResult:
+def optimize_file(
+    content: str | Path,
+    styles: Sequence[tuple[str | Path, float]],
+    output: str | Path,
+    config: OptimizeConfig,
+    *,
+    vgg_weights: str | Path | None = None,
+    device: str = "auto",
+    frames_every: int | None = None,
+) -> OptimizeResult:
     """``cin-style optimize``: the photo at ``content`` (long side ``config.size``)
     towards the weighted ``(painting, weight)`` blend, written to ``output``;
     every ``frames_every`` steps a frame goes to OUTPUT_frames/."""
@@ -210,7 +241,16 @@ def optimize_file(content: str | Path, styles: Sequence[tuple[str | Path, float]
         clip = ClipDirectionLoss(model, tokenizer, config.clip, [config.text]).to(dev)
     encoder = build_encoder(config.loss.encoder, config.loss.layers, vgg_weights).to(dev)
     frames_dir = output.with_name(output.stem + "_frames") if frames_every else None
-    result = optimize_image(image, paintings, [weight for _, weight in styles], config, encoder,
-                            device=dev, frames_every=frames_every, frames_dir=frames_dir, clip=clip)
+    result = optimize_image(
+        image,
+        paintings,
+        [weight for _, weight in styles],
+        config,
+        encoder,
+        device=dev,
+        frames_every=frames_every,
+        frames_dir=frames_dir,
+        clip=clip,
+    )
     save_image(output, result.image)
     return result

@@ -31,13 +31,13 @@ def load_teacher(config: DistillConfig, style_names: list[str]) -> tuple[StyleNe
     """The frozen float32 teacher and its file's sha256.  It must hold exactly the styles
     being trained, in the same order (its rows are the student's targets); a teacher
     whose file changed since the run began is refused (``teacher_sha256``)."""
-    model, digest = ckpt.load_model_to_build_on(config.teacher, style_names, "the teacher",
-                                                config.teacher_sha256)
+    model, digest = ckpt.load_model_to_build_on(config.teacher, style_names, "the teacher", config.teacher_sha256)
     return model.eval().requires_grad_(False), digest
 
 
-def draw_weights(style_indices: torch.Tensor, num_styles: int, batch_size: int, blend_share: float,
-                 generator: torch.Generator) -> torch.Tensor:
+def draw_weights(
+    style_indices: torch.Tensor, num_styles: int, batch_size: int, blend_share: float, generator: torch.Generator
+) -> torch.Tensor:
     """[batch_size, num_styles] rows: each a one-hot style from ``style_indices`` or, with
     probability ``blend_share``, a blend ``t·a + (1-t)·b`` of two distinct ones (t uniform)."""
     count = len(style_indices)
@@ -56,8 +56,9 @@ def draw_weights(style_indices: torch.Tensor, num_styles: int, batch_size: int, 
     return weights
 
 
-def distill_loss(student: torch.Tensor, teacher: torch.Tensor, encoder: nn.Module,
-                 layers: list[str], config: DistillConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def distill_loss(
+    student: torch.Tensor, teacher: torch.Tensor, encoder: nn.Module, layers: list[str], config: DistillConfig
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``(total, {"pixel", "feature"})``: the weighted terms of DistillConfig's loss (both
     mean squared errors, with the shape checks of ``content_loss``)."""
     pixel = content_loss(student, teacher)

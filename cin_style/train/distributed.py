@@ -42,8 +42,9 @@ class World:
         if self.size == 1:
             return None
         if batch_size % self.size:
-            raise ConfigError(f"--batch-size {batch_size} does not split over {self.size} processes; "
-                              f"use a multiple of {self.size}")
+            raise ConfigError(
+                f"--batch-size {batch_size} does not split over {self.size} processes; use a multiple of {self.size}"
+            )
         per = batch_size // self.size
         return slice(self.rank * per, (self.rank + 1) * per)
 
@@ -124,6 +125,14 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run `cin-style ARGV` on ``nproc`` local processes through torchrun; its exit status."""
     if nproc < 2:
         raise ConfigError(f"--nproc must be at least 2, got {nproc}")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "cin_style", *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "cin_style",
+        *argv,
+    ]
     return subprocess.run(command).returncode

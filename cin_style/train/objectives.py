@@ -35,8 +35,9 @@ class Batch:
 
 
 class Objective(Protocol):
-    def draw_weights(self, style_indices: torch.Tensor, num_styles: int, batch_size: int,
-                     generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def draw_weights(
+        self, style_indices: torch.Tensor, num_styles: int, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """[batch_size, S] weights for a global batch, and the style row of each sample."""
         ...
 
@@ -44,11 +45,9 @@ class Objective(Protocol):
         """Draw anything else this batch needs (after the weights, before the next batch)."""
         ...
 
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        ...
+    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor: ...
 
-    def loss(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Parts]:
-        ...
+    def loss(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Parts]: ...
 
 
 class _OneStylePerSample:
@@ -71,9 +70,14 @@ class Perceptual(_OneStylePerSample):
     style; styles given in words (``text_rows``) take the CLIP direction loss instead,
     weighted by their share of the batch."""
 
-    def __init__(self, loss_fn: PerceptualLoss, grams: dict[str, torch.Tensor],
-                 clip: ClipDirectionLoss | None = None, text_rows: torch.Tensor | None = None,
-                 clip_generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        loss_fn: PerceptualLoss,
+        grams: dict[str, torch.Tensor],
+        clip: ClipDirectionLoss | None = None,
+        text_rows: torch.Tensor | None = None,
+        clip_generator: torch.Generator | None = None,
+    ):
         self.loss_fn, self.grams, self.clip = loss_fn, grams, clip
         self.text_rows = text_rows
         self.clip_generator = clip_generator
@@ -135,8 +139,9 @@ def perturb(images: torch.Tensor, generator: torch.Generator):
     grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False).to(images.device)
 
     def move(x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border",
-                                               align_corners=False)
+        return torch.nn.functional.grid_sample(
+            x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
 
     return (move(images) + noise.to(images.device)).clamp(0, 1).to(images.dtype), move
 
@@ -163,11 +168,10 @@ class Stability:
     def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
         # One forward for the crops and their perturbed copies (DDP wants one per step).
         both = net(torch.cat([batch.content, batch.extra["moved"]]), torch.cat([batch.weights, batch.weights]))
-        batch.extra["output_moved"] = both[len(batch.content):]
-        return both[:len(batch.content)]
+        batch.extra["output_moved"] = both[len(batch.content) :]
+        return both[: len(batch.content)]
 
     def loss(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Parts]:
         total, parts = self.inner.loss(output, batch)
         parts["stability"] = stability_loss(batch.extra["output_moved"], batch.extra["move"](output))
         return total + self.weight * parts["stability"], parts
-

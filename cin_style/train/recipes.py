@@ -75,8 +75,9 @@ class TrainResult:
     images_per_second: float
 
 
-def style_grams(loss_fn: PerceptualLoss, rows: StyleRows, config: TrainConfig, device: torch.device,
-                autocast) -> dict[str, torch.Tensor]:
+def style_grams(
+    loss_fn: PerceptualLoss, rows: StyleRows, config: TrainConfig, device: torch.device, autocast
+) -> dict[str, torch.Tensor]:
     """One Gram row per model style; styles not being trained (or given in words) stay zero."""
     painted = [(s, i) for s, i in zip(rows.specs, rows.trained) if s.text is None]
     if not painted:
@@ -92,8 +93,14 @@ def style_grams(loss_fn: PerceptualLoss, rows: StyleRows, config: TrainConfig, d
     return tables
 
 
-def build_trainer(rows: StyleRows, content: ContentImages, config: TrainConfig, device: torch.device,
-                  encoder: nn.Module, **trainer_options) -> Trainer:
+def build_trainer(
+    rows: StyleRows,
+    content: ContentImages,
+    config: TrainConfig,
+    device: torch.device,
+    encoder: nn.Module,
+    **trainer_options,
+) -> Trainer:
     """The objectives ``config`` asks for, around the rows being trained."""
     loss_fn = PerceptualLoss(encoder, config.loss).to(device)
     clip, text_rows = None, None
@@ -116,14 +123,31 @@ def build_trainer(rows: StyleRows, content: ContentImages, config: TrainConfig, 
         objective = Distill(teacher, loss_fn.encoder, list(config.loss.content_layers), config.distill)
     if config.stability_weight > 0:
         objective = Stability(objective, config.stability_weight)
-    trainer = Trainer(rows.model, rows.names, rows.trained, content, objective, scorer, config, device,
-                      rows.params, teacher=teacher, **trainer_options)
+    trainer = Trainer(
+        rows.model,
+        rows.names,
+        rows.trained,
+        content,
+        objective,
+        scorer,
+        config,
+        device,
+        rows.params,
+        teacher=teacher,
+        **trainer_options,
+    )
     scorer.grams.update(style_grams(loss_fn, rows, config, device, trainer.autocast))
     return trainer
 
 
-def run_rows(rows: StyleRows, content: str | Path, out: Path, config: TrainConfig, options: RunOptions,
-             resumed: dict | None = None) -> TrainResult:
+def run_rows(
+    rows: StyleRows,
+    content: str | Path,
+    out: Path,
+    config: TrainConfig,
+    options: RunOptions,
+    resumed: dict | None = None,
+) -> TrainResult:
     """The run set-up ``train`` and ``add_styles`` share: device, loss network, data,
     checkpoints, samples, validation, the loop and its result."""
     dev = distributed.device_for(pick_device(options.device))
@@ -137,11 +161,20 @@ def run_rows(rows: StyleRows, content: str | Path, out: Path, config: TrainConfi
         log.info(f"resuming from step {trainer.step} of {config.steps}")
     sample_dir = out.with_name(out.stem + "_samples") if options.samples else None
     extra = {"content": str(content), "style_paths": rows.style_paths, "style_prompts": rows.prompts}
-    val_photos = (center_crops(options.validation, config.image_size, config.photo_size)
-                  if options.validation is not None else None)
+    val_photos = (
+        center_crops(options.validation, config.image_size, config.photo_size)
+        if options.validation is not None
+        else None
+    )
     try:
-        fit = trainer.fit(out, time_budget=options.time_budget, sample_dir=sample_dir, extra_state=extra,
-                          after_step=rows.after_step, validation=val_photos)
+        fit = trainer.fit(
+            out,
+            time_budget=options.time_budget,
+            sample_dir=sample_dir,
+            extra_state=extra,
+            after_step=rows.after_step,
+            validation=val_photos,
+        )
     finally:
         # Close the process group before the interpreter exits: gloo's threads would
         # otherwise abort the process (SIGABRT) at exit.
@@ -150,17 +183,33 @@ def run_rows(rows: StyleRows, content: str | Path, out: Path, config: TrainConfi
     if report:
         log.info(report)
     rows.model.eval()
-    return TrainResult(rows.model.cpu(), rows.names, trainer.step, out, trainer.history, fit.samples, report,
-                       fit.seconds, fit.steps * config.batch_size / max(fit.seconds, 1e-9))
+    return TrainResult(
+        rows.model.cpu(),
+        rows.names,
+        trainer.step,
+        out,
+        trainer.history,
+        fit.samples,
+        report,
+        fit.seconds,
+        fit.steps * config.batch_size / max(fit.seconds, 1e-9),
+    )
 
 
 def _options(options: RunOptions | None, overrides: dict) -> RunOptions:
     return replace(options or RunOptions(), **overrides)
 
 
-def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
-          config: TrainConfig | None = None, *, resume: bool = False, options: RunOptions | None = None,
-          **run_options) -> TrainResult:
+def train(
+    styles: Sequence[str | Path],
+    content: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    options: RunOptions | None = None,
+    **run_options,
+) -> TrainResult:
     """Train a multi-style network; write checkpoints to ``out``.
 
     ``options`` (or the same names as keywords: device, vgg_weights, encoder, samples,
@@ -181,8 +230,9 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
     resumed = None
     if resume:
         resumed = _resumable(out, names)
-        config = TrainConfig.from_dict({**resumed["train_config"], "steps": config.steps},
-                                       network=resumed["model_config"])
+        config = TrainConfig.from_dict(
+            {**resumed["train_config"], "steps": config.steps}, network=resumed["model_config"]
+        )
     teacher = None
     if config.distill is not None:
         teacher, digest = load_teacher(config.distill, names)
@@ -193,9 +243,16 @@ def train(styles: Sequence[str | Path], content: str | Path, out: str | Path,
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
     elif config.init_from is not None:
         model, config = _start_from(config, names)
-    rows = StyleRows(model, names, specs, list(range(len(names))), list(model.parameters()),
-                     [s.source for s in specs], {s.name: s.text for s in specs if s.text is not None},
-                     teacher=teacher)
+    rows = StyleRows(
+        model,
+        names,
+        specs,
+        list(range(len(names))),
+        list(model.parameters()),
+        [s.source for s in specs],
+        {s.name: s.text for s in specs if s.text is not None},
+        teacher=teacher,
+    )
     return run_rows(rows, content, out, config, run, resumed)
 
 
@@ -218,10 +275,18 @@ def _start_from(config: TrainConfig, names: list[str]) -> tuple[StyleNet, TrainC
     return model, replace(config, network=model.config, init_sha256=digest)
 
 
-def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content: str | Path | None = None,
-               out: str | Path | None = None, *, steps: int = ADD_STYLE_STEPS, lr: float = ADD_STYLE_LR,
-               clip: ClipConfig | None = None, options: RunOptions | None = None,
-               **run_options) -> TrainResult:
+def add_styles(
+    model_path: str | Path,
+    new_styles: Sequence[str | Path],
+    content: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    steps: int = ADD_STYLE_STEPS,
+    lr: float = ADD_STYLE_LR,
+    clip: ClipConfig | None = None,
+    options: RunOptions | None = None,
+    **run_options,
+) -> TrainResult:
     """Grow a trained model by ``new_styles``, training only their new γ/β rows
     with the model's own training recipe (crop size, loss, precision).
     ``clip`` says where CLIP comes from for new styles given in words; ``content``
@@ -245,8 +310,13 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
         raise DataError(f"the model already has style(s) {clash}; rename with NAME=PATH")
     # New rows learn from the paintings with the perceptual loss, also in a distilled model
     # (its teacher does not have the new styles).
-    config = replace(TrainConfig.from_dict(data.get("train_config", {}), network=data["model_config"]),
-                     steps=steps, lr=lr, lr_schedule="constant", distill=None)
+    config = replace(
+        TrainConfig.from_dict(data.get("train_config", {}), network=data["model_config"]),
+        steps=steps,
+        lr=lr,
+        lr_schedule="constant",
+        distill=None,
+    )
     if clip is not None:
         config = replace(config, clip=clip)
     old_count = model.num_styles
@@ -265,8 +335,14 @@ def add_styles(model_path: str | Path, new_styles: Sequence[str | Path], content
                 param[:old_count] = old.to(param.device)
 
     all_names = names + [s.name for s in specs]
-    rows = StyleRows(model, all_names, specs, list(range(old_count, len(all_names))), params,
-                     list(data.get("style_paths", [])) + [s.source for s in specs],
-                     {**data.get("style_prompts", {}), **{s.name: s.text for s in specs if s.text is not None}},
-                     after_step=restore_old_rows)
+    rows = StyleRows(
+        model,
+        all_names,
+        specs,
+        list(range(old_count, len(all_names))),
+        params,
+        list(data.get("style_paths", [])) + [s.source for s in specs],
+        {**data.get("style_prompts", {}), **{s.name: s.text for s in specs if s.text is not None}},
+        after_step=restore_old_rows,
+    )
     return run_rows(rows, content, out, config, run)

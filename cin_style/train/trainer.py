@@ -64,10 +64,22 @@ class Trainer:
     ``channels_last`` and ``prefetch`` default to on for CUDA (``bench --train`` sets them).
     """
 
-    def __init__(self, model: StyleNet, style_names: list[str], style_indices: list[int],
-                 content: ContentImages, objective: Objective, scorer: Perceptual, config: TrainConfig,
-                 device: torch.device, params: list[nn.Parameter], *, channels_last: bool | None = None,
-                 prefetch: bool | None = None, teacher: StyleNet | None = None):
+    def __init__(
+        self,
+        model: StyleNet,
+        style_names: list[str],
+        style_indices: list[int],
+        content: ContentImages,
+        objective: Objective,
+        scorer: Perceptual,
+        config: TrainConfig,
+        device: torch.device,
+        params: list[nn.Parameter],
+        *,
+        channels_last: bool | None = None,
+        prefetch: bool | None = None,
+        teacher: StyleNet | None = None,
+    ):
         self.model, self.style_names, self.config, self.device = model, style_names, config, device
         self.objective, self.scorer = objective, scorer
         # NHWC feeds cuDNN's tensor-core kernels; on the CPU `bench --train` measures it.
@@ -113,13 +125,17 @@ class Trainer:
 
     def state(self, extra: dict) -> dict:
         return ckpt.make_checkpoint(
-            self.model, self.style_names,
+            self.model,
+            self.style_names,
             train_config=self.config.checkpoint_dict(),
             step=self.step,
             optimizer=self.optimizer.state_dict(),
             # A batch drawn ahead is drawn again after a resume: store the state before it.
-            rng={"data": self._next[1] if self._next else self.generator.get_state(),
-                 "torch": torch.get_rng_state(), "clip": self.clip_generator.get_state()},
+            rng={
+                "data": self._next[1] if self._next else self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "clip": self.clip_generator.get_state(),
+            },
             history=self.history[-1000:],
             validation=self.validation,
             **extra,
@@ -150,17 +166,18 @@ class Trainer:
             content, self._next = self._next[0].result(), None
         else:
             content = self.content.sample(cfg.batch_size, self.generator, keep=self.share)
-        weights, indices = self.objective.draw_weights(self.style_indices, len(self.style_names),
-                                                       cfg.batch_size, self.generator)
+        weights, indices = self.objective.draw_weights(
+            self.style_indices, len(self.style_names), cfg.batch_size, self.generator
+        )
         if self.share is not None:
             weights, indices = weights[self.share], None if indices is None else indices[self.share]
-        batch = Batch(self._to_device(content), weights.to(self.device),
-                      None if indices is None else indices.to(self.device))
+        batch = Batch(
+            self._to_device(content), weights.to(self.device), None if indices is None else indices.to(self.device)
+        )
         self.objective.prepare(batch, self.generator)
         if self._executor is not None and self.step + 1 < cfg.steps:  # every draw of this step is done
             state = self.generator.get_state()
-            self._next = (self._executor.submit(self.content.sample, cfg.batch_size, self.generator,
-                                                self.share), state)
+            self._next = (self._executor.submit(self.content.sample, cfg.batch_size, self.generator, self.share), state)
         if self.channels_last:
             batch.content = batch.content.contiguous(memory_format=torch.channels_last)
         return batch
@@ -173,19 +190,22 @@ class Trainer:
             total, parts = self.objective.loss(self.objective.forward(self.net, batch), batch)
         # Every process sees the global batch's losses: the same record, the same verdict.
         names = list(parts)
-        shared = distributed.mean(torch.stack([total.detach().float(),
-                                               *(parts[n].detach().float() for n in names)]))
+        shared = distributed.mean(torch.stack([total.detach().float(), *(parts[n].detach().float() for n in names)]))
         if not torch.isfinite(shared[0]):
-            raise TrainingDiverged(f"loss became {float(shared[0])} at step {self.step + 1}; "
-                                   f"lower --lr or set --grad-clip")
+            raise TrainingDiverged(
+                f"loss became {float(shared[0])} at step {self.step + 1}; lower --lr or set --grad-clip"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
         self.optimizer.step()
         self.step += 1
-        record = {"step": self.step, "loss": float(shared[0]),
-                  **{name: float(value) for name, value in zip(names, shared[1:])}}
+        record = {
+            "step": self.step,
+            "loss": float(shared[0]),
+            **{name: float(value) for name, value in zip(names, shared[1:])},
+        }
         self.history.append(record)
         return record
 
@@ -226,15 +246,30 @@ class Trainer:
 
     # --------------------------------------------------------------- the loop
 
-    def fit(self, out: Path, *, time_budget: float | None = None, sample_dir: Path | None = None,
-            extra_state: dict | None = None, after_step: Callable[[], None] = lambda: None,
-            validation: torch.Tensor | None = None, stop: threading.Event | None = None) -> FitResult:
+    def fit(
+        self,
+        out: Path,
+        *,
+        time_budget: float | None = None,
+        sample_dir: Path | None = None,
+        extra_state: dict | None = None,
+        after_step: Callable[[], None] = lambda: None,
+        validation: torch.Tensor | None = None,
+        stop: threading.Event | None = None,
+    ) -> FitResult:
         """Train to ``config.steps`` (or ``time_budget`` seconds, or a stop signal), writing
         the checkpoint to ``out`` every ``checkpoint_every`` steps and at the end."""
         if stop is None:
             with stop_on_signals() as stop:
-                return self.fit(out, time_budget=time_budget, sample_dir=sample_dir, extra_state=extra_state,
-                                after_step=after_step, validation=validation, stop=stop)
+                return self.fit(
+                    out,
+                    time_budget=time_budget,
+                    sample_dir=sample_dir,
+                    extra_state=extra_state,
+                    after_step=after_step,
+                    validation=validation,
+                    stop=stop,
+                )
         cfg = self.config
         main = self.world.main  # only rank 0 writes checkpoints, samples and progress
         fixed = self.content.sample(min(4, max(1, len(self.content))), torch.Generator().manual_seed(1234))
@@ -264,8 +299,10 @@ class Trainer:
                     if validation is not None and not any(v["step"] == self.step for v in self.validation):
                         scores = self.validate(validation)
                         self.validation.append(scores)
-                        log.info(f"step {self.step}: validation loss {scores['loss']:.4g} (content "
-                                 f"{scores['content']:.4g} style {scores['style']:.4g} tv {scores['tv']:.3g})")
+                        log.info(
+                            f"step {self.step}: validation loss {scores['loss']:.4g} (content "
+                            f"{scores['content']:.4g} style {scores['style']:.4g} tv {scores['tv']:.3g})"
+                        )
                     ckpt.atomic_torch_save(self.state(extra_state or {}), out)
                 if main and sample_dir is not None and (self.step % cfg.sample_every == 0 or last):
                     samples.append(self.save_sample(fixed, sample_dir))
@@ -282,8 +319,9 @@ class Trainer:
         return FitResult(samples, time.perf_counter() - started, self.step - start_step)
 
 
-def sample_grid(model: StyleNet, content: torch.Tensor, style_indices: Sequence[int],
-                num_styles: int, device: torch.device) -> torch.Tensor:
+def sample_grid(
+    model: StyleNet, content: torch.Tensor, style_indices: Sequence[int], num_styles: int, device: torch.device
+) -> torch.Tensor:
     """Rows: the content images then one row per style; columns: sample photos."""
     rows = [content]
     was_training = model.training

@@ -23,9 +23,17 @@ class FramePipeline:
     """Batches of uint8 frames → uint8 stylized frames, in order, with state
     (the previous output) carried from one batch to the next."""
 
-    def __init__(self, stylizer, weights: np.ndarray, *, consistency: str = "flow",
-                 consistency_strength: float | None = None, strength: float = 1.0,
-                 preserve_color: bool = False, size: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        stylizer,
+        weights: np.ndarray,
+        *,
+        consistency: str = "flow",
+        consistency_strength: float | None = None,
+        strength: float = 1.0,
+        preserve_color: bool = False,
+        size: tuple[int, int] | None = None,
+    ):
         from cin_style.video.temporal import DEFAULT_STRENGTH, FlowBlender
 
         consistency_strength = DEFAULT_STRENGTH if consistency_strength is None else consistency_strength
@@ -42,8 +50,7 @@ class FramePipeline:
         if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
             from PIL import Image
 
-            frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS))
-                      for f in frames]
+            frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS)) for f in frames]
         floats = np.stack([f.astype(np.float32) / 255 for f in frames])
         check_min_side(floats[0], "video frame")
         stylized = self.stylizer.run(floats, np.repeat(self.weights[None], len(frames), axis=0))
@@ -59,8 +66,9 @@ class FramePipeline:
         return out
 
 
-def stylize_frames(stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4,
-                   **options) -> Iterator[np.ndarray]:
+def stylize_frames(
+    stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4, **options
+) -> Iterator[np.ndarray]:
     """Python API: uint8 [H, W, 3] frames in, stylized uint8 frames out, lazily.
     ``options``: consistency, consistency_strength, strength, preserve_color."""
     pipeline, batch = FramePipeline(stylizer, weights, **options), []
@@ -73,11 +81,22 @@ def stylize_frames(stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, 
         yield from pipeline(batch)
 
 
-def stylize_video(stylizer, source: str | os.PathLike, target: str | os.PathLike | None,
-                  weights: np.ndarray, *, frames_dir: str | os.PathLike | None = None, batch_size: int = 4,
-                  start: float = 0.0, duration: float | None = None, crf: int | None = None,
-                  max_pixels: int | None = None, max_size: int | None = None, progress=None,
-                  **options) -> int:
+def stylize_video(
+    stylizer,
+    source: str | os.PathLike,
+    target: str | os.PathLike | None,
+    weights: np.ndarray,
+    *,
+    frames_dir: str | os.PathLike | None = None,
+    batch_size: int = 4,
+    start: float = 0.0,
+    duration: float | None = None,
+    crf: int | None = None,
+    max_pixels: int | None = None,
+    max_size: int | None = None,
+    progress=None,
+    **options,
+) -> int:
     """Stylize a video file into ``target`` (container and codec from its extension) or
     PNG frames into ``frames_dir``; audio is copied unchanged.  Returns frames written."""
     from cin_style.io.image import DEFAULT_MAX_PIXELS
@@ -86,8 +105,10 @@ def stylize_video(stylizer, source: str | os.PathLike, target: str | os.PathLike
     info = probe(source)
     limit = max_pixels or DEFAULT_MAX_PIXELS
     if info.width * info.height > limit:
-        raise VideoError(f"{source}: frames of {info.width}x{info.height} exceed the limit of {limit:,} "
-                         f"pixels; raise it with --max-pixels")
+        raise VideoError(
+            f"{source}: frames of {info.width}x{info.height} exceed the limit of {limit:,} "
+            f"pixels; raise it with --max-pixels"
+        )
     size = None
     if max_size is not None and max(info.width, info.height) > max_size:  # scale down, never up
         scale = max_size / max(info.width, info.height)
@@ -95,10 +116,26 @@ def stylize_video(stylizer, source: str | os.PathLike, target: str | os.PathLike
     if start < 0 or (duration is not None and duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
     if progress is not None:
-        progress.total = max(0, round((min(info.duration, start + duration) if duration else info.duration)
-                                      * float(info.fps)) - round(start * float(info.fps))) or info.frames or None
+        progress.total = (
+            max(
+                0,
+                round((min(info.duration, start + duration) if duration else info.duration) * float(info.fps))
+                - round(start * float(info.fps)),
+            )
+            or info.frames
+            or None
+        )
         progress.refresh()
     pipeline = FramePipeline(stylizer, weights, size=size, **options)
-    return transcode(source, target, pipeline, batch_size=batch_size, start=start, duration=duration,
-                     crf=crf, frames_dir=frames_dir, size=size,
-                     on_frames=(progress.update if progress is not None else lambda n: None))
+    return transcode(
+        source,
+        target,
+        pipeline,
+        batch_size=batch_size,
+        start=start,
+        duration=duration,
+        crf=crf,
+        frames_dir=frames_dir,
+        size=size,
+        on_frames=(progress.update if progress is not None else lambda n: None),
+    )

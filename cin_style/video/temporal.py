@@ -36,15 +36,15 @@ class Flow:
         (float32 [H, W, 2] sampling coordinates) and whether that is trustworthy."""
         cv2 = _cv2()
         now, before = _gray(current), _gray(previous)
-        back = self.dis.calc(now, before, None)     # current → previous
-        fwd = self.dis.calc(before, now, None)      # previous → current
+        back = self.dis.calc(now, before, None)  # current → previous
+        fwd = self.dis.calc(before, now, None)  # previous → current
         h, w = now.shape
         grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
         where = grid + back
         # Forward flow at the point we came from should lead back here (Sundaram et al. 2010).
         fwd_there = cv2.remap(fwd, where[..., 0], where[..., 1], cv2.INTER_LINEAR)
         mismatch = ((back + fwd_there) ** 2).sum(axis=2)
-        scale = (back ** 2).sum(axis=2) + (fwd_there ** 2).sum(axis=2)
+        scale = (back**2).sum(axis=2) + (fwd_there**2).sum(axis=2)
         reliable = mismatch <= 0.01 * scale + 0.5
         inside = (where[..., 0] >= 0) & (where[..., 0] <= w - 1) & (where[..., 1] >= 0) & (where[..., 1] <= h - 1)
         return where, reliable & inside
@@ -54,8 +54,13 @@ def warp(image: np.ndarray, where: np.ndarray, sharp: bool = False) -> np.ndarra
     """``image`` sampled at ``where``; ``sharp``: Lanczos instead of bilinear, for an image
     that is warped again and again (bilinear would blur it a little more every frame)."""
     cv2 = _cv2()
-    return cv2.remap(np.ascontiguousarray(image), where[..., 0], where[..., 1],
-                     cv2.INTER_LANCZOS4 if sharp else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        np.ascontiguousarray(image),
+        where[..., 0],
+        where[..., 1],
+        cv2.INTER_LANCZOS4 if sharp else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 DEFAULT_STRENGTH = 0.95

@@ -22,8 +22,12 @@ from pathlib import Path
 from cin_style.errors import CinStyleError
 from cin_style.web.server import make_server, site_url
 
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell",
-                       "/usr/lib/chromium/chromium", "/usr/bin/chromium")
+CHROMIUM_CANDIDATES = (
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium-headless-shell",
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+)
 DEFAULT_NODE_MODULES = Path("tests/browser/node_modules")
 
 
@@ -34,11 +38,12 @@ class BrowserMissing(CinStyleError):
 def find_chromium() -> Path:
     """$CIN_STYLE_CHROMIUM, else Debian's chromium-headless-shell or chromium."""
     explicit = os.environ.get("CIN_STYLE_CHROMIUM")
-    for candidate in ([explicit] if explicit else list(CHROMIUM_CANDIDATES)):
+    for candidate in [explicit] if explicit else list(CHROMIUM_CANDIDATES):
         if Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
-    raise BrowserMissing("no Chromium found (apt-get install --no-install-recommends "
-                         "chromium-headless-shell, or set CIN_STYLE_CHROMIUM)")
+    raise BrowserMissing(
+        "no Chromium found (apt-get install --no-install-recommends chromium-headless-shell, or set CIN_STYLE_CHROMIUM)"
+    )
 
 
 def find_node_modules(folder: str | os.PathLike | None = None) -> Path:
@@ -79,18 +84,26 @@ class DriverError(CinStyleError):
     """The page or the driver failed; carries what the browser's console said."""
 
 
-def drive(steps: list[dict], *, node_modules: Path, chromium: Path | None = None,
-          timeout_s: float = 300) -> list:
+def drive(steps: list[dict], *, node_modules: Path, chromium: Path | None = None, timeout_s: float = 300) -> list:
     """Run ``steps`` (see driver.mjs) in one headless Chromium; one result per step."""
     chromium = chromium or find_chromium()
     driver = resources.files("cin_style.web") / "driver.mjs"
     with tempfile.TemporaryDirectory(prefix="cin-style-driver-") as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"chromium": str(chromium), "node_modules": str(node_modules),
-                                   "timeout_ms": int(timeout_s * 1000), "steps": steps}))
+        job.write_text(
+            json.dumps(
+                {
+                    "chromium": str(chromium),
+                    "node_modules": str(node_modules),
+                    "timeout_ms": int(timeout_s * 1000),
+                    "steps": steps,
+                }
+            )
+        )
         with resources.as_file(driver) as driver_path:
-            done = subprocess.run([find_node(), str(driver_path), str(job)], capture_output=True,
-                                  text=True, timeout=timeout_s + 60)
+            done = subprocess.run(
+                [find_node(), str(driver_path), str(job)], capture_output=True, text=True, timeout=timeout_s + 60
+            )
     if done.returncode != 0:
         raise DriverError(f"driver.mjs exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])

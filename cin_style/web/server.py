@@ -27,8 +27,12 @@ ISOLATION_HEADERS = {
 class SiteHandler(SimpleHTTPRequestHandler):
     extensions_map = {
         **SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
-        ".json": "application/json", ".onnx": "application/octet-stream", ".md": "text/markdown",
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+        ".onnx": "application/octet-stream",
+        ".md": "text/markdown",
     }
 
     def end_headers(self):

@@ -31,8 +31,7 @@ CDN_BASE = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist
 # The WebGPU build also runs the wasm provider, but the plain wasm build is half the download.
 RUNTIME_FILES = {
     "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
-    "webgpu": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs",
-               "ort-wasm-simd-threaded.asyncify.wasm"),
+    "webgpu": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"),
 }
 # sha384 of those files in the npm package at ORT_WEB_VERSION (tests check them against
 # a local copy of the package, so the two cannot drift apart).
@@ -41,10 +40,8 @@ RUNTIME_INTEGRITY = {
     "ort-wasm-simd-threaded.mjs": "sha384-XcXA/MtAf0WpB8e023xQH9CM7RIjiugakT7x99DIwpFf7k56BIFFcAPerIF7FDad",
     "ort-wasm-simd-threaded.wasm": "sha384-vjBJ1z7qrhkTyYsNqKeF6c7N+nOJSU94czEo+tvZcu8G75JparGq9kB+kTnEUNVM",
     "ort.webgpu.min.mjs": "sha384-FPQBMbud8ICuP0Ii+Gr95KWEX9pKHtUC3lacIp0aPI8WYluKvTsEGQ3AE2Ze3QlL",
-    "ort-wasm-simd-threaded.asyncify.mjs":
-        "sha384-qViEcCGzsR/m8nlQwIsbYh7afN4thuraqFYDQY6huvmoLVoZq/eYawQ1wrv8nnhA",
-    "ort-wasm-simd-threaded.asyncify.wasm":
-        "sha384-EPVDLTxuO663dkZO/pcKJF6vOyyfq/5z9FY1oksN0UWFX2ABH4wDDZQHeNoUleWR",
+    "ort-wasm-simd-threaded.asyncify.mjs": "sha384-qViEcCGzsR/m8nlQwIsbYh7afN4thuraqFYDQY6huvmoLVoZq/eYawQ1wrv8nnhA",
+    "ort-wasm-simd-threaded.asyncify.wasm": "sha384-EPVDLTxuO663dkZO/pcKJF6vOyyfq/5z9FY1oksN0UWFX2ABH4wDDZQHeNoUleWR",
 }
 PAGE_FILES = ("index.html", "app.js", "tensor.js", "style.css")
 GRAPH_NAME = "model.onnx"
@@ -63,7 +60,7 @@ class SiteError(CinStyleError):
 class SiteResult:
     path: Path
     graph_bytes: int
-    runtime: str        # "local copy of onnxruntime-web X" or "CDN ..."
+    runtime: str  # "local copy of onnxruntime-web X" or "CDN ..."
     style_names: list[str]
     baked_blend: str
 
@@ -87,8 +84,10 @@ def ort_dist_version(dist: Path) -> str:
 def check_ort_dist(dist: Path) -> None:
     missing = [name for name in runtime_files() if not (dist / name).is_file()]
     if missing:
-        raise SiteError(f"{dist}: not an onnxruntime-web dist folder (missing {', '.join(missing)}); "
-                        f"pass node_modules/onnxruntime-web/dist")
+        raise SiteError(
+            f"{dist}: not an onnxruntime-web dist folder (missing {', '.join(missing)}); "
+            f"pass node_modules/onnxruntime-web/dist"
+        )
 
 
 def import_map(base: str, integrity: bool) -> dict:
@@ -96,8 +95,12 @@ def import_map(base: str, integrity: bool) -> dict:
     imports = {f"onnxruntime-web/{backend}": base + files[0] for backend, files in RUNTIME_FILES.items()}
     result: dict = {"imports": imports}
     if integrity:
-        result["integrity"] = {base + name: RUNTIME_INTEGRITY[name] for files in RUNTIME_FILES.values()
-                               for name in files if name.endswith(".mjs")}
+        result["integrity"] = {
+            base + name: RUNTIME_INTEGRITY[name]
+            for files in RUNTIME_FILES.values()
+            for name in files
+            if name.endswith(".mjs")
+        }
     return result
 
 
@@ -130,13 +133,13 @@ def _facts(metadata: dict[str, str], graph: Path, runtime: str) -> dict[str, str
     facts = {}
     config = json.loads(metadata.get("model_config", "{}") or "{}")
     if config:
-        facts["network"] = (f"width {config.get('base_width')}, "
-                            f"{config.get('num_residual_blocks')} residual blocks")
+        facts["network"] = f"width {config.get('base_width')}, {config.get('num_residual_blocks')} residual blocks"
     facts["precision"] = metadata.get("precision", "fp32")
     parity = json.loads(metadata.get("parity", "{}") or "{}")
     if parity:
-        facts["parity vs PyTorch"] = (f"max |diff| {parity.get('max_abs_diff', 0):.2g}, "
-                                      f"min PSNR {parity.get('min_psnr_db', 0):.1f} dB")
+        facts["parity vs PyTorch"] = (
+            f"max |diff| {parity.get('max_abs_diff', 0):.2g}, min PSNR {parity.get('min_psnr_db', 0):.1f} dB"
+        )
     if metadata.get("source"):
         facts["exported from"] = metadata["source"]
     facts["graph"] = f"{GRAPH_NAME}, {graph.stat().st_size / 1e6:.1f} MB"
@@ -144,9 +147,14 @@ def _facts(metadata: dict[str, str], graph: Path, runtime: str) -> dict[str, str
     return facts
 
 
-def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *,
-               ort_dist: str | os.PathLike | None = None, max_side: int = DEFAULT_MAX_SIDE,
-               precision: str = "fp16-weights") -> SiteResult:
+def write_site(
+    out: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    *,
+    ort_dist: str | os.PathLike | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+    precision: str = "fp16-weights",
+) -> SiteResult:
     """Write the static site for ``model`` (None: the bundled lite model) into ``out``.
 
     ``out`` is replaced only when the whole site was written; an existing folder
@@ -156,8 +164,7 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
-        raise SiteError(f"{out}: exists and is not a site written by `cin-style web`; "
-                        f"choose a new or empty folder")
+        raise SiteError(f"{out}: exists and is not a site written by `cin-style web`; choose a new or empty folder")
     if max_side < 16:
         raise UsageError(f"--max-side must be at least 16 pixels, got {max_side}")
     dist = Path(ort_dist) if ort_dist is not None else None
@@ -167,8 +174,10 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
     if source.suffix.lower() == ".onnx":
         runner = StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
         if runner.capabilities.tiles or runner.capabilities.masks:
-            raise SiteError(f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
-                            f"graph (`cin-style export MODEL -o model.onnx`, --bake and fp16 work)")
+            raise SiteError(
+                f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
+                f"graph (`cin-style export MODEL -o model.onnx`, --bake and fp16 work)"
+            )
     result: dict = {}
 
     def build(folder: Path) -> None:
@@ -192,8 +201,8 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
             integrity = {name: RUNTIME_INTEGRITY[name] for name in runtime_files()}
         html = (folder / "index.html").read_text(encoding="utf-8")
         (folder / "index.html").write_text(
-            html.replace("{{IMPORTMAP}}", json.dumps(import_map(base, bool(integrity)), indent=1)),
-            encoding="utf-8")
+            html.replace("{{IMPORTMAP}}", json.dumps(import_map(base, bool(integrity)), indent=1)), encoding="utf-8"
+        )
         manifest = {
             "format": 1,
             "title": title,
@@ -203,15 +212,22 @@ def write_site(out: str | os.PathLike, model: str | os.PathLike | None = None, *
             "max_side": max_side,
             "facts": _facts(runner.metadata, graph, runtime),
             "card": "",
-            "runtime": {"base": base, "integrity": integrity,
-                        "wasm": {backend: files[2] for backend, files in RUNTIME_FILES.items()}},
+            "runtime": {
+                "base": base,
+                "integrity": integrity,
+                "wasm": {backend: files[2] for backend, files in RUNTIME_FILES.items()},
+            },
         }
         if (model is None or names_bundled_model(str(model))) and (models_folder() / "MODEL_CARD.md").is_file():
             shutil.copyfile(models_folder() / "MODEL_CARD.md", folder / "MODEL_CARD.md")
             manifest["card"] = "MODEL_CARD.md"
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        result.update(graph_bytes=graph.stat().st_size, runtime=runtime, style_names=runner.style_names,
-                      baked_blend=manifest["baked_blend"])
+        result.update(
+            graph_bytes=graph.stat().st_size,
+            runtime=runtime,
+            style_names=runner.style_names,
+            baked_blend=manifest["baked_blend"],
+        )
 
     atomic_folder(out, build)
     return SiteResult(out, **result)
