@@ -13,12 +13,11 @@ from cin_style.io.synthetic import textured
 def panning_frames(count: int, height: int, width: int, step: int = 2, seed: int = 0) -> list[np.ndarray]:
     """A camera pan across a textured still: frame t is the still shifted by t·step px."""
     still = textured(height, width + step * count, seed, noise=12)
-    return [still[:, t * step : t * step + width].copy() for t in range(count)]
+    return [still[:, t * step:t * step + width].copy() for t in range(count)]
 
 
-def write_clip(
-    path: Path, frames: list[np.ndarray], fps: int = 12, audio: bool = True, rotation: int = 0, codec: str = "libx264"
-) -> Path:
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 12, audio: bool = True,
+               rotation: int = 0, codec: str = "libx264") -> Path:
     import av
 
     height, width = frames[0].shape[:2]
@@ -41,9 +40,8 @@ def write_clip(
             samples = int(8000 * len(frames) / fps)
             tone = (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 8000)).astype(np.float32)[None]
             for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
-                )
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]),
+                                                   format="fltp", layout="mono")
                 chunk.sample_rate, chunk.pts, chunk.time_base = 8000, start, Fraction(1, 8000)
                 for packet in sound.encode(chunk):
                     container.mux(packet)

@@ -17,24 +17,16 @@ from cin_style.nn.stylenet import StyleNet
 from cin_style.nn.vgg import VGGEncoder
 
 # Small crops and shallow layers keep a training step to a few milliseconds.
-TINY_LOSS = LossConfig(
-    content_layers={"relu2_2": 1.0}, style_layers={"relu1_2": 1.0, "relu2_2": 1.0}, style_weight=1e3, tv_weight=1e-3
-)
+TINY_LOSS = LossConfig(content_layers={"relu2_2": 1.0},
+                       style_layers={"relu1_2": 1.0, "relu2_2": 1.0},
+                       style_weight=1e3, tv_weight=1e-3)
 
 
 def tiny_train_config(**overrides) -> TrainConfig:
-    base = dict(
-        steps=4,
-        batch_size=2,
-        image_size=24,
-        style_size=32,
-        lr=1e-2,
-        seed=3,
-        checkpoint_every=2,
-        sample_every=2,
-        network=StyleNetConfig(base_width=4, num_residual_blocks=1),
-        loss=TINY_LOSS,
-    )
+    base = dict(steps=4, batch_size=2, image_size=24, style_size=32, lr=1e-2, seed=3,
+                checkpoint_every=2, sample_every=2,
+                network=StyleNetConfig(base_width=4, num_residual_blocks=1),
+                loss=TINY_LOSS)
     base.update(overrides)
     return TrainConfig(**base)
 

@@ -22,26 +22,19 @@ def test_vgg_flops_match_the_convolutions_that_run():
         if isinstance(module, torch.nn.Conv2d):
             k = module.kernel_size[0] * module.kernel_size[1]
             counted.append(2 * module.in_channels * module.out_channels * k * output.shape[2] * output.shape[3])
-
     for m in enc.stack.values():
         m.register_forward_hook(hook)
     enc(torch.rand(1, 3, 48, 40))
     assert vgg_flops("vgg16", "relu3_3", 48, 40) == sum(counted)
     # backward through the output VGG counts twice, the content pass once, the net three times
     assert train_step_flops(10, "vgg16", "relu3_3", "relu2_2", 48, 40) == (
-        30 + 2 * sum(counted) + vgg_flops("vgg16", "relu2_2", 48, 40)
-    )
+        30 + 2 * sum(counted) + vgg_flops("vgg16", "relu2_2", 48, 40))
 
 
 def test_our_benchmark_step_is_the_trainer_step_and_learns(tmp_path):
-    step, flops = our_step(
-        32,
-        2,
-        channels_last=True,
-        precision="bf16",
-        encoder=random_encoder(("relu1_2", "relu2_2", "relu3_3", "relu4_3")),
-        workdir=tmp_path,
-    )
+    step, flops = our_step(32, 2, channels_last=True, precision="bf16",
+                           encoder=random_encoder(("relu1_2", "relu2_2", "relu3_3", "relu4_3")),
+                           workdir=tmp_path)
     losses = [step()["loss"] for _ in range(3)]
     assert flops > 0 and all(loss > 0 for loss in losses) and losses[0] != losses[-1]
 
@@ -55,7 +48,6 @@ def test_peer_step_runs_their_network_with_our_vgg_weights():
     step()
     # their modules are not left behind under generic names like `utils`
     import sys
-
     assert "transformer_net" not in sys.modules and "vgg" not in sys.modules
 
 
@@ -65,37 +57,13 @@ def test_peer_folder_that_is_not_theirs_is_refused(tmp_path):
 
 
 def test_train_table_prints_the_ratio():
-    report = {
-        "size": 256,
-        "batch": 4,
-        "steps": 3,
-        "torch_threads": 2,
-        "sgemm_gflops": 100.0,
-        "rows": [
-            {
-                "trainer": "cin-style",
-                "images_per_s": 0.9,
-                "gflops": 50.0,
-                "percent_of_sgemm": 50.0,
-                "vs_pytorch_examples": 1.5,
-            },
-            {
-                "trainer": "pytorch/examples",
-                "images_per_s": 0.6,
-                "gflops": 45.0,
-                "percent_of_sgemm": 45.0,
-                "vs_pytorch_examples": 1.0,
-            },
-            {
-                "trainer": "cin-style CUDA",
-                "images_per_s": 90.0,
-                "gflops": 9000.0,
-                "percent_of_sgemm": None,
-                "vs_pytorch_examples": 150.0,
-                "gpu": True,
-            },
-        ],
-    }
+    report = {"size": 256, "batch": 4, "steps": 3, "torch_threads": 2, "sgemm_gflops": 100.0,
+              "rows": [{"trainer": "cin-style", "images_per_s": 0.9, "gflops": 50.0,
+                        "percent_of_sgemm": 50.0, "vs_pytorch_examples": 1.5},
+                       {"trainer": "pytorch/examples", "images_per_s": 0.6, "gflops": 45.0,
+                        "percent_of_sgemm": 45.0, "vs_pytorch_examples": 1.0},
+                       {"trainer": "cin-style CUDA", "images_per_s": 90.0, "gflops": 9000.0,
+                        "percent_of_sgemm": None, "vs_pytorch_examples": 150.0, "gpu": True}]}
     table = format_train_table(report)
     assert "1.50x" in table and "pytorch/examples" in table and "50.0%" in table
     gpu_line = table.splitlines()[-1]
@@ -122,9 +90,8 @@ def test_inference_bench_measures_our_nets_and_the_peers_side_by_side(tmp_path):
     upsampled = 2 * 9 * (4 * w * 2 * w * 20 * 24 + 2 * w * w * 40 * 48)
     assert onnx_conv_flops(stand_in, 40, 48) == net.flops(40, 48) - upsampled + phases
     assert onnx_conv_flops_by_side(stand_in)(96) == onnx_conv_flops(stand_in, 96, 96)  # fitted, exact
-    report = run_bench(
-        sizes=(32,), repeats=1, memory_size=None, peer_graph=stand_in, peer_dir=PEER if PEER.is_dir() else None
-    )
+    report = run_bench(sizes=(32,), repeats=1, memory_size=None, peer_graph=stand_in,
+                       peer_dir=PEER if PEER.is_dir() else None)
     rows = report["rows"]
     seen = {(r["net"], r["backend"]) for r in rows}
     assert seen >= {(n, b) for n in ("default", "lite") for b in ("torch-cpu", "ort-cpu")}
@@ -150,15 +117,10 @@ def test_bench_cli_prints_the_peer_column(tmp_path):
     from cin_style.nn.stylenet import StyleNet
 
     stand_in = tmp_path / "peer.onnx"
-    export_onnx(
-        StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1)),
-        [f"p{i}" for i in range(26)],
-        stand_in,
-        verify=False,
-    )
-    result = CliRunner().invoke(
-        cli, ["bench", "--sizes", "32", "--repeats", "1", "--memory-size", "0", "--peer-graph", str(stand_in), "-q"]
-    )
+    export_onnx(StyleNet(StyleNetConfig(num_styles=26, base_width=4, num_residual_blocks=1)),
+                [f"p{i}" for i in range(26)], stand_in, verify=False)
+    result = CliRunner().invoke(cli, ["bench", "--sizes", "32", "--repeats", "1", "--memory-size", "0",
+                                      "--peer-graph", str(stand_in), "-q"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("matmul peak") and "vs stl" in lines[1]

@@ -31,11 +31,8 @@ def test_compare_finds_differences_at_tile_borders():
 
 
 def test_video_table_relates_every_mode_to_per_frame():
-    rows = [
-        {"clip": "pan", "mode": "per-frame", "warping_error": 0.1, "style_loss": 2e-5, "fps": 1.0},
-        {"clip": "pan", "mode": "flow blending", "warping_error": 0.02, "style_loss": 2.2e-5, "fps": 0.9},
-    ]
-    table = format_video_table(
-        {"model": "m", "style": "s", "frames": 2, "size": [8, 8], "consistency_strength": 0.95, "rows": rows}
-    )
+    rows = [{"clip": "pan", "mode": "per-frame", "warping_error": 0.1, "style_loss": 2e-5, "fps": 1.0},
+            {"clip": "pan", "mode": "flow blending", "warping_error": 0.02, "style_loss": 2.2e-5, "fps": 0.9}]
+    table = format_video_table({"model": "m", "style": "s", "frames": 2, "size": [8, 8],
+                                "consistency_strength": 0.95, "rows": rows})
     assert "| pan | flow blending | 0.0200 | 0.20x | 2.2e-05 | 1.10x | 0.90 |" in table

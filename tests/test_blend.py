@@ -34,10 +34,8 @@ def test_unknown_name_lists_valid_styles():
         weights_from_specs(["7=1"], NAMES)
 
 
-@pytest.mark.parametrize(
-    "spec,match",
-    [("starry=-1", "negative"), ("starry=nan", "finite"), ("starry=inf", "finite"), ("starry=0", "sum to 0")],
-)
+@pytest.mark.parametrize("spec,match", [("starry=-1", "negative"), ("starry=nan", "finite"),
+                                        ("starry=inf", "finite"), ("starry=0", "sum to 0")])
 def test_bad_weights_rejected(spec, match):
     with pytest.raises(BlendError, match=match):
         weights_from_specs([spec], NAMES)
@@ -81,14 +79,8 @@ def test_weight_matrix_accepts_every_documented_form_alike():
     from cin_style.blend.weights import weight_matrix
 
     expected = np.array([[0.75, 0.0, 0.25]] * 2, np.float32)
-    forms = [
-        "starry=3,mosaic=1",
-        ["starry=3", "mosaic=1"],
-        {"starry": 3, "mosaic": 1},
-        [3.0, 0.0, 1.0],
-        np.array([[3, 0, 1], [6, 0, 2]]),
-        torch.tensor([3.0, 0.0, 1.0]),
-    ]
+    forms = ["starry=3,mosaic=1", ["starry=3", "mosaic=1"], {"starry": 3, "mosaic": 1},
+             [3.0, 0.0, 1.0], np.array([[3, 0, 1], [6, 0, 2]]), torch.tensor([3.0, 0.0, 1.0])]
     for form in forms:
         got = weight_matrix(form, NAMES, 2)
         assert got.dtype == np.float32 and got.shape == (2, 3), form

@@ -54,9 +54,11 @@ def sites(tools, tmp_path_factory):
     export_onnx(model, NAMES, folder / "tiny.onnx")
     # The baked graph also stores its weights in fp16 (the bundled graphs' form): the page
     # must run the casts onnxruntime folds into float32 weights.
-    export_onnx(model, NAMES, folder / "baked.onnx", bake=np.array([0.25, 0.0, 0.75]), precision="fp16-weights")
+    export_onnx(model, NAMES, folder / "baked.onnx", bake=np.array([0.25, 0.0, 0.75]),
+                precision="fp16-weights")
     dist = ort_web_dist(tools["node_modules"])
-    sites = {name: write_site(folder / name, folder / f"{name}.onnx", ort_dist=dist).path for name in ("tiny", "baked")}
+    sites = {name: write_site(folder / name, folder / f"{name}.onnx", ort_dist=dist).path
+             for name in ("tiny", "baked")}
     # A site whose graph was swapped for one that is not ours after it was written.
     sites["foreign"] = write_site(folder / "foreign", folder / "tiny.onnx", ort_dist=dist).path
     foreign_graph(sites["foreign"] / "model.onnx")
@@ -80,19 +82,16 @@ def test_page_matches_onnxruntime_and_follows_the_sliders(tools, sites):
     png, image = textured_png(folder / "textured.png")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with serving(site["tiny"]) as url:
-        opened, uploaded, photo_input, blended, blend_out, moved, moved_out, shot = drive(
-            [
-                {"op": "open", "url": url + "?backend=wasm&threads=2"},
-                {"op": "upload", "file": str(png)},
-                {"op": "input"},
-                {"op": "slider", "id": "style-1", "value": 0.5},  # alpha 1, beta 0.5: a two-style blend
-                {"op": "output"},
-                {"op": "slider", "id": "style-2", "value": 1.0},  # then gamma joins
-                {"op": "output"},
-                {"op": "screenshot", "file": str(ARTIFACTS / "browser-page.png")},
-            ],
-            **tools,
-        )
+        opened, uploaded, photo_input, blended, blend_out, moved, moved_out, shot = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=2"},
+            {"op": "upload", "file": str(png)},
+            {"op": "input"},
+            {"op": "slider", "id": "style-1", "value": 0.5},   # alpha 1, beta 0.5: a two-style blend
+            {"op": "output"},
+            {"op": "slider", "id": "style-2", "value": 1.0},   # then gamma joins
+            {"op": "output"},
+            {"op": "screenshot", "file": str(ARTIFACTS / "browser-page.png")},
+        ], **tools)
     assert opened["ready"] == {"ok": True}, opened
     state = opened["state"]
     assert state["backend"] == "wasm" and state["isolated"] and state["threads"] == 2
@@ -116,15 +115,12 @@ def test_baked_graph_page_renders_without_sliders(tools, sites):
     folder, site = sites
     png, image = textured_png(folder / "small.png", 40, 32)
     with serving(site["baked"]) as url:
-        opened, uploaded, output, styles_text = drive(
-            [
-                {"op": "open", "url": url + "?backend=wasm&threads=1"},
-                {"op": "upload", "file": str(png)},
-                {"op": "output"},
-                {"op": "text", "selector": "#styles"},
-            ],
-            **tools,
-        )
+        opened, uploaded, output, styles_text = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=1"},
+            {"op": "upload", "file": str(png)},
+            {"op": "output"},
+            {"op": "text", "selector": "#styles"},
+        ], **tools)
     assert opened["ready"] == {"ok": True} and uploaded["error"] == "" and uploaded["weights"] is None
     expected = python_result(folder / "baked.onnx", image, [])
     assert np.abs(np.array(output, np.float32).reshape(expected.shape) - expected).max() <= 1e-4
@@ -136,20 +132,16 @@ def test_page_shows_errors_in_the_page(tools, sites):
     note = folder / "notes.txt"
     note.write_text("not a photo")
     with serving(site["tiny"]) as url:
-        _, wrong_type, error_text = drive(
-            [
-                {"op": "open", "url": url + "?backend=wasm"},
-                {"op": "upload", "file": str(note)},
-                {"op": "text", "selector": "#error"},
-            ],
-            **tools,
-        )
+        _, wrong_type, error_text = drive([
+            {"op": "open", "url": url + "?backend=wasm"},
+            {"op": "upload", "file": str(note)},
+            {"op": "text", "selector": "#error"},
+        ], **tools)
     assert "notes.txt is not an image" in wrong_type["error"] and wrong_type["renders"] == 0
     assert error_text == wrong_type["error"]
     with serving(site["foreign"]) as url:
-        opened, error_text = drive(
-            [{"op": "open", "url": url + "?backend=wasm"}, {"op": "text", "selector": "#error"}], **tools
-        )
+        opened, error_text = drive([{"op": "open", "url": url + "?backend=wasm"},
+                                    {"op": "text", "selector": "#error"}], **tools)
     assert opened["ready"]["ok"] is False
     assert "model.onnx is not a cin-style graph" in error_text and "x" in error_text
 
@@ -160,24 +152,9 @@ def test_bench_browser_measures_both_sides(tools, sites):
     from cin_style.cli.main import cli
 
     folder, _ = sites
-    result = CliRunner().invoke(
-        cli,
-        [
-            "bench",
-            "--browser",
-            "--model",
-            str(folder / "tiny.onnx"),
-            "--sizes",
-            "32,48",
-            "--threads",
-            "1,2",
-            "--repeats",
-            "2",
-            "--node-modules",
-            str(tools["node_modules"]),
-            "--json",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["bench", "--browser", "--model", str(folder / "tiny.onnx"),
+                                      "--sizes", "32,48", "--threads", "1,2", "--repeats", "2",
+                                      "--node-modules", str(tools["node_modules"]), "--json"])
     assert result.exit_code == 0, result.output
     import json
 

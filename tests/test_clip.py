@@ -27,11 +27,9 @@ TINY_CLIP = "cin-test-tiny-clip"
 def clip_weights(tmp_path_factory):
     """Register a tiny CLIP architecture with open_clip and save random weights for it."""
     folder = tmp_path_factory.mktemp("clip")
-    config = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
-    }
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
     (folder / f"{TINY_CLIP}.json").write_text(json.dumps(config))
     open_clip.add_model_config(folder)
     torch.manual_seed(0)
@@ -52,8 +50,7 @@ def test_text_styles_parse_and_name_themselves(tmp_path):
     specs = parse_style_inputs(["text:A watercolor painting, soft blue!", "ink=text:an ink wash"])
     assert [(s.name, s.text, s.path) for s in specs] == [
         ("a_watercolor_painting_soft_blue", "A watercolor painting, soft blue!", None),
-        ("ink", "an ink wash", None),
-    ]
+        ("ink", "an ink wash", None)]
     assert specs[1].source == "text:an ink wash"
     with pytest.raises(SpecError, match="in words"):
         parse_style_inputs(["text:  "])
@@ -75,7 +72,6 @@ def test_clip_needs_weights_and_says_so(clip_weights, tmp_path):
 
 def test_clip_weights_load_as_tensors_only(clip_weights, tmp_path):
     """A checkpoint that would run code when unpickled is refused (weights_only)."""
-
     class Payload:
         def __reduce__(self):
             return (print, ("unpickled!",))
@@ -106,15 +102,8 @@ def test_direction_loss_is_finite_differentiable_and_rejects_easy_patches(clip_w
 def test_optimising_towards_a_text_lowers_the_clip_loss(clip_weights):
     # the whole-image direction term alone: random patches make single steps noisy
     content = np.random.default_rng(0).random((40, 48, 3)).astype(np.float32)
-    config = OptimizeConfig(
-        size=48,
-        steps=60,
-        optimizer="adam",
-        lr=0.05,
-        text="a watercolor painting",
-        clip=tiny_clip_config(clip_weights, patches=0),
-        loss=TINY_LOSS,
-    )
+    config = OptimizeConfig(size=48, steps=60, optimizer="adam", lr=0.05, text="a watercolor painting",
+                            clip=tiny_clip_config(clip_weights, patches=0), loss=TINY_LOSS)
     model, tokenizer = load_clip(config.clip)
     clip = ClipDirectionLoss(model, tokenizer, config.clip, [config.text])
     result = optimize_image(content, [], [], config, random_encoder(), clip=clip)
@@ -130,21 +119,14 @@ def test_optimising_towards_a_text_lowers_the_clip_loss(clip_weights):
 
 
 @pytest.mark.slow
-def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_dir, clip_weights, tmp_path):
+def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_dir, clip_weights,
+                                                             tmp_path):
     from cin_style.deploy.onnx_export import export_onnx
 
     out = tmp_path / "m.pt"
     config = tiny_train_config(steps=30, checkpoint_every=30, lr=2e-2, clip=tiny_clip_config(clip_weights))
-    result = train(
-        [style_dir / "alpha.png", "wc=text:a watercolor painting"],
-        content_dir,
-        out,
-        config,
-        device="cpu",
-        encoder=random_encoder(),
-        samples=False,
-        validation=content_dir,
-    )
+    result = train([style_dir / "alpha.png", "wc=text:a watercolor painting"], content_dir, out, config,
+                   device="cpu", encoder=random_encoder(), samples=False, validation=content_dir)
     assert result.style_names == ["alpha", "wc"]
     clip_terms = [r["clip"] for r in result.history if r["clip"] > 0]
     style_terms = [r["style"] for r in result.history if r["style"] > 0]
@@ -168,16 +150,9 @@ def test_text_style_trains_beside_a_painting_and_round_trips(style_dir, content_
     graph = export_onnx(model, names, tmp_path / "m.onnx")
     assert graph.style_names == ["alpha", "wc"] and graph.parity["max_abs_diff"] < 1e-4
     # resume reloads CLIP from the stored settings and continues exactly
-    again = train(
-        [style_dir / "alpha.png", "wc=text:a watercolor painting"],
-        content_dir,
-        out,
-        tiny_train_config(steps=32),
-        resume=True,
-        device="cpu",
-        encoder=random_encoder(),
-        samples=False,
-    )
+    again = train([style_dir / "alpha.png", "wc=text:a watercolor painting"], content_dir, out,
+                  tiny_train_config(steps=32), resume=True, device="cpu", encoder=random_encoder(),
+                  samples=False)
     assert again.step == 32
 
 
@@ -186,16 +161,8 @@ def test_text_training_resumes_exactly(style_dir, content_dir, clip_weights, tmp
     clip = tiny_clip_config(clip_weights)
 
     def run(out, steps, resume=False):
-        return train(
-            styles,
-            content_dir,
-            out,
-            tiny_train_config(steps=steps, clip=clip),
-            resume=resume,
-            device="cpu",
-            encoder=random_encoder(),
-            samples=False,
-        )
+        return train(styles, content_dir, out, tiny_train_config(steps=steps, clip=clip), resume=resume,
+                     device="cpu", encoder=random_encoder(), samples=False)
 
     straight = run(tmp_path / "a.pt", 4)
     run(tmp_path / "b.pt", 2)
@@ -204,28 +171,14 @@ def test_text_training_resumes_exactly(style_dir, content_dir, clip_weights, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_add_style_from_words_keeps_old_styles_bit_identical(style_dir, content_dir, clip_weights, tmp_path):
-    train(
-        [style_dir],
-        content_dir,
-        tmp_path / "m.pt",
-        tiny_train_config(),
-        device="cpu",
-        encoder=random_encoder(),
-        samples=False,
-    )
+def test_add_style_from_words_keeps_old_styles_bit_identical(style_dir, content_dir, clip_weights,
+                                                             tmp_path):
+    train([style_dir], content_dir, tmp_path / "m.pt", tiny_train_config(), device="cpu",
+          encoder=random_encoder(), samples=False)
     before, _ = load_model(tmp_path / "m.pt")
-    result = add_styles(
-        tmp_path / "m.pt",
-        ["ink=text:an ink wash painting"],
-        content_dir,
-        tmp_path / "m4.pt",
-        steps=3,
-        device="cpu",
-        encoder=random_encoder(),
-        samples=False,
-        clip=tiny_clip_config(clip_weights),
-    )
+    result = add_styles(tmp_path / "m.pt", ["ink=text:an ink wash painting"], content_dir,
+                        tmp_path / "m4.pt", steps=3, device="cpu", encoder=random_encoder(),
+                        samples=False, clip=tiny_clip_config(clip_weights))
     assert result.style_names == ["alpha", "beta", "gamma", "ink"]
     assert result.history[-1]["clip"] > 0
     photo = torch.rand(1, 3, 24, 24)
@@ -236,80 +189,29 @@ def test_add_style_from_words_keeps_old_styles_bit_identical(style_dir, content_
     assert load_checkpoint(tmp_path / "m4.pt")["style_prompts"] == {"ink": "an ink wash painting"}
 
 
-def test_cli_text_style_without_weights_is_one_clear_line(style_dir, content_dir, vgg_weights_file, tmp_path):
+def test_cli_text_style_without_weights_is_one_clear_line(style_dir, content_dir, vgg_weights_file,
+                                                          tmp_path):
     photo = content_dir / "photo0.png"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "optimize",
-            str(photo),
-            "-o",
-            str(tmp_path / "o.png"),
-            "--text",
-            "a watercolor painting",
-            "--vgg-weights",
-            str(vgg_weights_file),
-        ],
-    )
+    result = CliRunner().invoke(cli, ["optimize", str(photo), "-o", str(tmp_path / "o.png"), "--text",
+                                      "a watercolor painting", "--vgg-weights", str(vgg_weights_file)])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "--clip-weights" in result.output
     result = CliRunner().invoke(cli, ["optimize", str(photo), "-o", str(tmp_path / "o.png")])
     assert result.exit_code != 0 and "give a STYLE image or --text" in result.output
-    result = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            "--styles",
-            "text:an ink wash",
-            "--content",
-            str(content_dir),
-            "--out",
-            str(tmp_path / "t.pt"),
-            "--vgg-weights",
-            str(vgg_weights_file),
-            "--device",
-            "cpu",
-            "--steps",
-            "1",
-            "--image-size",
-            "24",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["train", "--styles", "text:an ink wash", "--content", str(content_dir),
+                                      "--out", str(tmp_path / "t.pt"), "--vgg-weights", str(vgg_weights_file),
+                                      "--device", "cpu", "--steps", "1", "--image-size", "24"])
     assert result.exit_code != 0 and "--clip-weights" in result.output
     assert "Traceback" not in result.output
 
 
 def test_cli_optimize_with_text_writes_an_image(content_dir, clip_weights, vgg_weights_file, tmp_path):
     out = tmp_path / "o.png"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "optimize",
-            str(content_dir / "photo0.png"),
-            "-o",
-            str(out),
-            "--text",
-            "a watercolor painting",
-            "--size",
-            "32",
-            "--steps",
-            "3",
-            "--clip-model",
-            TINY_CLIP,
-            "--clip-weights",
-            str(clip_weights),
-            "--encoder",
-            "vgg16",
-            "--content-layers",
-            "relu2_2",
-            "--style-layers",
-            "relu1_2",
-            "--vgg-weights",
-            str(vgg_weights_file),
-            "--device",
-            "cpu",
-            "-q",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["optimize", str(content_dir / "photo0.png"), "-o", str(out),
+                                      "--text", "a watercolor painting", "--size", "32", "--steps", "3",
+                                      "--clip-model", TINY_CLIP, "--clip-weights", str(clip_weights),
+                                      "--encoder", "vgg16", "--content-layers", "relu2_2",
+                                      "--style-layers", "relu1_2",
+                                      "--vgg-weights", str(vgg_weights_file), "--device", "cpu", "-q"])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "3 steps" in result.output

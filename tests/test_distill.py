@@ -23,15 +23,14 @@ def teacher_file(tmp_path):
 
 
 def distill_config(teacher, **overrides):
-    base = dict(
-        network=StyleNetConfig(base_width=3, num_residual_blocks=1, outer_kernel=3),
-        distill=DistillConfig(teacher=str(teacher)),
-    )
+    base = dict(network=StyleNetConfig(base_width=3, num_residual_blocks=1, outer_kernel=3),
+                distill=DistillConfig(teacher=str(teacher)))
     return tiny_train_config(**{**base, **overrides})
 
 
 def run(style_dir, content_dir, out, config, **kw):
-    return train([style_dir], content_dir, out, config, device="cpu", encoder=random_encoder(), samples=False, **kw)
+    return train([style_dir], content_dir, out, config, device="cpu", encoder=random_encoder(),
+                 samples=False, **kw)
 
 
 def test_drawn_weights_are_one_styles_or_two_style_blends():
@@ -87,10 +86,12 @@ def test_student_learns_the_teacher(style_dir, content_dir, teacher_file, tmp_pa
             assert after < 0.8 * before
 
 
-def test_distillation_resumes_exactly_and_refuses_a_changed_teacher(style_dir, content_dir, teacher_file, tmp_path):
+def test_distillation_resumes_exactly_and_refuses_a_changed_teacher(style_dir, content_dir,
+                                                                   teacher_file, tmp_path):
     straight = run(style_dir, content_dir, tmp_path / "a.pt", distill_config(teacher_file, steps=4))
     run(style_dir, content_dir, tmp_path / "b.pt", distill_config(teacher_file, steps=2))
-    resumed = run(style_dir, content_dir, tmp_path / "b.pt", distill_config(teacher_file, steps=4), resume=True)
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt", distill_config(teacher_file, steps=4),
+                  resume=True)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     other = make_tiny_model()
@@ -110,22 +111,15 @@ def test_teacher_must_hold_the_same_styles(style_dir, content_dir, tmp_path):
         run(style_dir, content_dir, tmp_path / "s.pt", distill_config(tmp_path / "none.pt"))
 
 
-def test_add_style_to_a_distilled_model_uses_the_paintings(style_dir, content_dir, teacher_file, tmp_path):
+def test_add_style_to_a_distilled_model_uses_the_paintings(style_dir, content_dir, teacher_file,
+                                                           tmp_path):
     run(style_dir, content_dir, tmp_path / "s.pt", distill_config(teacher_file))
     teacher_file.unlink()  # the teacher is not needed to add a style
     extra = tmp_path / "more" / "delta.png"
     extra.parent.mkdir()
     extra.write_bytes((style_dir / "alpha.png").read_bytes())
-    result = add_styles(
-        tmp_path / "s.pt",
-        [extra],
-        content_dir,
-        tmp_path / "s4.pt",
-        steps=2,
-        device="cpu",
-        encoder=random_encoder(),
-        samples=False,
-    )
+    result = add_styles(tmp_path / "s.pt", [extra], content_dir, tmp_path / "s4.pt", steps=2,
+                        device="cpu", encoder=random_encoder(), samples=False)
     assert result.style_names == TINY_NAMES + ["delta"]
     assert set(result.history[-1]) >= {"content", "style", "tv"}
     assert load_checkpoint(tmp_path / "s4.pt")["train_config"]["distill"] is None
@@ -138,56 +132,22 @@ def test_lite_preset_is_the_small_network():
     assert full.flops(100, 100) / 2 / 1e4 == pytest.approx(153_792, rel=0.01)
 
 
-def test_cli_distills_with_a_preset_and_says_what_is_wrong(
-    style_dir, content_dir, teacher_file, vgg_weights_file, tmp_path
-):
+def test_cli_distills_with_a_preset_and_says_what_is_wrong(style_dir, content_dir, teacher_file,
+                                                           vgg_weights_file, tmp_path):
     from click.testing import CliRunner
 
-    common = [
-        "train",
-        "--styles",
-        str(style_dir),
-        "--content",
-        str(content_dir),
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--image-size",
-        "24",
-        "--style-size",
-        "32",
-        "--content-layers",
-        "relu2_2",
-        "--style-layers",
-        "relu1_2,relu2_2",
-        "--vgg-weights",
-        str(vgg_weights_file),
-        "--device",
-        "cpu",
-        "-q",
-    ]
+    common = ["train", "--styles", str(style_dir), "--content", str(content_dir), "--steps", "2",
+              "--batch-size", "2", "--image-size", "24", "--style-size", "32",
+              "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2",
+              "--vgg-weights", str(vgg_weights_file), "--device", "cpu", "-q"]
     out = tmp_path / "lite.pt"
-    result = CliRunner().invoke(
-        cli,
-        [
-            *common,
-            "--out",
-            str(out),
-            "--net",
-            "lite",
-            "--base-width",
-            "4",
-            "--teacher",
-            str(teacher_file),
-            "--blend-share",
-            "1",
-        ],
-    )
+    result = CliRunner().invoke(cli, [*common, "--out", str(out), "--net", "lite", "--base-width", "4",
+                                      "--teacher", str(teacher_file), "--blend-share", "1"])
     assert result.exit_code == 0, result.output
     data = load_checkpoint(out)
     assert data["model_config"]["base_width"] == 4 and data["model_config"]["outer_kernel"] == 3
     assert data["train_config"]["distill"]["blend_share"] == 1.0
-    bad = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "x.pt"), "--teacher", str(tmp_path / "missing.pt")])
+    bad = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "x.pt"),
+                                   "--teacher", str(tmp_path / "missing.pt")])
     assert bad.exit_code != 0 and "teacher model not found" in bad.output
     assert "Traceback" not in bad.output

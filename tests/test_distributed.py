@@ -49,21 +49,14 @@ def data(tmp_path_factory):
 
 
 def cli(root: Path, *args, nproc: int = 1, check: bool = True, popen: bool = False):
-    command = [
-        sys.executable,
-        "-m",
-        "cin_style",
-        *map(str, args),
-        "--vgg-weights",
-        str(root / "vgg.pt"),
-        "--device",
-        "cpu",
-    ]
+    command = [sys.executable, "-m", "cin_style", *map(str, args), "--vgg-weights", str(root / "vgg.pt"),
+               "--device", "cpu"]
     if nproc > 1:
         command += ["--nproc", str(nproc)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if popen:
-        return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
@@ -71,38 +64,10 @@ def cli(root: Path, *args, nproc: int = 1, check: bool = True, popen: bool = Fal
 
 
 def train_args(out: str, steps: int, *extra):
-    return [
-        "train",
-        "--styles",
-        "styles",
-        "--content",
-        "content",
-        "--out",
-        out,
-        "--steps",
-        steps,
-        "--batch-size",
-        4,
-        "--image-size",
-        24,
-        "--style-size",
-        32,
-        "--base-width",
-        4,
-        "--residual-blocks",
-        1,
-        "--content-layers",
-        "relu2_2",
-        "--style-layers",
-        "relu1_2,relu2_2",
-        "--checkpoint-every",
-        2,
-        "--sample-every",
-        2,
-        "--lr",
-        LR,
-        *extra,
-    ]
+    return ["train", "--styles", "styles", "--content", "content", "--out", out, "--steps", steps,
+            "--batch-size", 4, "--image-size", 24, "--style-size", 32, "--base-width", 4,
+            "--residual-blocks", 1, "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2",
+            "--checkpoint-every", 2, "--sample-every", 2, "--lr", LR, *extra]
 
 
 def assert_same_run(a: dict, b: dict, steps: int):
@@ -124,9 +89,8 @@ def test_two_processes_train_what_one_does(data):
     model, names = load_model(data / "two.pt")
     assert names == ["alpha", "beta", "gamma"]
     # Rank 0 alone wrote samples: one grid per sample step, no duplicates.
-    assert sorted(p.name for p in (data / "two_samples").iterdir()) == sorted(
-        p.name for p in (data / "one_samples").iterdir()
-    )
+    assert sorted(p.name for p in (data / "two_samples").iterdir()) == \
+        sorted(p.name for p in (data / "one_samples").iterdir())
 
 
 def test_resume_with_another_number_of_processes(data):
@@ -138,9 +102,8 @@ def test_resume_with_another_number_of_processes(data):
 
 def test_add_style_on_two_processes_keeps_old_rows(data):
     cli(data, *train_args("base.pt", 2))
-    cli(
-        data, "add-style", "base.pt", "extra/delta.png", "--content", "content", "-o", "grown.pt", "--steps", 2, nproc=2
-    )
+    cli(data, "add-style", "base.pt", "extra/delta.png", "--content", "content", "-o", "grown.pt",
+        "--steps", 2, nproc=2)
     base, grown = load_checkpoint(data / "base.pt"), load_checkpoint(data / "grown.pt")
     assert grown["style_names"] == ["alpha", "beta", "gamma", "delta"]
     for key, value in base["model"].items():

@@ -22,21 +22,21 @@ def test_ssim_is_one_for_identical_and_lower_for_noise():
 @pytest.fixture
 def tiny_checkpoint(tiny_model, style_dir, tmp_path):
     names = ["alpha", "beta", "gamma"]
-    return atomic_torch_save(
-        make_checkpoint(tiny_model, names, style_paths=[str(style_dir / f"{n}.png") for n in names]), tmp_path / "m.pt"
-    )
+    return atomic_torch_save(make_checkpoint(tiny_model, names,
+                                             style_paths=[str(style_dir / f"{n}.png") for n in names]),
+                             tmp_path / "m.pt")
 
 
 def _run(checkpoint, content_dir, style_dir):
     stylizer = TorchStylizer(checkpoint, device="cpu")
     styles = {n: style_dir / f"{n}.png" for n in stylizer.style_names}
     photos = sorted(content_dir.glob("*.png"))[:2]
-    return evaluate(stylizer, photos, styles, random_encoder(EVAL_LOSS.layers), blends=["alpha=1,beta=1"], size=48)[
-        "report"
-    ]
+    return evaluate(stylizer, photos, styles, random_encoder(EVAL_LOSS.layers),
+                    blends=["alpha=1,beta=1"], size=48)["report"]
 
 
-def test_evaluate_gives_finite_numbers_for_every_style_and_the_blend_path(tiny_checkpoint, content_dir, style_dir):
+def test_evaluate_gives_finite_numbers_for_every_style_and_the_blend_path(tiny_checkpoint, content_dir,
+                                                                          style_dir):
     report = _run(tiny_checkpoint, content_dir, style_dir)
     assert set(report["styles"]) == {"alpha", "beta", "gamma"}
     for metrics in [*report["styles"].values(), *report["blends"].values()]:
@@ -65,53 +65,28 @@ def test_with_optimize_scores_a_gatys_reference(tiny_checkpoint, content_dir, st
 
     stylizer = TorchStylizer(tiny_checkpoint, device="cpu")
     torch.manual_seed(0)
-    gatys_encoder = VGGEncoder(
-        "vgg19", ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"], preprocessing="caffe"
-    )
-    report = evaluate(
-        stylizer,
-        sorted(content_dir.glob("*.png"))[:1],
-        {n: style_dir / f"{n}.png" for n in stylizer.style_names},
-        random_encoder(EVAL_LOSS.layers),
-        size=32,
-        optimize_steps=1,
-        optimize_encoder=gatys_encoder,
-    )["report"]
+    gatys_encoder = VGGEncoder("vgg19", ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2",
+                                         "conv5_1"], preprocessing="caffe")
+    report = evaluate(stylizer, sorted(content_dir.glob("*.png"))[:1],
+                      {n: style_dir / f"{n}.png" for n in stylizer.style_names},
+                      random_encoder(EVAL_LOSS.layers), size=32, optimize_steps=1,
+                      optimize_encoder=gatys_encoder)["report"]
     assert set(report["optimize_reference"]) == {"alpha", "beta", "gamma"}
     assert all(np.isfinite(v) for m in report["optimize_reference"].values() for v in m.values())
 
 
 def test_evaluate_cli_json_and_sheet(tiny_checkpoint, content_dir, vgg_weights_file, tmp_path):
     sheet = tmp_path / "sheet.png"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            str(tiny_checkpoint),
-            "--content",
-            str(content_dir),
-            "--limit",
-            "1",
-            "--json",
-            "--sheet",
-            str(sheet),
-            "-q",
-            "--pair",
-            "beta,gamma",
-            "--vgg-weights",
-            str(vgg_weights_file),
-            "--device",
-            "cpu",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content", str(content_dir),
+                                      "--limit", "1", "--json", "--sheet", str(sheet), "-q",
+                                      "--pair", "beta,gamma", "--vgg-weights", str(vgg_weights_file),
+                                      "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["styles"]) == {"alpha", "beta", "gamma"} and sheet.is_file()
     assert report["blend_path"]["from"] == "beta" and report["eval_network"]["size"] == 256
-    missing = CliRunner().invoke(
-        cli,
-        ["evaluate", str(tiny_checkpoint), "--content", str(tmp_path / "none"), "--vgg-weights", str(vgg_weights_file)],
-    )
+    missing = CliRunner().invoke(cli, ["evaluate", str(tiny_checkpoint), "--content",
+                                       str(tmp_path / "none"), "--vgg-weights", str(vgg_weights_file)])
     assert missing.exit_code == 2 and "content folder not found" in missing.output
 
 
@@ -120,14 +95,8 @@ def test_only_scores_the_named_styles_with_the_same_numbers(tiny_checkpoint, con
     photos = sorted(content_dir.glob("*.png"))[:2]
     full = _run(tiny_checkpoint, content_dir, style_dir)
     # only needs the paintings of the styles it scores
-    part = evaluate(
-        stylizer,
-        photos,
-        {"gamma": style_dir / "gamma.png", "beta": style_dir / "beta.png"},
-        random_encoder(EVAL_LOSS.layers),
-        only=["gamma", "beta"],
-        size=48,
-    )["report"]
+    part = evaluate(stylizer, photos, {"gamma": style_dir / "gamma.png", "beta": style_dir / "beta.png"},
+                    random_encoder(EVAL_LOSS.layers), only=["gamma", "beta"], size=48)["report"]
     assert list(part["styles"]) == ["gamma", "beta"]
     assert part["styles"]["gamma"] == full["styles"]["gamma"]
     assert part["blend_path"]["from"] == "gamma" and part["blend_path"]["to"] == "beta"
@@ -157,9 +126,8 @@ def test_identity_stylizer_scores_content_zero_and_ssim_one(content_dir, style_d
     assert alpha["tv"] == beta["tv"] and alpha["style"] != beta["style"]
 
 
-def test_bundled_model_sheet_lands_in_the_current_folder(
-    tiny_checkpoint, content_dir, vgg_weights_file, tmp_path, monkeypatch
-):
+def test_bundled_model_sheet_lands_in_the_current_folder(tiny_checkpoint, content_dir, vgg_weights_file,
+                                                         tmp_path, monkeypatch):
     from cin_style.assets import bundled
     from cin_style.evaluate.scores import evaluate_model
 

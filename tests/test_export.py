@@ -49,7 +49,8 @@ def test_graph_is_checked_standard_and_dynamic(exported):
     onnx.checker.check_model(proto, full_check=True)
     assert {n.domain for n in proto.graph.node} <= {""}  # standard ONNX ops only
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [18]
-    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+            for i in proto.graph.input}
     assert dims["image"][1] == 3 and all(isinstance(d, str) for d in (dims["image"][0], *dims["image"][2:]))
     assert dims["style_weights"][1] == 3 and dims["style_weights"][0] == dims["image"][0]
     assert [o.name for o in proto.graph.output] == ["stylized"]
@@ -108,7 +109,6 @@ def test_fp16_weights_graph_stores_half_and_computes_in_fp32(model, exported):
         cast = casts[conv.input[1]]
         assert kinds[cast.input[0]] == onnx.TensorProto.FLOAT16 and cast.attribute[0].i == onnx.TensorProto.FLOAT
     assert not any(n.attribute[0].i == onnx.TensorProto.FLOAT16 for n in casts.values())  # no fp16 arithmetic
-
     def weight_bytes(path):
         return sum(len(t.raw_data) for t in onnx.load(str(path)).graph.initializer)
 
@@ -199,19 +199,15 @@ def test_runner_imports_and_runs_without_torch(exported):
 def test_runner_stylize_batches_mixed_sizes_and_blends(model, exported):
     runner = StyleRunner(exported["fp32"].path, device="cpu")
     rng = np.random.default_rng(4)
-    images = [
-        rng.random((18, 22, 3)).astype(np.float32),
-        Image.new("RGB", (30, 16), (10, 200, 30)),
-        rng.random((18, 22, 3)).astype(np.float32),
-    ]
+    images = [rng.random((18, 22, 3)).astype(np.float32), Image.new("RGB", (30, 16), (10, 200, 30)),
+              rng.random((18, 22, 3)).astype(np.float32)]
     weights = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 2]], np.float32)
     outs = runner.stylize(images, weights)
     assert isinstance(outs[1], Image.Image) and outs[1].size == (30, 16)  # PIL in, PIL out
     assert [outs[0].shape, outs[2].shape] == [(18, 22, 3), (18, 22, 3)]
     assert outs[0].dtype == np.float32
-    expected = _torch(model, images[2].transpose(2, 0, 1)[None].copy(), np.array([[0, 0, 1]], np.float32))[0].transpose(
-        1, 2, 0
-    )
+    expected = _torch(model, images[2].transpose(2, 0, 1)[None].copy(),
+                      np.array([[0, 0, 1]], np.float32))[0].transpose(1, 2, 0)
     assert np.abs(outs[2] - expected).max() <= 1e-4  # the [0, 0, 2] row was normalised
     with pytest.raises(ValueError, match="unknown style 'delta'; valid styles: alpha, beta, gamma"):
         runner.stylize(images[0], "delta=1")
@@ -224,7 +220,8 @@ def test_cuda_request_without_cuda_is_a_clear_error(exported, monkeypatch):
     with pytest.raises(RunnerError, match="has no CUDA provider; install onnxruntime-gpu"):
         StyleRunner(exported["fp32"].path, device="cuda")
     assert StyleRunner(exported["fp32"].path, device="auto").device == "cpu"  # auto falls back
-    monkeypatch.setattr(runner_mod, "_installed_ort_distributions", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    monkeypatch.setattr(runner_mod, "_installed_ort_distributions",
+                        lambda: ["onnxruntime", "onnxruntime-gpu"])
     with pytest.raises(RunnerError, match="both onnxruntime and onnxruntime-gpu"):
         StyleRunner(exported["fp32"].path, device="cuda")
 
@@ -247,37 +244,22 @@ def test_cli_export_and_stylize_onnx_with_json(model, tmp_path):
     outputs = {}
     for model_path in (ckpt, onnx_path):
         out = tmp_path / f"out_{model_path.suffix[1:]}.png"
-        result = cli_runner.invoke(
-            cli,
-            [
-                "stylize",
-                str(model_path),
-                str(photo),
-                "-o",
-                str(out),
-                "--style",
-                "alpha=1",
-                "--style",
-                "gamma=3",
-                "--json",
-            ],
-        )
+        result = cli_runner.invoke(cli, ["stylize", str(model_path), str(photo), "-o", str(out),
+                                         "--style", "alpha=1", "--style", "gamma=3", "--json"])
         assert result.exit_code == 0, result.output
         record = json.loads(result.output.strip().splitlines()[-1])
         assert record["device"] == "cpu" and record["blend"] == "alpha=0.25,gamma=0.75"
         assert record["size"] == [35, 27]
         outputs[model_path.suffix] = np.asarray(Image.open(out), dtype=np.int16)
     assert np.abs(outputs[".pt"] - outputs[".onnx"]).max() <= 1  # same pixels, up to rounding
-    result = cli_runner.invoke(
-        cli, ["stylize", str(onnx_path), str(photo), "-o", str(tmp_path / "x.png"), "--style", "nope"]
-    )
+    result = cli_runner.invoke(cli, ["stylize", str(onnx_path), str(photo), "-o",
+                                     str(tmp_path / "x.png"), "--style", "nope"])
     assert result.exit_code == 1 and "valid styles: alpha, beta, gamma" in result.output
     # asserted on every machine: a CPU-only provider list stands in for a missing GPU
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-        result = cli_runner.invoke(
-            cli, ["stylize", str(onnx_path), str(photo), "-o", str(tmp_path / "x.png"), "--device", "cuda"]
-        )
+        result = cli_runner.invoke(cli, ["stylize", str(onnx_path), str(photo), "-o",
+                                         str(tmp_path / "x.png"), "--device", "cuda"])
     assert result.exit_code == 1 and "has no CUDA provider" in result.output
 
 
@@ -285,20 +267,18 @@ def test_cli_export_and_stylize_onnx_with_json(model, tmp_path):
 def test_cli_export_bake_and_errors(model, tmp_path):
     ckpt = atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     cli_runner = CliRunner()
-    result = cli_runner.invoke(
-        cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"), "--bake", "beta=1,gamma=1", "--no-verify", "-q"]
-    )
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"),
+                                     "--bake", "beta=1,gamma=1", "--no-verify", "-q"])
     assert result.exit_code == 0 and "baked beta=0.5,gamma=0.5" in result.output
     photo = write_image(tmp_path / "photo.png", seed=6, size=(20, 20))
-    result = cli_runner.invoke(
-        cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o", str(tmp_path / "o.png"), "--json"]
-    )
+    result = cli_runner.invoke(cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o",
+                                     str(tmp_path / "o.png"), "--json"])
     assert result.exit_code == 0 and '"blend": "beta=0.5,gamma=0.5"' in result.output
-    result = cli_runner.invoke(
-        cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o", str(tmp_path / "o.png"), "--style", "alpha"]
-    )
+    result = cli_runner.invoke(cli, ["stylize", str(tmp_path / "b.onnx"), str(photo), "-o",
+                                     str(tmp_path / "o.png"), "--style", "alpha"])
     assert result.exit_code == 2 and "baked blend" in result.output
-    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"), "--bake", "zeta=1"])
+    result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"),
+                                     "--bake", "zeta=1"])
     assert result.exit_code == 1 and "unknown style 'zeta'" in result.output
     result = cli_runner.invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "b.txt")])
     assert result.exit_code == 2 and ".onnx" in result.output

@@ -125,7 +125,4 @@ def test_list_images_recursive_and_filtered(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     assert [p.relative_to(tmp_path).as_posix() for p in imageio.list_images(tmp_path)] == [
-        "a.jpg",
-        "sub/b.PNG",
-        "sub/c.webp",
-    ]
+        "a.jpg", "sub/b.PNG", "sub/c.webp"]

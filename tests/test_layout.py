@@ -28,20 +28,11 @@ def test_modules_stay_small():
     assert {m: n for m, n in sizes.items() if m.startswith("cin_style/cli/") and n > MAX_CLI_MODULE_LINES} == {}
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "cin_style.infer.onnx_runner",
-        "cin_style.infer.loader",
-        "cin_style.infer.files",
-        "cin_style.blend.masks",
-        "cin_style.io.image",
-        "cin_style.config",
-        "cin_style.assets.bundled",
-        "cin_style.cli.main",
-    ],
-)
+@pytest.mark.parametrize("module", ["cin_style.infer.onnx_runner", "cin_style.infer.loader", "cin_style.infer.files",
+                                    "cin_style.blend.masks", "cin_style.io.image", "cin_style.config",
+                                    "cin_style.assets.bundled", "cin_style.cli.main"])
 def test_the_light_core_imports_no_torch(module):
-    script = f"import sys, {module}; print(sorted(m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules))"
+    script = (f"import sys, {module}; "
+              "print(sorted(m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

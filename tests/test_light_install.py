@@ -22,9 +22,8 @@ LIGHT = textwrap.dedent("""
 
 
 def light(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+    return subprocess.run([sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
 
 
 @pytest.mark.slow
@@ -33,7 +32,8 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 16
     photo = write_image(tmp_path / "photo.png", seed=4, size=(48, 36))
-    done = light("stylize", photo, "-o", tmp_path / "out.png", "--style", "starry_night=0.5,poppies=0.5", "--json")
+    done = light("stylize", photo, "-o", tmp_path / "out.png", "--style", "starry_night=0.5,poppies=0.5",
+                 "--json")
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout.strip().splitlines()[-1])
     assert record["size"] == [48, 36] and (tmp_path / "out.png").is_file()
@@ -55,45 +55,17 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
 def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
     from cin_style.cli.main import cli
 
-    for command in [
-        "train",
-        "optimize",
-        "evaluate",
-        "export",
-        "bench",
-        "add-style",
-        "demo",
-        "stylize",
-        "styles",
-        "weights",
-        "web",
-        "serve",
-        "video",
-    ]:
+    for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
+                    "stylize", "styles", "weights", "web", "serve", "video"]:
         result = light(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
-    assert set(cli.commands) <= {
-        "train",
-        "optimize",
-        "evaluate",
-        "export",
-        "bench",
-        "add-style",
-        "demo",
-        "stylize",
-        "styles",
-        "weights",
-        "web",
-        "serve",
-        "video",
-    }
+    assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
+                                 "demo", "stylize", "styles", "weights", "web", "serve", "video"}
     model = tmp_path / "m.pt"
     model.write_bytes(b"not needed: torch is missing first")
-    for args in (
-        ["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],
-        ["export", "-o", tmp_path / "x.onnx"],
-        ["stylize", model, tmp_path / "p.png", "-o", tmp_path / "o.png"],
-    ):
+    for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],
+                 ["export", "-o", tmp_path / "x.onnx"],
+                 ["stylize", model, tmp_path / "p.png", "-o", tmp_path / "o.png"]):
         if args[0] == "stylize":
             write_image(tmp_path / "p.png", seed=1)
         result = light(*args)

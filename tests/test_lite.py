@@ -41,10 +41,8 @@ def test_the_shipped_lite_model_has_the_reference_styles_and_is_small():
     # both bundled graphs store fp16 weights and compute in fp32: fp16 arithmetic is the
     # slow path on onnxruntime's x86 CPU provider
     assert runner.metadata["precision"] == "fp16-weights"
-    assert (
-        StyleRunner(bundled.bundled_graph("reference"), device="cpu", warmup=False).metadata["precision"]
-        == "fp16-weights"
-    )
+    assert StyleRunner(bundled.bundled_graph("reference"), device="cpu",
+                       warmup=False).metadata["precision"] == "fp16-weights"
     image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(image, torch.eye(16)[[3]]).numpy()
@@ -56,9 +54,8 @@ def test_stylize_and_styles_take_the_lite_model_by_name(tmp_path):
     from conftest import write_image
 
     photo = write_image(tmp_path / "p.png", seed=1, size=(48, 40))
-    result = CliRunner().invoke(
-        cli, ["stylize", "lite", str(photo), "-o", str(tmp_path / "o.png"), "--style", "great_wave"]
-    )
+    result = CliRunner().invoke(cli, ["stylize", "lite", str(photo), "-o", str(tmp_path / "o.png"),
+                                      "--style", "great_wave"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o.png").is_file()
     listed = CliRunner().invoke(cli, ["styles"])

@@ -51,13 +51,8 @@ def test_style_loss_of_image_with_itself_is_zero(encoder):
 
 
 def test_perceptual_loss_parts_are_weighted_and_sum_to_total(encoder):
-    config = LossConfig(
-        content_layers={"relu2_2": 1.0},
-        style_layers={"relu1_2": 1.0},
-        content_weight=2.0,
-        style_weight=10.0,
-        tv_weight=0.5,
-    )
+    config = LossConfig(content_layers={"relu2_2": 1.0}, style_layers={"relu1_2": 1.0},
+                        content_weight=2.0, style_weight=10.0, tv_weight=0.5)
     loss = PerceptualLoss(encoder, config)
     content, output = torch.rand(1, 3, 20, 20), torch.rand(1, 3, 20, 20)
     style = torch.rand(3, 24, 24)
@@ -65,8 +60,7 @@ def test_perceptual_loss_parts_are_weighted_and_sum_to_total(encoder):
     total, parts = loss(output, content, grams)
     feats = encoder(torch.cat([output, content]))
     assert parts["content"].item() == pytest.approx(
-        2.0 * content_loss(feats["relu2_2"][:1], feats["relu2_2"][1:]).item(), rel=1e-5
-    )
+        2.0 * content_loss(feats["relu2_2"][:1], feats["relu2_2"][1:]).item(), rel=1e-5)
     assert parts["tv"].item() == pytest.approx(0.5 * total_variation(output).item(), rel=1e-6)
     assert total.item() == pytest.approx(sum(p.item() for p in parts.values()), rel=1e-6)
     # the content image scored against its own features has no content loss
@@ -85,13 +79,8 @@ def test_loss_config_validates_itself_and_configs_are_frozen():
     from cin_style.config import OptimizeConfig, TrainConfig
     from cin_style.errors import ConfigError
 
-    for bad in (
-        dict(style_weight=-1.0),
-        dict(tv_weight=float("nan")),
-        dict(content_layers={}),
-        dict(style_layers={"relu1_2": -2.0}),
-        dict(encoder="resnet"),
-    ):
+    for bad in (dict(style_weight=-1.0), dict(tv_weight=float("nan")), dict(content_layers={}),
+                dict(style_layers={"relu1_2": -2.0}), dict(encoder="resnet")):
         with pytest.raises(ConfigError):
             LossConfig(**bad)
     with pytest.raises(ConfigError, match="style weight"):  # optimize used to accept it

@@ -47,10 +47,8 @@ def test_half_and_half_follows_each_style_away_from_the_boundary(model):
     split[:, 2, :, 96:] = 1
     out = run(model, x, split)
     alpha, gamma = run(model, x, [[1, 0, 0]]), run(model, x, [[0, 0, 1]])
-    left, right = (
-        (slice(None), slice(None), slice(None), slice(0, 64)),
-        (slice(None), slice(None), slice(None), slice(128, 192)),
-    )
+    left, right = (slice(None), slice(None), slice(None), slice(0, 64)), \
+        (slice(None), slice(None), slice(None), slice(128, 192))
     for region, own, other in [(left, alpha, gamma), (right, gamma, alpha)]:
         near = (out[region] - own[region]).abs().mean()
         far = (out[region] - other[region]).abs().mean()
@@ -73,11 +71,10 @@ def test_mask_files_become_normalised_weight_maps(tmp_path):
     maps = weight_map(parse_mask_specs(["gamma=" + str(tmp_path / "sky.png")]), NAMES, base, 40, 60)
     assert maps.shape == (3, 40, 60) and np.allclose(maps.sum(axis=0), 1)
     assert np.allclose(maps[:, 2, 30], [0, 0, 1]) and np.allclose(maps[:, 37, 30], [1, 0, 0])
-    both = weight_map(
-        parse_mask_specs([f"gamma={tmp_path / 'sky.png'}", f"beta={tmp_path / 'grey.png'}"]), NAMES, base, 20, 30
-    )
-    assert np.allclose(both[:, 2, 5], [0, 0.5 / 1.5, 1 / 1.5], atol=0.01)  # sky + grey: normalised
-    assert np.allclose(both[:, 18, 5], [0.5, 0.5, 0], atol=0.01)  # grey + the rest to base
+    both = weight_map(parse_mask_specs([f"gamma={tmp_path / 'sky.png'}", f"beta={tmp_path / 'grey.png'}"]),
+                      NAMES, base, 20, 30)
+    assert np.allclose(both[:, 2, 5], [0, 0.5 / 1.5, 1 / 1.5], atol=0.01)   # sky + grey: normalised
+    assert np.allclose(both[:, 18, 5], [0.5, 0.5, 0], atol=0.01)             # grey + the rest to base
     with pytest.raises(UsageError, match="unknown style"):
         weight_map(parse_mask_specs([f"delta={tmp_path / 'sky.png'}"]), NAMES, base, 20, 30)
     with pytest.raises(UsageError, match="NAME=MASK"):
@@ -91,10 +88,8 @@ def test_masks_graph_matches_pytorch_and_takes_global_blends(model, tmp_path):
     result = export_onnx(model, NAMES, tmp_path / "masks.onnx", masks=True)
     assert result.parity["max_abs_diff"] < 1e-4
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
-    masks, plain = (
-        StyleRunner(tmp_path / "masks.onnx", device="cpu"),
-        StyleRunner(tmp_path / "plain.onnx", device="cpu"),
-    )
+    masks, plain = StyleRunner(tmp_path / "masks.onnx", device="cpu"), StyleRunner(tmp_path / "plain.onnx",
+                                                                                   device="cpu")
     assert masks.capabilities.masks and not plain.capabilities.masks
     x = image().numpy()
     split = np.zeros((1, 3, 6, 8), np.float32)
@@ -119,48 +114,16 @@ def test_stylize_cli_with_style_masks(model, tmp_path):
     runner = CliRunner()
     outs = {}
     for name, model_file in [("pt", checkpoint), ("onnx", tmp_path / "masks.onnx")]:
-        result = runner.invoke(
-            cli,
-            [
-                "stylize",
-                str(model_file),
-                str(photo),
-                "-o",
-                str(tmp_path / f"{name}.png"),
-                "--style",
-                "gamma",
-                "--style-mask",
-                f"alpha={tmp_path / 'left.png'}",
-            ],
-        )
+        result = runner.invoke(cli, ["stylize", str(model_file), str(photo), "-o", str(tmp_path / f"{name}.png"),
+                                     "--style", "gamma", "--style-mask", f"alpha={tmp_path / 'left.png'}"])
         assert result.exit_code == 0, result.output
         outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png")).astype(int)
     assert np.abs(outs["pt"] - outs["onnx"]).max() <= 1
-    refused = runner.invoke(
-        cli,
-        [
-            "stylize",
-            str(tmp_path / "plain.onnx"),
-            str(photo),
-            "-o",
-            str(tmp_path / "x.png"),
-            "--style-mask",
-            f"alpha={tmp_path / 'left.png'}",
-        ],
-    )
+    refused = runner.invoke(cli, ["stylize", str(tmp_path / "plain.onnx"), str(photo), "-o",
+                                  str(tmp_path / "x.png"), "--style-mask", f"alpha={tmp_path / 'left.png'}"])
     assert refused.exit_code == 2 and "export --masks" in refused.output
-    missing = runner.invoke(
-        cli,
-        [
-            "stylize",
-            str(checkpoint),
-            str(photo),
-            "-o",
-            str(tmp_path / "y.png"),
-            "--style-mask",
-            f"alpha={tmp_path / 'nope.png'}",
-        ],
-    )
+    missing = runner.invoke(cli, ["stylize", str(checkpoint), str(photo), "-o", str(tmp_path / "y.png"),
+                                  "--style-mask", f"alpha={tmp_path / 'nope.png'}"])
     assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
 
 
@@ -172,5 +135,6 @@ def test_export_cli_writes_the_masks_variant(model, tmp_path):
     done = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--masks"])
     assert done.exit_code == 0 and "per-pixel blends" in done.output, done.output
     assert StyleRunner(tmp_path / "m.onnx", device="cpu").capabilities.masks
-    both = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "x.onnx"), "--masks", "--bake", "alpha"])
+    both = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "x.onnx"), "--masks",
+                               "--bake", "alpha"])
     assert both.exit_code == 2 and not (tmp_path / "x.onnx").exists()

@@ -18,8 +18,8 @@ def test_one_hot_rows_select_single_styles_per_sample(tiny_model):
     x = torch.rand(3, 3, 20, 28)
     batch = tiny_model(x, one_hot_weights(torch.tensor([0, 1, 2]), 3))
     for i in range(3):
-        alone = tiny_model(x[i : i + 1], one_hot_weights(torch.tensor([i]), 3))
-        torch.testing.assert_close(batch[i : i + 1], alone, rtol=0, atol=1e-5)
+        alone = tiny_model(x[i:i + 1], one_hot_weights(torch.tensor([i]), 3))
+        torch.testing.assert_close(batch[i:i + 1], alone, rtol=0, atol=1e-5)
     # different styles really give different images
     assert (batch[0] - tiny_model(x[:1], one_hot_weights(torch.tensor([1]), 3))).abs().max() > 1e-3
 
@@ -73,13 +73,10 @@ def test_add_styles_grows_rows_and_keeps_old_ones(tiny_model):
             assert torch.equal(value, before[key])
 
 
-@pytest.mark.parametrize(
-    "image,weights,match",
-    [
-        (torch.rand(1, 4, 16, 16), torch.ones(1, 3) / 3, r"\[N, 3, H, W\]"),
-        (torch.rand(1, 3, 16, 16), torch.ones(1, 2), r"\[N, 3\]"),
-    ],
-)
+@pytest.mark.parametrize("image,weights,match", [
+    (torch.rand(1, 4, 16, 16), torch.ones(1, 3) / 3, r"\[N, 3, H, W\]"),
+    (torch.rand(1, 3, 16, 16), torch.ones(1, 2), r"\[N, 3\]"),
+])
 def test_wrong_shapes_give_readable_errors(tiny_model, image, weights, match):
     with pytest.raises(ValueError, match=match):
         tiny_model(image, weights)

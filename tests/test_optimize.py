@@ -1,3 +1,4 @@
+
 import numpy as np
 import pytest
 import torch
@@ -10,13 +11,8 @@ from cin_style.losses.perceptual import blend_grams, gram_matrix
 from cin_style.nn.vgg import VGGEncoder
 from cin_style.optimize.gatys import optimize_image
 
-TINY_GATYS = LossConfig(
-    encoder="vgg19",
-    content_layers={"conv2_2": 1.0},
-    style_layers={"conv1_1": 1.0, "conv2_1": 1.0},
-    style_weight=1e3,
-    tv_weight=1e-2,
-)
+TINY_GATYS = LossConfig(encoder="vgg19", content_layers={"conv2_2": 1.0},
+                        style_layers={"conv1_1": 1.0, "conv2_1": 1.0}, style_weight=1e3, tv_weight=1e-2)
 
 
 def _encoder():
@@ -66,42 +62,20 @@ def test_optimize_cli_end_to_end(tmp_path):
     torch.manual_seed(2)
     enc = VGGEncoder("vgg19", ["relu5_4"], preprocessing="caffe")
     weights = tmp_path / "vgg19-random.pt"
-    torch.save({**{k.replace("stack.", ""): v for k, v in enc.state_dict().items()}, "preprocessing": "caffe"}, weights)
+    torch.save({**{k.replace("stack.", ""): v for k, v in enc.state_dict().items()},
+                "preprocessing": "caffe"}, weights)
     photo = write_image(tmp_path / "photo.png", seed=1, size=(40, 30))
     style_a = write_image(tmp_path / "a.png", seed=2, size=(32, 32))
     style_b = write_image(tmp_path / "b.png", seed=3, size=(32, 32))
     out = tmp_path / "out.png"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "optimize",
-            str(photo),
-            str(style_a),
-            f"{style_b}=0.5",
-            "-o",
-            str(out),
-            "--size",
-            "48",
-            "--steps",
-            "2",
-            "--content-layers",
-            "conv2_2",
-            "--style-layers",
-            "conv1_1,conv2_1",
-            "--vgg-weights",
-            str(weights),
-            "--frames-every",
-            "2",
-            "--preserve-color",
-            "-q",
-            "--device",
-            "cpu",
-        ],
-    )
+    result = CliRunner().invoke(cli, [
+        "optimize", str(photo), str(style_a), f"{style_b}=0.5", "-o", str(out), "--size", "48",
+        "--steps", "2", "--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1",
+        "--vgg-weights", str(weights), "--frames-every", "2", "--preserve-color", "-q",
+        "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "48x36" in result.output and out.is_file()
     assert len(list((tmp_path / "out_frames").iterdir())) >= 1
-    bad = CliRunner().invoke(
-        cli, ["optimize", str(photo), str(tmp_path / "missing.jpg"), "-o", str(out), "--vgg-weights", str(weights)]
-    )
+    bad = CliRunner().invoke(cli, ["optimize", str(photo), str(tmp_path / "missing.jpg"), "-o",
+                                   str(out), "--vgg-weights", str(weights)])
     assert bad.exit_code == 1 and "no such file" in bad.output

@@ -37,7 +37,8 @@ def graphs(tmp_path_factory):
 def test_int8_graph_quantizes_only_residual_convs_and_stays_close(graphs):
     folder, photos = graphs
     checks = sorted(bundled_samples().glob("*.jpg"))[:2]
-    report = quantize_int8(folder / "fp32.onnx", folder / "int8.onnx", photos, checks, min_psnr=TINY_MODEL_FLOOR_DB)
+    report = quantize_int8(folder / "fp32.onnx", folder / "int8.onnx", photos, checks,
+                           min_psnr=TINY_MODEL_FLOOR_DB)
     assert report["checked"] == 6 and report["min_psnr_db"] >= report["floor_db"] == TINY_MODEL_FLOOR_DB
     assert report["fp32_ms_512"] > 0 and report["int8_ms_512"] > 0
     proto = onnx.load(str(folder / "int8.onnx"))
@@ -56,13 +57,8 @@ def test_int8_graph_quantizes_only_residual_convs_and_stays_close(graphs):
 def test_int8_below_the_floor_is_refused_and_nothing_is_written(graphs):
     folder, photos = graphs
     with pytest.raises(QuantizationError, match="rejected"):
-        quantize_int8(
-            folder / "fp32.onnx",
-            folder / "refused.onnx",
-            photos[:2],
-            sorted(bundled_samples().glob("*.jpg"))[:1],
-            min_psnr=200,
-        )
+        quantize_int8(folder / "fp32.onnx", folder / "refused.onnx", photos[:2],
+                      sorted(bundled_samples().glob("*.jpg"))[:1], min_psnr=200)
     assert not (folder / "refused.onnx").exists()
     with pytest.raises(QuantizationError, match="no calibration photos"):
         quantize_int8(folder / "fp32.onnx", folder / "none.onnx", [], photos)
@@ -74,38 +70,13 @@ def test_export_cli_int8(graphs, tmp_path):
     checkpoint = tmp_path / "m.pt"
     atomic_torch_save(make_checkpoint(make_tiny_model(), NAMES), checkpoint)
     runner = CliRunner()
-    result = runner.invoke(
-        cli,
-        [
-            "export",
-            str(checkpoint),
-            "-o",
-            str(tmp_path / "m8.onnx"),
-            "--precision",
-            "int8",
-            "--calibrate",
-            str(folder / "photos"),
-            "--int8-floor",
-            "20",
-        ],
-    )
+    result = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "m8.onnx"),
+                                 "--precision", "int8", "--calibrate", str(folder / "photos"),
+                                 "--int8-floor", "20"])
     assert result.exit_code == 0, result.output
     assert "worst PSNR" in result.output and "int8" in result.output and (tmp_path / "m8.onnx").is_file()
     alone = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "x.onnx"), "--precision", "int8"])
     assert alone.exit_code == 2 and "--calibrate" in alone.output
-    strict = runner.invoke(
-        cli,
-        [
-            "export",
-            str(checkpoint),
-            "-o",
-            str(tmp_path / "y.onnx"),
-            "--precision",
-            "int8",
-            "--calibrate",
-            str(folder / "photos"),
-            "--int8-floor",
-            "200",
-        ],
-    )
+    strict = runner.invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "y.onnx"), "--precision",
+                                 "int8", "--calibrate", str(folder / "photos"), "--int8-floor", "200"])
     assert strict.exit_code == 1 and "rejected" in strict.output and not (tmp_path / "y.onnx").exists()

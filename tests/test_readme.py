@@ -36,10 +36,8 @@ def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(bundled, "reference_model", lambda: model_file)
     monkeypatch.chdir(tmp_path)
     write_image(tmp_path / "photo.jpg", seed=3, size=(40, 28))
-    namespace = {
-        "tensor_batch": torch.rand(2, 3, 24, 20),
-        "weights_matrix": np.array([[1, 0, 0], [0, 0.5, 0.5]], np.float32),
-    }
+    namespace = {"tensor_batch": torch.rand(2, 3, 24, 20),
+                 "weights_matrix": np.array([[1, 0, 0], [0, 0.5, 0.5]], np.float32)}
     exec(_python_blocks_after("## Python API")[0], namespace)
     with Image.open(tmp_path / "out.png") as out:
         assert out.size == (40, 28)
@@ -54,12 +52,11 @@ def test_readme_runner_snippet_runs(tmp_path, monkeypatch):
 
     from cin_style.deploy.onnx_export import export_onnx
 
-    export_onnx(make_tiny_model(), ["starry_night", "great_wave", "poppies"], tmp_path / "model.onnx", verify=False)
+    export_onnx(make_tiny_model(), ["starry_night", "great_wave", "poppies"], tmp_path / "model.onnx",
+                verify=False)
     monkeypatch.chdir(tmp_path)
-    namespace = {
-        "pil_image": Image.new("RGB", (30, 20), (200, 40, 10)),
-        "uint8_array": np.full((18, 26, 3), 90, np.uint8),
-    }
+    namespace = {"pil_image": Image.new("RGB", (30, 20), (200, 40, 10)),
+                 "uint8_array": np.full((18, 26, 3), 90, np.uint8)}
     exec(_python_blocks_after("From Python, without torch:")[0], namespace)
     outs = namespace["outs"]
     assert isinstance(outs[0], Image.Image) and outs[0].size == (30, 20)
@@ -70,10 +67,8 @@ def test_importing_the_packages_loads_neither_torch_nor_onnxruntime():
     import subprocess
     import sys
 
-    script = (
-        "import sys, cin_style, cin_style.infer, cin_style.deploy; "
-        "assert callable(cin_style.__getattr__); "
-        "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))"
-    )
+    script = ("import sys, cin_style, cin_style.infer, cin_style.deploy; "
+              "assert callable(cin_style.__getattr__); "
+              "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

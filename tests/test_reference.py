@@ -53,7 +53,8 @@ def test_style_inputs_accept_an_image_list(tmp_path, style_dir):
 @pytest.fixture
 def trained_checkpoint(tmp_path, style_dir, content_dir):
     out = tmp_path / "run.pt"
-    train([style_dir], content_dir, out, tiny_train_config(), device="cpu", encoder=random_encoder(), samples=False)
+    train([style_dir], content_dir, out, tiny_train_config(), device="cpu",
+          encoder=random_encoder(), samples=False)
     return out
 
 
@@ -98,7 +99,8 @@ def test_slim_export_refuses_below_the_psnr_bar(trained_checkpoint, tmp_path, mo
     assert not (tmp_path / "out.pt").exists()
 
 
-def test_validation_is_scored_at_checkpoints_and_survives_resume(tmp_path, style_dir, content_dir, image_list):
+def test_validation_is_scored_at_checkpoints_and_survives_resume(tmp_path, style_dir, content_dir,
+                                                                 image_list):
     out = tmp_path / "val.pt"
     kwargs = dict(device="cpu", encoder=random_encoder(), samples=False, validation=image_list)
     train([style_dir], content_dir, out, tiny_train_config(steps=2), **kwargs)
@@ -134,16 +136,16 @@ def test_commands_default_to_the_bundled_model(bundled_model, tmp_path):
     implicit, explicit = tmp_path / "implicit.png", tmp_path / "explicit.png"
     result = runner.invoke(cli, ["stylize", str(photo), "-o", str(implicit), "--style", "great_wave"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        cli, ["stylize", str(bundled_model), str(photo), "-o", str(explicit), "--style", "great_wave"]
-    )
+    result = runner.invoke(cli, ["stylize", str(bundled_model), str(photo), "-o", str(explicit),
+                                 "--style", "great_wave"])
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.asarray(Image.open(implicit)), np.asarray(Image.open(explicit)))
     onnx_out = tmp_path / "bundled.onnx"
     result = runner.invoke(cli, ["export", "-o", str(onnx_out), "-q"])
     assert result.exit_code == 0, result.output
     via_onnx = tmp_path / "onnx.png"
-    result = runner.invoke(cli, ["stylize", str(onnx_out), str(photo), "-o", str(via_onnx), "--style", "great_wave"])
+    result = runner.invoke(cli, ["stylize", str(onnx_out), str(photo), "-o", str(via_onnx),
+                                 "--style", "great_wave"])
     assert result.exit_code == 0, result.output
     a = np.asarray(Image.open(via_onnx), np.int16)
     assert np.abs(a - np.asarray(Image.open(explicit), np.int16)).max() <= 1
@@ -163,7 +165,6 @@ def test_no_input_and_missing_bundled_model_are_one_line_errors(tmp_path, monkey
 
     def missing():
         raise bundled.BundledModelMissing("this installation has no bundled model (x); pass a MODEL file")
-
     monkeypatch.setattr(bundled, "reference_model", missing)
     photo = write_image(tmp_path / "p.png", seed=1)
     result = runner.invoke(cli, ["stylize", str(photo), "-o", str(tmp_path / "o.png")])
@@ -172,9 +173,8 @@ def test_no_input_and_missing_bundled_model_are_one_line_errors(tmp_path, monkey
 
 
 def test_add_style_to_the_bundled_model_needs_an_output(bundled_model, tmp_path, content_dir):
-    result = CliRunner().invoke(
-        cli, ["add-style", str(bundled.bundled_styles() / "harvesters.jpg"), "--content", str(content_dir)]
-    )
+    result = CliRunner().invoke(cli, ["add-style", str(bundled.bundled_styles() / "harvesters.jpg"),
+                                      "--content", str(content_dir)])
     assert result.exit_code == 2 and "-o" in result.output
 
 
@@ -182,10 +182,8 @@ def test_evaluate_finds_bundled_paintings_by_style_name(bundled_model):
     from cin_style.evaluate.scores import model_style_images
 
     found = model_style_images(bundled_model, ["starry_night", "poppies"])
-    assert found == {
-        "starry_night": bundled.bundled_styles() / "starry_night.jpg",
-        "poppies": bundled.bundled_styles() / "poppies.jpg",
-    }
+    assert found == {"starry_night": bundled.bundled_styles() / "starry_night.jpg",
+                     "poppies": bundled.bundled_styles() / "poppies.jpg"}
     with pytest.raises(ValueError, match="nonexistent_style"):
         model_style_images(bundled_model, ["starry_night", "nonexistent_style"])
 
@@ -202,16 +200,14 @@ def test_demo_shows_the_bundled_model_without_training(bundled_model, tmp_path):
 
 def test_the_shipped_reference_model_loads_with_its_16_named_styles():
     path = bundled.reference_model()  # the real one, installed with the package
-    listed = [
-        line.strip().split("/")[-1][:-4]
-        for line in (Path(__file__).resolve().parents[1] / "training" / "styles.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+    listed = [line.strip().split("/")[-1][:-4] for line in
+              (Path(__file__).resolve().parents[1] / "training" / "styles.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
     model, names = load_model()
     assert names == listed and len(names) == 16 and "harvesters" not in names
     data = load_checkpoint(path)
     assert data["weights_precision"] == "fp16" and "optimizer" not in data
-    assert path.stat().st_size < 5 * 2**20
+    assert path.stat().st_size < 5 * 2 ** 20
     out = model(torch.rand(1, 3, 40, 48), torch.eye(16)[[13]])
     assert out.shape == (1, 3, 40, 48) and out.std() > 0.01
     assert all(bundled.bundled_style_image(n) is not None for n in names)  # evaluate finds them

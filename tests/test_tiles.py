@@ -30,11 +30,8 @@ def photo(height, width, seed=0) -> np.ndarray:
 
 def untiled(model, image, weights) -> np.ndarray:
     with torch.no_grad():
-        out = (
-            model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, torch.from_numpy(weights)[None])[0]
-            .permute(1, 2, 0)
-            .numpy()
-        )
+        out = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+                    torch.from_numpy(weights)[None])[0].permute(1, 2, 0).numpy()
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
@@ -122,9 +119,8 @@ def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     assert exported.exit_code == 0, exported.output
     assert "tiled variant" in exported.output and "max uint8 diff" in exported.output
     assert StyleRunner(tmp_path / "tiled.onnx", device="cpu").capabilities.tiles_only
-    refused = CliRunner().invoke(
-        cli, ["export", str(checkpoint), "-o", str(tmp_path / "t16.onnx"), "--tiled", "--precision", "fp16"]
-    )
+    refused = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "t16.onnx"), "--tiled",
+                                       "--precision", "fp16"])
     assert refused.exit_code == 2 and not (tmp_path / "t16.onnx").exists()
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
     Image.fromarray(photo(120, 170, seed=5)).save(tmp_path / "in.png")
@@ -132,7 +128,8 @@ def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     common = ["--style", "beta=1,gamma=1", "--strength", "0.7", "--preserve-color"]
 
     def run(model, out, *extra):
-        result = runner.invoke(cli, ["stylize", str(model), str(tmp_path / "in.png"), "-o", str(out), *common, *extra])
+        result = runner.invoke(cli, ["stylize", str(model), str(tmp_path / "in.png"), "-o", str(out),
+                                     *common, *extra])
         assert result.exit_code == 0, result.output
         return np.asarray(Image.open(out)).astype(int)
 
@@ -140,20 +137,9 @@ def test_stylize_cli_tiles_with_the_same_finish(model, tmp_path):
     tiled = run(checkpoint, tmp_path / "tiled.png", "--tile", "64")
     graph = run(tmp_path / "tiled.onnx", tmp_path / "graph.png")
     assert np.abs(tiled - plain).max() <= 2 and np.abs(graph - plain).max() <= 2
-    refused = runner.invoke(
-        cli,
-        [
-            "stylize",
-            str(tmp_path / "plain.onnx"),
-            str(tmp_path / "in.png"),
-            "-o",
-            str(tmp_path / "x.png"),
-            "--tile",
-            "64",
-        ],
-    )
+    refused = runner.invoke(cli, ["stylize", str(tmp_path / "plain.onnx"), str(tmp_path / "in.png"),
+                                  "-o", str(tmp_path / "x.png"), "--tile", "64"])
     assert refused.exit_code == 2 and "export --tiled" in refused.output
-    odd = runner.invoke(
-        cli, ["stylize", str(checkpoint), str(tmp_path / "in.png"), "-o", str(tmp_path / "y.png"), "--tile", "66"]
-    )
+    odd = runner.invoke(cli, ["stylize", str(checkpoint), str(tmp_path / "in.png"), "-o",
+                              str(tmp_path / "y.png"), "--tile", "66"])
     assert odd.exit_code == 2 and "multiple of 4" in odd.output

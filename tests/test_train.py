@@ -22,7 +22,8 @@ def run(style_dir, content_dir, out, **kw):
 def test_checkpoint_holds_everything_needed(style_dir, content_dir, tmp_path):
     result = run(style_dir, content_dir, tmp_path / "m.pt")
     data = load_checkpoint(tmp_path / "m.pt")
-    for key in ("format_version", "model_config", "style_names", "train_config", "step", "optimizer", "rng", "model"):
+    for key in ("format_version", "model_config", "style_names", "train_config", "step",
+                "optimizer", "rng", "model"):
         assert key in data
     assert data["style_names"] == ["alpha", "beta", "gamma"] == result.style_names
     assert data["step"] == 4 and data["model_config"]["num_styles"] == 3
@@ -39,14 +40,16 @@ def test_checkpoints_from_before_the_network_field_still_resume(style_dir, conte
     legacy = {**data["train_config"], "base_width": 4, "residual_blocks": 1}
     torch.save({**data, "train_config": legacy, "loss_config": legacy["loss"]}, tmp_path / "old.pt")
     assert TrainConfig.from_dict(legacy).network.base_width == 4
-    resumed = run(style_dir, content_dir, tmp_path / "old.pt", config=tiny_train_config(steps=3), resume=True)
+    resumed = run(style_dir, content_dir, tmp_path / "old.pt", config=tiny_train_config(steps=3),
+                  resume=True)
     assert resumed.step == 3 and resumed.model.config.base_width == 4
 
 
 def test_resume_is_exact(style_dir, content_dir, tmp_path):
     straight = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=4))
     run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=2))
-    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=4), resume=True)
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=4),
+                  resume=True)
     assert resumed.step == 4
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -58,15 +61,8 @@ def test_resume_is_exact(style_dir, content_dir, tmp_path):
 def test_resume_refuses_other_styles(style_dir, content_dir, tmp_path):
     run(style_dir, content_dir, tmp_path / "m.pt")
     with pytest.raises(CheckpointError, match="trained on styles"):
-        train(
-            [style_dir / "alpha.png"],
-            content_dir,
-            tmp_path / "m.pt",
-            tiny_train_config(),
-            resume=True,
-            device="cpu",
-            encoder=random_encoder(),
-        )
+        train([style_dir / "alpha.png"], content_dir, tmp_path / "m.pt", tiny_train_config(),
+              resume=True, device="cpu", encoder=random_encoder())
 
 
 def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, content_dir, tmp_path):
@@ -75,11 +71,9 @@ def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, c
     first = run(style_dir, content_dir, tmp_path / "a.pt", config=tiny_train_config(steps=3))
     # a different shape asked for: the starting model's shape wins; a vanishing rate
     # leaves its weights where they were after the fresh optimizer's one step
-    config = dataclasses.replace(
-        tiny_train_config(steps=1, lr=1e-12, lr_schedule="cosine"),
-        network=dataclasses.replace(first.model.config, base_width=6),
-        init_from=str(tmp_path / "a.pt"),
-    )
+    config = dataclasses.replace(tiny_train_config(steps=1, lr=1e-12, lr_schedule="cosine"),
+                                 network=dataclasses.replace(first.model.config, base_width=6),
+                                 init_from=str(tmp_path / "a.pt"))
     tail = run(style_dir, content_dir, tmp_path / "b.pt", config=config)
     assert tail.step == 1 and tail.model.config == first.model.config
     start, got = first.model.state_dict(), tail.model.state_dict()
@@ -89,10 +83,12 @@ def test_init_from_starts_a_fresh_run_from_a_trained_models_weights(style_dir, c
     saved = load_checkpoint(tmp_path / "b.pt")["train_config"]
     assert saved["init_from"] == str(tmp_path / "a.pt") and saved["init_sha256"] == file_sha256(tmp_path / "a.pt")
     assert load_checkpoint(tmp_path / "b.pt")["optimizer"]["state"][0]["step"].item() == 1  # fresh Adam
-    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=dataclasses.replace(config, steps=2), resume=True)
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt",
+                  config=dataclasses.replace(config, steps=2), resume=True)
     assert resumed.step == 2  # a run begun from another model resumes like any other
     with pytest.raises(CheckpointError, match="same names, same order"):
-        train([style_dir / "alpha.png"], content_dir, tmp_path / "d.pt", config, device="cpu", encoder=random_encoder())
+        train([style_dir / "alpha.png"], content_dir, tmp_path / "d.pt", config, device="cpu",
+              encoder=random_encoder())
 
 
 def test_init_from_cli_refuses_resume_and_a_shape(style_dir, content_dir, tmp_path):
@@ -100,17 +96,8 @@ def test_init_from_cli_refuses_resume_and_a_shape(style_dir, content_dir, tmp_pa
 
     from cin_style.cli.main import cli
 
-    common = [
-        "train",
-        "--styles",
-        str(style_dir),
-        "--content",
-        str(content_dir),
-        "--out",
-        str(tmp_path / "m.pt"),
-        "--init-from",
-        str(tmp_path / "a.pt"),
-    ]
+    common = ["train", "--styles", str(style_dir), "--content", str(content_dir), "--out",
+              str(tmp_path / "m.pt"), "--init-from", str(tmp_path / "a.pt")]
     for extra, message in ((["--resume"], "--resume continues one"), (["--net", "lite"], "network shape")):
         result = CliRunner().invoke(cli, common + extra)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
@@ -161,15 +148,8 @@ def test_add_style_keeps_old_styles_bit_identical(style_dir, content_dir, tmp_pa
     base = run(style_dir, content_dir, tmp_path / "m.pt")
     extra = tmp_path / "extra.png"
     Image.fromarray((np.random.default_rng(5).random((30, 30, 3)) * 255).astype(np.uint8)).save(extra)
-    grown = add_styles(
-        tmp_path / "m.pt",
-        [f"new={extra}"],
-        content_dir,
-        tmp_path / "grown.pt",
-        steps=3,
-        device="cpu",
-        encoder=random_encoder(),
-    )
+    grown = add_styles(tmp_path / "m.pt", [f"new={extra}"], content_dir, tmp_path / "grown.pt",
+                       steps=3, device="cpu", encoder=random_encoder())
     assert grown.style_names == ["alpha", "beta", "gamma", "new"]
     old_model, _ = load_model(tmp_path / "m.pt")
     new_model, names = load_model(tmp_path / "grown.pt")
@@ -208,9 +188,8 @@ def test_cosine_schedule_and_clipping_run(style_dir, content_dir, tmp_path):
     assert moved[1e-14] < 0.01 * moved[None]
 
 
-def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(
-    style_dir, content_dir, tmp_path, monkeypatch, caplog
-):
+def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(style_dir, content_dir, tmp_path,
+                                                                    monkeypatch, caplog):
     import os
     import signal
 
@@ -227,19 +206,14 @@ def test_sigint_stops_at_a_step_boundary_with_a_resumable_checkpoint(
 
     monkeypatch.setattr(train_module.Trainer, "train_step", step_then_interrupt)
     with caplog.at_level("INFO", logger="cin_style"):
-        stopped = train(
-            [style_dir],
-            content_dir,
-            tmp_path / "b.pt",
-            tiny_train_config(steps=6),
-            device="cpu",
-            encoder=random_encoder(),
-        )
+        stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=6),
+                        device="cpu", encoder=random_encoder())
     assert stopped.step == 3 and load_checkpoint(tmp_path / "b.pt")["step"] == 3
     assert any("stopped at step 3" in line for line in caplog.messages)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     monkeypatch.setattr(train_module.Trainer, "train_step", real_step)
-    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=6), resume=True)
+    resumed = run(style_dir, content_dir, tmp_path / "b.pt", config=tiny_train_config(steps=6),
+                  resume=True)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert resumed.step == 6 and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import random_encoder, tiny_train_config
+from test_cli import TINY_TRAIN
 
 from cin_style.cli.main import cli
 from cin_style.data.photos import ContentImages
@@ -23,43 +24,25 @@ def make_trainer(style_dir, content_dir, **config):
     specs = parse_style_inputs([style_dir])
     torch.manual_seed(0)
     model = StyleNet(dataclasses.replace(config.network, num_styles=len(specs)))
-    rows = StyleRows(
-        model,
-        [s.name for s in specs],
-        specs,
-        list(range(len(specs))),
-        list(model.parameters()),
-        [s.source for s in specs],
-    )
     data = ContentImages(content_dir, config.image_size)
-    return build_trainer(rows, data, config, torch.device("cpu"), random_encoder())
+    return build_trainer(StyleRows.all_styles(model, specs), data, config, torch.device("cpu"), random_encoder())
 
 
 def test_time_budget_stops_with_a_checkpoint_that_resumes_exactly(style_dir, content_dir, tmp_path):
     kwargs = {"device": "cpu", "encoder": random_encoder(), "samples": False}
     straight = train([style_dir], content_dir, tmp_path / "a.pt", tiny_train_config(steps=5), **kwargs)
-    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), time_budget=1e-9, **kwargs)
+    stopped = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5),
+                    time_budget=1e-9, **kwargs)
     assert stopped.step == 1 and load_checkpoint(tmp_path / "b.pt")["step"] == 1
-    resumed = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), resume=True, **kwargs)
+    resumed = train([style_dir], content_dir, tmp_path / "b.pt", tiny_train_config(steps=5), resume=True,
+                    **kwargs)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert resumed.step == 5 and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_max_seconds_below_one_is_a_usage_error(style_dir, content_dir, tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            "--styles",
-            str(style_dir),
-            "--content",
-            str(content_dir),
-            "--out",
-            str(tmp_path / "m.pt"),
-            "--max-seconds",
-            "0.5",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["train", "--styles", str(style_dir), "--content", str(content_dir),
+                                      "--out", str(tmp_path / "m.pt"), "--max-seconds", "0.5"])
     assert result.exit_code == 2 and "--max-seconds" in result.output
     assert not (tmp_path / "m.pt").exists()
 
@@ -90,7 +73,8 @@ def test_a_nan_loss_raises_before_the_weights_move(style_dir, content_dir):
     assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
 
 
-def test_training_divergence_is_one_line_from_the_cli(style_dir, content_dir, tmp_path, monkeypatch):
+def test_training_divergence_is_one_line_from_the_cli(style_dir, content_dir, vgg_weights_file, tmp_path,
+                                                     monkeypatch):
     from cin_style.train import trainer as trainer_module
 
     real = trainer_module.Trainer.__init__
@@ -100,37 +84,9 @@ def test_training_divergence_is_one_line_from_the_cli(style_dir, content_dir, tm
         self.objective = NanAtStep(self.objective, step=1)
 
     monkeypatch.setattr(trainer_module.Trainer, "__init__", diverging)
-    vgg = tmp_path / "vgg.pt"
-    torch.save({k.replace("stack.", ""): v for k, v in random_encoder().state_dict().items()}, vgg)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            "--styles",
-            str(style_dir),
-            "--content",
-            str(content_dir),
-            "--out",
-            str(tmp_path / "m.pt"),
-            "--steps",
-            "3",
-            "--image-size",
-            "24",
-            "--base-width",
-            "4",
-            "--residual-blocks",
-            "1",
-            "--device",
-            "cpu",
-            "--content-layers",
-            "relu2_2",
-            "--style-layers",
-            "relu1_2,relu2_2",
-            "--vgg-weights",
-            str(vgg),
-            "-q",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["train", "--styles", str(style_dir), "--content", str(content_dir),
+                                      "--out", str(tmp_path / "m.pt"), "--vgg-weights", str(vgg_weights_file),
+                                      *TINY_TRAIN])
     assert result.exit_code == 1, result.output
     assert "loss became nan at step 1" in result.output and "Traceback" not in result.output
 

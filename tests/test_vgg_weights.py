@@ -56,10 +56,8 @@ def _synthetic_lpips_tree(rng):
     tree, in_ch = {}, 3
     for i in range(13):
         out_ch = 2 + i % 3
-        tree[f"Conv_{i}"] = {
-            "kernel": rng.standard_normal((3, 3, in_ch, out_ch)).astype(np.float32),
-            "bias": rng.standard_normal(out_ch).astype(np.float32),
-        }
+        tree[f"Conv_{i}"] = {"kernel": rng.standard_normal((3, 3, in_ch, out_ch)).astype(np.float32),
+                             "bias": rng.standard_normal(out_ch).astype(np.float32)}
         in_ch = out_ch
     return {"VGG16_0": tree, "NetLinLayer_0": {"Conv_0": {"kernel": np.zeros((1, 1, 2, 1), np.float32)}}}
 
@@ -106,14 +104,9 @@ def fake_registry(tmp_path, monkeypatch):
         info.size = len(member)
         tar.addfile(info, io.BytesIO(member))
     blob = archive_path.read_bytes()
-    source = RegistrySource(
-        "pkg==1.0",
-        "pkg-1.0.tar.gz",
-        hashlib.sha256(blob).hexdigest(),
-        "pkg-1.0/pkg/weights/vgg16.ckpt",
-        hashlib.sha256(member).hexdigest(),
-        convert_lpips_vgg16,
-    )
+    source = RegistrySource("pkg==1.0", "pkg-1.0.tar.gz", hashlib.sha256(blob).hexdigest(),
+                            "pkg-1.0/pkg/weights/vgg16.ckpt", hashlib.sha256(member).hexdigest(),
+                            convert_lpips_vgg16)
     calls = []
 
     def fake_run(cmd, **kwargs):
@@ -124,9 +117,8 @@ def fake_registry(tmp_path, monkeypatch):
 
     monkeypatch.setattr(weights_mod.subprocess, "run", fake_run)
     monkeypatch.setitem(weights_mod.REGISTRY_SOURCES, "vgg16", source)
-    monkeypatch.setattr(
-        weights_mod, "fetch_from_torchvision", lambda arch: (_ for _ in ()).throw(WeightsError("offline"))
-    )
+    monkeypatch.setattr(weights_mod, "fetch_from_torchvision",
+                        lambda arch: (_ for _ in ()).throw(WeightsError("offline")))
     monkeypatch.setenv("CIN_STYLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CIN_STYLE_VGG16_WEIGHTS", raising=False)
     return {"tree": tree, "calls": calls, "source": source}
@@ -144,13 +136,10 @@ def test_registry_fetch_converts_once_into_cache(fake_registry, tmp_path):
 
 
 def test_registry_checksum_mismatch_is_refused(fake_registry, monkeypatch):
-    bad = RegistrySource(
-        *[getattr(fake_registry["source"], f) for f in ("requirement", "archive")],
-        "0" * 64,
-        fake_registry["source"].member,
-        fake_registry["source"].member_sha256,
-        convert_lpips_vgg16,
-    )
+    bad = RegistrySource(*[getattr(fake_registry["source"], f) for f in
+                           ("requirement", "archive")], "0" * 64,
+                         fake_registry["source"].member, fake_registry["source"].member_sha256,
+                         convert_lpips_vgg16)
     monkeypatch.setitem(weights_mod.REGISTRY_SOURCES, "vgg16", bad)
     with pytest.raises(WeightsError, match="checksum mismatch"):
         resolve_vgg_weights("vgg16")

@@ -63,9 +63,8 @@ def test_odd_sizes_rotation_and_vp9(setup):
 
 
 def test_a_part_and_png_frames(setup):
-    result = video(
-        setup / "m.pt", setup / "pan.mp4", "--frames", setup / "frames", "--start", "0.25", "--duration", "0.25"
-    )
+    result = video(setup / "m.pt", setup / "pan.mp4", "--frames", setup / "frames", "--start", "0.25",
+                   "--duration", "0.25")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (setup / "frames").iterdir()) == [f"frame_{i:06d}.png" for i in (1, 2, 3)]
     part = video(setup / "m.pt", setup / "pan.mp4", "-o", setup / "part.mp4", "--start", "0.5")
@@ -79,11 +78,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(setup, tmp_path):
     truncated = tmp_path / "broken.mp4"
     truncated.write_bytes((setup / "pan.mp4").read_bytes()[:1500])
     audio_only = tmp_path / "sound.m4a"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"""
+    subprocess.run([sys.executable, "-c", f"""
 import av, numpy as np
 from fractions import Fraction
 with av.open({str(audio_only)!r}, "w", format="mp4") as c:
@@ -91,17 +86,10 @@ with av.open({str(audio_only)!r}, "w", format="mp4") as c:
     f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
     f.sample_rate, f.pts, f.time_base = 8000, 0, Fraction(1, 8000)
     for p in list(s.encode(f)) + list(s.encode(None)): c.mux(p)
-""",
-        ],
-        check=True,
-    )
-    cases = [
-        ([tmp_path / "notes.mp4"], "not a video"),
-        ([truncated], ""),
-        ([audio_only], "audio-only"),
-        ([setup / "pan.mp4", "--max-pixels", "1000"], "exceed the limit"),
-        ([setup / "pan.mp4", "--start", "5"], "no video frames after 5 s"),
-    ]
+"""], check=True)
+    cases = [([tmp_path / "notes.mp4"], "not a video"), ([truncated], ""), ([audio_only], "audio-only"),
+             ([setup / "pan.mp4", "--max-pixels", "1000"], "exceed the limit"),
+             ([setup / "pan.mp4", "--start", "5"], "no video frames after 5 s")]
     for args, message in cases:
         result = video(setup / "m.pt", *args, "-o", tmp_path / "out.mp4")
         assert result.exit_code == 1, (args, result.output)
@@ -149,27 +137,13 @@ def test_stability_term_trains_and_is_recorded(style_dir, content_dir, tmp_path)
 
     from cin_style.train.recipes import train
 
-    result = train(
-        [style_dir],
-        content_dir,
-        tmp_path / "s.pt",
-        tiny_train_config(stability_weight=100.0),
-        encoder=random_encoder(),
-        device="cpu",
-        samples=False,
-    )
+    result = train([style_dir], content_dir, tmp_path / "s.pt", tiny_train_config(stability_weight=100.0),
+                   encoder=random_encoder(), device="cpu", samples=False)
     assert all("stability" in h and h["stability"] > 0 for h in result.history)
     saved = torch.load(tmp_path / "s.pt", weights_only=True)
     assert saved["train_config"]["stability_weight"] == 100.0
-    plain = train(
-        [style_dir],
-        content_dir,
-        tmp_path / "p.pt",
-        tiny_train_config(),
-        encoder=random_encoder(),
-        device="cpu",
-        samples=False,
-    )
+    plain = train([style_dir], content_dir, tmp_path / "p.pt", tiny_train_config(), encoder=random_encoder(),
+                  device="cpu", samples=False)
     assert all("stability" not in h for h in plain.history)
 
 

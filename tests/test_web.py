@@ -59,8 +59,7 @@ def test_site_from_cdn_pins_every_runtime_file(graphs, tmp_path):
     result = write_site(tmp_path / "site", graphs / "tiny.onnx", max_side=320)
     site = result.path
     assert sorted(p.name for p in site.iterdir()) == sorted(
-        ["index.html", "app.js", "tensor.js", "style.css", "model.onnx", "site.json"]
-    )
+        ["index.html", "app.js", "tensor.js", "style.css", "model.onnx", "site.json"])
     assert (site / "model.onnx").read_bytes() == (graphs / "tiny.onnx").read_bytes()
     manifest = json.loads((site / "site.json").read_text())
     assert manifest["style_names"] == NAMES and manifest["baked_blend"] == ""
@@ -84,11 +83,9 @@ def test_site_with_local_runtime_copies_only_what_the_page_loads(graphs, tmp_pat
     site = write_site(tmp_path / "site", graphs / "tiny.onnx", ort_dist=dist).path
     assert sorted(p.name for p in (site / "ort").iterdir()) == sorted(runtime_files())
     manifest = json.loads((site / "site.json").read_text())
-    assert manifest["runtime"] == {
-        "base": "./ort/",
-        "integrity": {},
-        "wasm": {"wasm": "ort-wasm-simd-threaded.wasm", "webgpu": "ort-wasm-simd-threaded.asyncify.wasm"},
-    }
+    assert manifest["runtime"] == {"base": "./ort/", "integrity": {},
+                                   "wasm": {"wasm": "ort-wasm-simd-threaded.wasm",
+                                            "webgpu": "ort-wasm-simd-threaded.asyncify.wasm"}}
     assert "9.9.9 (local copy)" in manifest["facts"]["runtime"]
     assert "integrity" not in (site / "index.html").read_text().split("</script>")[0]
     shutil.rmtree(dist)
@@ -174,13 +171,10 @@ def test_server_sends_isolation_headers_and_wasm_types(graphs, tmp_path):
     thread.start()
     try:
         url = site_url(server)
-        for path, mime in [
-            ("", "text/html"),
-            ("app.js", "text/javascript"),
-            ("ort/ort.wasm.min.mjs", "text/javascript"),
-            ("ort/ort-wasm-simd-threaded.wasm", "application/wasm"),
-            ("site.json", "application/json"),
-        ]:
+        for path, mime in [("", "text/html"), ("app.js", "text/javascript"),
+                           ("ort/ort.wasm.min.mjs", "text/javascript"),
+                           ("ort/ort-wasm-simd-threaded.wasm", "application/wasm"),
+                           ("site.json", "application/json")]:
             with urllib.request.urlopen(url + path) as response:
                 assert response.headers["Content-Type"].startswith(mime), path
                 for key, value in ISOLATION_HEADERS.items():
@@ -220,13 +214,10 @@ console.log(JSON.stringify({{
 }}));
 """
     (tmp_path / "check.mjs").write_text(script)
-    out = json.loads(
-        subprocess.run([node, str(tmp_path / "check.mjs")], capture_output=True, text=True, check=True).stdout
-    )
-
+    out = json.loads(subprocess.run([node, str(tmp_path / "check.mjs")], capture_output=True, text=True,
+                                    check=True).stdout)
     def chw(a):
         return np.array(a, np.float32).reshape(3, h, w).transpose(1, 2, 0)
-
     assert np.abs(chw(out["preserve"]) - preserve_color(stylized, content)).max() < 1e-5
     assert np.abs(chw(out["strength"]) - mix_strength(stylized, content, 0.3)).max() < 1e-6
     assert out["weights"] == [0.25, 0, 0.75] and out["zero"] is None

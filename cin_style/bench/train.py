@@ -88,16 +88,13 @@ def our_step(
     specs = parse_style_inputs([paintings])
     dev = torch.device(device)
     model = StyleNet(StyleNetConfig(num_styles=len(specs))).to(dev)
-    rows = StyleRows(
-        model,
-        [s.name for s in specs],
-        specs,
-        list(range(len(specs))),
-        list(model.parameters()),
-        [s.source for s in specs],
-    )
     trainer = build_trainer(
-        rows, ContentImages(photos, size), config, dev, encoder.to(dev), channels_last=channels_last
+        StyleRows.all_styles(model, specs),
+        ContentImages(photos, size),
+        config,
+        dev,
+        encoder.to(dev),
+        channels_last=channels_last,
     )
     flops = train_step_flops(
         model.flops(size, size),

@@ -5,8 +5,8 @@ Clips are made from a still (a mosaic of the bundled sample photos at their own
 resolution) at 854x480: a pan, a zoom, a rotation, sensor noise on a still view,
 and a textured object moving over a still background.  Warping error is Lai et
 al. (2018): mean |O_t - warp(O_t-1)| over the pixels the flow, taken on the input
-frames, finds reliable.  Style loss: the evaluation loss (evaluate.py) against the
-style's painting on every 4th frame.  Numbers only; nothing is asserted.
+frames, finds reliable.  Style loss: the evaluation loss (evaluate/scores.py) against the
+style's painting on every 3rd frame.  Numbers only; nothing is asserted.
 """
 
 from __future__ import annotations

@@ -61,6 +61,20 @@ class StyleRows:
     after_step: Callable[[], None] = lambda: None
     teacher: StyleNet | None = None
 
+    @classmethod
+    def all_styles(cls, model: StyleNet, specs: Sequence[StyleSpec], teacher: StyleNet | None = None) -> StyleRows:
+        """Every row of a new model, one per spec, all its parameters moving."""
+        return cls(
+            model,
+            [s.name for s in specs],
+            specs,
+            list(range(len(specs))),
+            list(model.parameters()),
+            [s.source for s in specs],
+            {s.name: s.text for s in specs if s.text is not None},
+            teacher=teacher,
+        )
+
 
 @dataclass
 class TrainResult:
@@ -243,17 +257,7 @@ def train(
         model, _ = ckpt.model_from_checkpoint(resumed, str(out))
     elif config.init_from is not None:
         model, config = _start_from(config, names)
-    rows = StyleRows(
-        model,
-        names,
-        specs,
-        list(range(len(names))),
-        list(model.parameters()),
-        [s.source for s in specs],
-        {s.name: s.text for s in specs if s.text is not None},
-        teacher=teacher,
-    )
-    return run_rows(rows, content, out, config, run, resumed)
+    return run_rows(StyleRows.all_styles(model, specs, teacher), content, out, config, run, resumed)
 
 
 def _resumable(out: Path, names: list[str]) -> dict:
