@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from cin_style.config import LossConfig, StyleNetConfig, TrainConfig
+from cin_style.io.synthetic import smooth_field
 from cin_style.nn.stylenet import StyleNet
 from cin_style.nn.vgg import VGGEncoder
 
@@ -71,12 +72,9 @@ def model() -> StyleNet:
 
 
 def write_image(path: Path, seed: int, size=(40, 32), mode="RGB") -> Path:
-    rng = np.random.default_rng(seed)
+    """A small photo-like image: random colour cells with fine noise (io.synthetic)."""
     w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([xx / w, yy / h, (xx + yy) / (w + h)], axis=2)
-    noise = rng.random((h, w, 3)) * 0.3
-    array = (np.clip(base * 0.7 + noise, 0, 1) * 255).astype(np.uint8)
+    array = (smooth_field(h, w, seed, cell=8) * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).convert(mode).save(path)
     return path

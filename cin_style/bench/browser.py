@@ -10,14 +10,13 @@ Numbers only; nothing is asserted.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from cin_style.io.synthetic import textured
+from cin_style.timing import median_seconds, seconds
 from cin_style.web.browser import drive, find_chromium, find_node, find_node_modules, ort_web_dist, serving
 from cin_style.web.site import GRAPH_NAME, ort_dist_version, write_site
 
@@ -31,12 +30,9 @@ def _python_rows(graph: Path, sides, threads: int, repeats: int) -> list[dict]:
     rows = []
     for side in sides:
         image = textured(side, side).astype(np.float32).transpose(2, 0, 1)[None] / 255
-        times = []
-        for _ in range(repeats + 1):
-            started = time.perf_counter()
-            runner.run_nchw(image, weights)
-            times.append((time.perf_counter() - started) * 1000)
-        rows.append({"side": side, "first_ms": times[0], "warm_ms": statistics.median(times[1:])})
+        first = seconds(lambda image=image: runner.run_nchw(image, weights))
+        warm = median_seconds(lambda image=image: runner.run_nchw(image, weights), repeats, warmup=0)
+        rows.append({"side": side, "first_ms": first * 1000, "warm_ms": warm * 1000})
     return rows
 
 

@@ -43,6 +43,7 @@ class Stylizer(Protocol):
     style_names: list[str]
     device: str
     capabilities: Capabilities
+    metadata: dict[str, str]  # a graph's cin_style.* metadata (baked_blend, ...); {} for a .pt model
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """float32 [N, H, W, 3] in [0, 1] + [N, S] (or [N, S, h, w] with masks) → [N, H, W, 3]."""
@@ -65,7 +66,7 @@ def blend_for(stylizer: Stylizer, style_specs: Sequence[str] = (), normalize: bo
     """The weight row and its label for ``style_specs`` (default: the first style).
     A baked graph takes no specs; its row is ignored by the graph."""
     if stylizer.capabilities.baked:
-        baked_blend = getattr(stylizer, "metadata", {}).get("baked_blend", "baked")
+        baked_blend = stylizer.metadata.get("baked_blend") or "baked"
         if style_specs:
             raise UsageError(f"{stylizer.path} has a baked blend ({baked_blend}); drop --style")
         return np.zeros(len(stylizer.style_names), np.float32), baked_blend

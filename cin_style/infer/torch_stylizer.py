@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from cin_style.blend.weights import weight_matrix
 from cin_style.data.photos import to_array, to_tensor
@@ -48,6 +49,7 @@ class TorchStylizer:
     def _attach(self, model: StyleNet, style_names: list[str], device: torch.device, path: Path) -> None:
         self.model, self.style_names = model.to(device), list(style_names)
         self.device, self.path = device.type, path
+        self.metadata: dict[str, str] = {}  # a checkpoint's facts live in the checkpoint, not here
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
@@ -81,6 +83,6 @@ def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
             raise ValueError(f"image tensor must be [3, H, W] or [N, 3, H, W], got {list(image.shape)}")
         out = stylize_tensor(model, batch, weight_matrix(weights, names, batch.shape[0], normalize))
         return out[0] if single else out
-    if not isinstance(image, (list, tuple, np.ndarray)) and not hasattr(image, "convert"):
+    if not isinstance(image, (list, tuple, np.ndarray, Image.Image)):
         raise TypeError(f"cannot stylize a {type(image).__name__}; pass a PIL image, array or tensor")
     return stylize_images(TorchStylizer.from_model(model), image, weights, normalize=normalize)

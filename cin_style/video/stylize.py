@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from cin_style.errors import UsageError
+from cin_style.infer.finish import Finish
+from cin_style.infer.stylizer import Stylizer
 
 CONSISTENCY_MODES = ("flow", "none")
 
@@ -25,7 +27,7 @@ class FramePipeline:
 
     def __init__(
         self,
-        stylizer,
+        stylizer: Stylizer,
         weights: np.ndarray,
         *,
         consistency: str = "flow",
@@ -40,11 +42,10 @@ class FramePipeline:
         _check_mode(consistency)
         self.stylizer, self.weights = stylizer, np.asarray(weights, np.float32)
         self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
-        self.strength, self.preserve_color = strength, preserve_color
+        self.finish = Finish(strength, preserve_color)
         self.size = size  # (width, height) to scale frames to first, or None
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        from cin_style.infer.finish import mix_strength, preserve_color
         from cin_style.io.image import check_min_side, to_uint8
 
         if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
@@ -58,16 +59,12 @@ class FramePipeline:
         for frame, photo, result in zip(frames, floats, stylized):
             if self.blender is not None:
                 result = self.blender(frame, result)
-            if self.preserve_color:
-                result = preserve_color(result, photo)
-            if self.strength < 1:
-                result = mix_strength(result, photo, self.strength)
-            out.append(to_uint8(result))
+            out.append(to_uint8(self.finish(result, photo)))
         return out
 
 
 def stylize_frames(
-    stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4, **options
+    stylizer: Stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4, **options
 ) -> Iterator[np.ndarray]:
     """Python API: uint8 [H, W, 3] frames in, stylized uint8 frames out, lazily.
     ``options``: consistency, consistency_strength, strength, preserve_color."""
@@ -82,7 +79,7 @@ def stylize_frames(
 
 
 def stylize_video(
-    stylizer,
+    stylizer: Stylizer,
     source: str | os.PathLike,
     target: str | os.PathLike | None,
     weights: np.ndarray,
