@@ -5,6 +5,7 @@ Nothing here touches the network or the real VGG weights.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,9 +109,20 @@ def vgg_weights_file(tmp_path) -> Path:
     return path
 
 
+# CIN_STYLE_CUDA_DRY_RUN=1 runs the `cuda` tests on the CPU (gloo for NCCL): the same
+# code paths, to prove the tests themselves before a GPU is at hand (training/gpu/README.md).
+CUDA_DRY_RUN = os.environ.get("CIN_STYLE_CUDA_DRY_RUN") == "1"
+
+
+@pytest.fixture
+def cuda_device() -> torch.device:
+    """The device of the `cuda` tests: the GPU, or the CPU in a dry run."""
+    return torch.device("cuda" if torch.cuda.is_available() and not CUDA_DRY_RUN else "cpu")
+
+
 def pytest_collection_modifyitems(config, items):
-    """`cuda` tests skip, saying why, where torch sees no CUDA device."""
-    if torch.cuda.is_available():
+    """`cuda` tests skip, saying why, where torch sees no CUDA device (unless dry-run)."""
+    if torch.cuda.is_available() or CUDA_DRY_RUN:
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False here)")
     for item in items:

@@ -155,3 +155,31 @@ def test_the_peer_vgg_is_built_from_our_weights_file(vgg_weights_file):
     partial = {k: v for k, v in state.items() if not k.startswith("conv4_3")}
     with pytest.raises(KeyError, match="conv4_3"), _torchvision_vgg16_from(partial):
         pass
+
+
+def test_torch_inference_bench_rows_cover_every_case(tmp_path):
+    from conftest import make_tiny_model
+
+    from cin_style.bench.torch_infer import format_torch_infer_table, run_torch_infer_bench
+    from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
+
+    atomic_torch_save(make_checkpoint(make_tiny_model(), ["a", "b", "c"]), tmp_path / "tiny.pt")
+    report = run_torch_infer_bench((str(tmp_path / "tiny.pt"),), sizes=(16, 24), precisions=("fp32", "bf16"),
+                                   batches=(1, 2), device="cpu", repeats=1)
+    cases = {(r["size"], r["batch"], r["precision"]) for r in report["rows"]}
+    assert cases == {(s, b, p) for s in (16, 24) for b in (1, 2) for p in ("fp32", "bf16")}
+    assert all(r["images_per_s"] > 0 and r["model"] == "tiny" for r in report["rows"])
+    table = format_torch_infer_table(report)
+    assert "CPU" in table and len(table.splitlines()) == 2 + 8
+
+
+def test_bench_options_are_checked_before_any_work():
+    from cin_style.bench.modes import run
+    from cin_style.errors import UsageError
+
+    for kwargs, message in (({"mode": "torch", "precisions": "fp8"}, "--precisions"),
+                            ({"mode": "train", "batches": "0"}, "--batches"),
+                            ({"mode": "infer", "sizes": "a,b"}, "--sizes"),
+                            ({"mode": "nope"}, "unknown benchmark")):
+        with pytest.raises(UsageError, match=message):
+            run(**kwargs)

@@ -4,6 +4,7 @@ table to print.  Numbers only — nothing is asserted.
     infer    PyTorch eager vs onnxruntime latency, GFLOP/s against the matmul peak,
              peak memory for one large image (bench/infer.py)
     train    images/s of the training step, ours and pytorch/examples' (bench/train.py)
+    torch    PyTorch inference images/s per size, precision and batch (bench/torch_infer.py)
     browser  the web page in headless Chromium vs onnxruntime in Python (bench/browser.py)
     big      peak memory and time at 2048², 4K, 8K, tiled and untiled (bench/big.py)
     video    warping error, style loss and fps of the video modes (bench/video.py)
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "browser", "big", "video")
+MODES = ("infer", "train", "torch", "browser", "big", "video")
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,21 @@ def run(
     threads: str = "1,2",
     stability_model: str | Path | None = None,
     node_modules: str | Path | None = None,
+    device: str = "cpu",
+    batches: str | None = None,
+    precisions: str = "fp16,bf16",
+    compile: bool = False,
 ) -> BenchReport:
     """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
     ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
     ``peer_graph`` put the peers beside ours (infer, train)."""
     if mode not in MODES:
         raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
-    if model is not None and mode not in ("browser", "big", "video"):
-        raise UsageError("--model needs --browser, --big or --video")
+    if model is not None and mode not in ("browser", "big", "video", "torch"):
+        raise UsageError("--model needs --browser, --big, --video or --torch")
+    batch_list = tuple(int_list(batches, "--batches")) if batches else None
+    if batch_list is not None and min(batch_list) < 1:
+        raise UsageError("--batches must be >= 1")
     if mode == "video":
         from cin_style.bench.video import format_video_table, run_video_bench
 
@@ -81,8 +89,25 @@ def run(
 
         if steps < 1:
             raise UsageError("--steps must be >= 1")
-        report = run_train_bench(peer, steps=steps)
+        report = run_train_bench(peer, steps=steps, device=device, batches=batch_list, compile=compile)
         return BenchReport(mode, report, format_train_table(report))
+    if mode == "torch":
+        from cin_style.bench.torch_infer import format_torch_infer_table, run_torch_infer_bench
+        from cin_style.infer.torch_stylizer import PRECISIONS
+
+        precision_list = tuple(p.strip() for p in precisions.split(",") if p.strip())
+        unknown = [p for p in precision_list if p not in PRECISIONS]
+        if unknown or not precision_list:
+            raise UsageError(f"--precisions takes {', '.join(PRECISIONS)}; got {precisions!r}")
+        report = run_torch_infer_bench(
+            (str(model),) if model else ("reference", "lite"),
+            tuple(int_list(sizes or "256,512,1024", "--sizes")),
+            precision_list,
+            batch_list or (1, 8),
+            device,
+            max(repeats, 1),
+        )
+        return BenchReport(mode, report, format_torch_infer_table(report))
     size_list = int_list(sizes or ("256,512" if mode == "browser" else "256,512,1024"), "--sizes")
     if min(size_list) < 16 or repeats < 1:
         raise UsageError("sizes must be >= 16 px and --repeats >= 1")

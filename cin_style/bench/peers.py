@@ -88,21 +88,22 @@ def peer_vgg_state(weights_file: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict) -> Callable[[], None]:
-    """pytorch/examples fast_neural_style: one iteration of its training loop."""
+def peer_step(peer_dir: Path, size: int, batch: int, vgg_state: dict, device: str = "cpu") -> Callable[[], None]:
+    """pytorch/examples fast_neural_style: one iteration of its training loop (on ``device``,
+    as their script moves model, VGG and batches there)."""
     transformer_net, vgg_module, utils = load_peer_modules(peer_dir, "transformer_net", "vgg", "utils")
     torch.manual_seed(0)
-    transformer = transformer_net.TransformerNet()
+    transformer = transformer_net.TransformerNet().to(device)
     optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
     mse_loss = torch.nn.MSELoss()
     with _torchvision_vgg16_from(vgg_state):
-        vgg = vgg_module.Vgg16(requires_grad=False)
-    style = torch.rand(batch, 3, 384, 384) * 255
+        vgg = vgg_module.Vgg16(requires_grad=False).to(device)
+    style = torch.rand(batch, 3, 384, 384, device=device) * 255
     gram_style = [utils.gram_matrix(y) for y in vgg(utils.normalize_batch(style))]
     generator = torch.Generator().manual_seed(0)
 
     def step():  # the body of their `for batch_id, (x, _) in enumerate(train_loader)` loop
-        x = torch.rand(batch, 3, size, size, generator=generator) * 255
+        x = (torch.rand(batch, 3, size, size, generator=generator) * 255).to(device)
         optimizer.zero_grad()
         y = transformer(x)
         y = utils.normalize_batch(y)

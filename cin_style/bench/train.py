@@ -69,9 +69,11 @@ def our_step(
     encoder=None,
     workdir: Path | None = None,
     device: str = "cpu",
+    compile: bool = False,
 ) -> tuple[Callable[[], None], int]:
-    """A ready trainer step and its FLOPs per image.  (Each step reads its loss back
-    as a float, which waits for the GPU: wall-clock timing is honest on CUDA too.)"""
+    """A ready trainer step and its FLOPs per image; ``compile`` runs the network through
+    ``torch.compile``.  (Each step reads its loss back as a float, which waits for the
+    GPU: wall-clock timing is honest on CUDA too.)"""
     from cin_style.config import StyleNetConfig, TrainConfig
     from cin_style.data.photos import ContentImages
     from cin_style.data.styles import parse_style_inputs
@@ -104,6 +106,8 @@ def our_step(
         size,
         size,
     )
+    if compile:
+        trainer.net = torch.compile(trainer.net)
     return trainer.train_step, flops
 
 
@@ -112,51 +116,91 @@ def _deepest(arch: str, layers) -> str:
     return max(layers, key=names.index)
 
 
-def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: int = 4, steps: int = 5) -> dict:
-    """Median images/s of training steps (ours in fp32 and bf16, each plain and
-    channels-last; theirs when ``peer_dir`` is given), GFLOP/s and the share of
-    a measured sgemm peak (an fp32 number: bf16 rows can pass 100 %)."""
+def run_train_bench(
+    peer_dir: str | Path | None = None,
+    size: int = 256,
+    batch: int = 4,
+    steps: int = 5,
+    device: str = "cpu",
+    batches: tuple[int, ...] | None = None,
+    compile: bool = False,
+) -> dict:
+    """Median images/s of training steps, GFLOP/s and, on the CPU, the share of a measured
+    sgemm peak (an fp32 number: bf16 rows can pass 100 %).
+
+    CPU: ours in fp32 and bf16, each plain and channels-last, at ``batch``.  CUDA: the GPU
+    recipe (bf16 autocast, channels-last) at each of ``batches`` (default: ``batch``), and
+    with ``compile`` also through ``torch.compile``.  Theirs, when ``peer_dir`` is given,
+    on the same device at the same batches."""
     from cin_style.bench.peak import measure_matmul_peak
+    from cin_style.nn.devices import pick_device
     from cin_style.nn.vgg import build_encoder
     from cin_style.nn.vgg_weights import resolve_vgg_weights
 
+    dev = pick_device(device)
+    gpu = dev.type == "cuda"
+    batches = tuple(batches or (batch,))
     peak = measure_matmul_peak()["peak"]
     log.info(f"matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} torch threads)")
     weights_file = resolve_vgg_weights("vgg16")
     encoder = build_encoder("vgg16", list(JOHNSON_STYLE_LAYERS), weights_file)
+    if gpu:
+        variants = [
+            (f"cin-style CUDA bf16 channels-last{' compiled' if c else ''}", True, "bf16", b, c)
+            for b in batches
+            for c in ((False, True) if compile else (False,))
+        ]
+    else:
+        variants = [
+            (label, channels_last, precision, b, False)
+            for label, channels_last, precision in OUR_VARIANTS
+            for b in batches
+        ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="cin-style-bench-") as tmp:
-        for label, channels_last, precision in OUR_VARIANTS:
+        for i, (label, channels_last, precision, b, compiled) in enumerate(variants):
+            workdir = Path(tmp) / f"run{i}"
             step, flops = our_step(
-                size, batch, channels_last, precision, encoder, Path(tmp) / label.replace(" ", "_").replace(",", "")
+                size, b, channels_last, precision, copy.deepcopy(encoder), workdir, dev.type, compiled
             )
-            ips = batch / median_seconds(step, steps)
-            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9})
-            log.info(f"{label}: {ips:.3f} img/s")
-        if torch.cuda.is_available():  # the GPU recipe: bf16 autocast, channels-last, batch 8
-            label = "cin-style CUDA bf16 channels-last, batch 8"
-            step, flops = our_step(size, 8, True, "bf16", copy.deepcopy(encoder), Path(tmp) / "cuda", device="cuda")
-            ips = 8 / median_seconds(step, steps)
-            rows.append({"trainer": label, "images_per_s": ips, "gflops": ips * flops / 1e9, "gpu": True})
-            log.info(f"{label}: {ips:.3f} img/s")
+            try:
+                ips = b / median_seconds(step, steps, warmup=3 if compiled else 1)
+            except Exception as exc:  # torch.compile can fail on a platform: the other rows still count
+                if not compiled:
+                    raise
+                log.warning(f"{label}, batch {b}: torch.compile failed ({exc.__class__.__name__}: {exc})")
+                continue
+            rows.append({"trainer": label, "batch": b, "images_per_s": ips, "gflops": ips * flops / 1e9, "gpu": gpu})
+            log.info(f"{label}, batch {b}: {ips:.3f} img/s")
     if peer_dir is not None:
-        step = peer_step(Path(peer_dir), size, batch, peer_vgg_state(weights_file))
         # their step runs VGG to relu4_3 on the photo too, and uses the same network shape
         from cin_style.config import StyleNetConfig
         from cin_style.nn.stylenet import StyleNet
 
         net = StyleNet(StyleNetConfig(num_styles=1)).flops(size, size)
         flops = 3 * net + 3 * vgg_flops("vgg16", "relu4_3", size, size)
-        ips = batch / median_seconds(step, steps)
-        rows.append({"trainer": "pytorch/examples", "images_per_s": ips, "gflops": ips * flops / 1e9})
-        log.info(f"pytorch/examples: {ips:.3f} img/s")
-    base = next((r["images_per_s"] for r in rows if r["trainer"] == "pytorch/examples"), None)
+        for b in batches:
+            step = peer_step(Path(peer_dir), size, b, peer_vgg_state(weights_file), device=dev.type)
+            ips = b / median_seconds(step, steps)
+            rows.append(
+                {
+                    "trainer": "pytorch/examples",
+                    "batch": b,
+                    "images_per_s": ips,
+                    "gflops": ips * flops / 1e9,
+                    "gpu": gpu,
+                }
+            )
+            log.info(f"pytorch/examples, batch {b}: {ips:.3f} img/s")
+    base = {r["batch"]: r["images_per_s"] for r in rows if r["trainer"] == "pytorch/examples"}
     for row in rows:  # the sgemm peak is the CPU's: no share for a GPU row
-        row["percent_of_sgemm"] = None if row.get("gpu") else 100 * row["gflops"] / peak
-        row["vs_pytorch_examples"] = row["images_per_s"] / base if base else None
+        row["percent_of_sgemm"] = None if row["gpu"] else 100 * row["gflops"] / peak
+        row["vs_pytorch_examples"] = row["images_per_s"] / base[row["batch"]] if row["batch"] in base else None
     return {
         "size": size,
         "batch": batch,
+        "batches": list(batches),
+        "device": dev.type,
         "steps": steps,
         "sgemm_gflops": peak,
         "torch_threads": torch.get_num_threads(),
@@ -165,14 +209,18 @@ def run_train_bench(peer_dir: str | Path | None = None, size: int = 256, batch: 
 
 
 def format_train_table(report: dict) -> str:
+    batches = ",".join(str(b) for b in report.get("batches", [report["batch"]]))
     lines = [
-        f"training step, {report['size']}² batch {report['batch']}, VGG16 to relu4_3, "
+        f"training step on {report.get('device', 'cpu')}, {report['size']}² batch {batches}, VGG16 to relu4_3, "
         f"median of {report['steps']} steps, {report['torch_threads']} threads, "
         f"sgemm peak {report['sgemm_gflops']:.1f} GFLOP/s",
-        f"{'trainer':30s} {'img/s':>8s} {'GFLOP/s':>8s} {'% sgemm':>8s} {'vs peer':>8s}",
+        f"{'trainer':40s} {'batch':>5s} {'img/s':>8s} {'GFLOP/s':>8s} {'% sgemm':>8s} {'vs peer':>8s}",
     ]
     for r in report["rows"]:
         ratio = f"{r['vs_pytorch_examples']:.2f}x" if r["vs_pytorch_examples"] else "-"
         share = "-" if r["percent_of_sgemm"] is None else f"{r['percent_of_sgemm']:.1f}%"
-        lines.append(f"{r['trainer']:30s} {r['images_per_s']:8.3f} {r['gflops']:8.1f} {share:>8s} {ratio:>8s}")
+        batch = r.get("batch", report["batch"])
+        lines.append(
+            f"{r['trainer']:40s} {batch:5d} {r['images_per_s']:8.3f} {r['gflops']:8.1f} {share:>8s} {ratio:>8s}"
+        )
     return "\n".join(lines)

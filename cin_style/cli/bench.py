@@ -63,7 +63,7 @@ from cin_style.cli.options import json_option, quiet_option
     type=click.Path(dir_okay=False, exists=True),
     default=None,
     help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
-    "bundled model's graph); with --big: the .pt model.",
+    "bundled model's graph); with --big or --torch: the .pt model.",
 )
 @click.option(
     "--threads",
@@ -97,6 +97,33 @@ from cin_style.cli.options import json_option, quiet_option
     help="With --browser: folder holding puppeteer-core and onnxruntime-web "
     "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).",
 )
+@click.option(
+    "--torch",
+    "torch_infer",
+    is_flag=True,
+    help="Measure PyTorch inference instead: images/s of the bundled models (or --model) per size, "
+    "precision and batch, on --device.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="With --train or --torch: where to run (auto picks CUDA when available).",
+)
+@click.option(
+    "--batches",
+    default=None,
+    metavar="B[,B...]",
+    help="With --train: batch sizes [default: 4]; with --torch: [default: 1,8].",
+)
+@click.option(
+    "--precisions",
+    default="fp16,bf16",
+    show_default=True,
+    help="With --torch: comma list of fp32, fp16, bf16 (16-bit ones by autocast).",
+)
+@click.option("--compile", is_flag=True, help="With --train on CUDA: also time the step through torch.compile.")
 @quiet_option
 def bench(
     sizes,
@@ -114,6 +141,11 @@ def bench(
     video_bench,
     stability_model,
     node_modules,
+    torch_infer,
+    device,
+    batches,
+    precisions,
+    compile,
 ):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA fp16 when present).
 
@@ -121,8 +153,10 @@ def bench(
     given (--peer-graph, --peer); effective GFLOP/s beside the machine's
     matmul peak measured in the same run; peak resident memory for one large
     image on the CPU.
-    With --train: images/s of our training step (plain and channels-last)
+    With --train: images/s of our training step (plain and channels-last;
+    on CUDA the bf16 channels-last recipe per --batches, and --compile'd)
     and, with --peer, of pytorch/examples' step in the same run.
+    With --torch: PyTorch inference images/s per size, precision and batch.
     With --browser: the page of `cin-style web` in headless Chromium against
     onnxruntime in Python, per thread count and size (no PyTorch needed).
     With --big: peak memory and time of tiled and untiled runs at 2048², 4K, 8K.
@@ -131,7 +165,19 @@ def bench(
     """
     from cin_style.bench.modes import run
 
-    mode = "video" if video_bench else "big" if big else "browser" if browser else "train" if train_step else "infer"
+    mode = (
+        "video"
+        if video_bench
+        else "big"
+        if big
+        else "browser"
+        if browser
+        else "train"
+        if train_step
+        else "torch"
+        if torch_infer
+        else "infer"
+    )
     result = run(
         mode,
         sizes=sizes,
@@ -144,5 +190,9 @@ def bench(
         threads=threads,
         stability_model=stability_model,
         node_modules=node_modules,
+        device=device,
+        batches=batches,
+        precisions=precisions,
+        compile=compile,
     )
     click.echo(result.to_json() if as_json else result.text)

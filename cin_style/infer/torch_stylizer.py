@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,34 @@ from PIL import Image
 
 from cin_style.blend.weights import weight_matrix
 from cin_style.data.photos import to_array, to_tensor
+from cin_style.errors import ConfigError
 from cin_style.infer.stylizer import Capabilities, stylize_images
 from cin_style.nn.stylenet import StyleNet
 
+# Inference precisions: fp32, or autocast to a 16-bit type (convolutions in 16 bits;
+# autocast keeps the norms' statistics in fp32).
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """The autocast context for ``precision`` on ``device`` (none for fp32)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+
 
 @torch.no_grad()
-def stylize_tensor(model: StyleNet, images: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
-    """[N, 3, H, W] float in [0, 1] + [N, S] weights → [N, 3, H, W]."""
+def stylize_tensor(model: StyleNet, images: torch.Tensor, weights: np.ndarray, precision: str = "fp32") -> torch.Tensor:
+    """[N, 3, H, W] float in [0, 1] + [N, S] weights → [N, 3, H, W] float32."""
     if not torch.isfinite(images).all():
         raise ValueError("input image contains NaN or infinite values")
     device = next(model.parameters()).device
     w = torch.as_tensor(weights, dtype=torch.float32, device=device)
-    return model(images.to(device, torch.float32).clamp(0, 1), w).float()
+    with autocast(device, precision):
+        return model(images.to(device, torch.float32).clamp(0, 1), w).float()
 
 
 class TorchStylizer:
@@ -32,12 +49,14 @@ class TorchStylizer:
 
     capabilities = Capabilities(masks=True, tiles=True)
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto"):
+    def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "fp32"):
         from cin_style.nn.checkpoint import load_model
         from cin_style.nn.devices import pick_device
 
         model, names = load_model(path)
         self._attach(model, names, pick_device(device), Path(path))
+        autocast(torch.device(self.device), precision)  # refuse an unknown precision now
+        self.precision = precision
 
     @classmethod
     def from_model(cls, model: StyleNet, path: str | os.PathLike = "<model>") -> TorchStylizer:
@@ -50,9 +69,11 @@ class TorchStylizer:
         self.model, self.style_names = model.to(device), list(style_names)
         self.device, self.path = device.type, path
         self.metadata: dict[str, str] = {}  # a checkpoint's facts live in the checkpoint, not here
+        self.precision = "fp32"
 
     def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return to_array(stylize_tensor(self.model, to_tensor(np.asarray(images, np.float32)), weights))
+        images = to_tensor(np.asarray(images, np.float32))
+        return to_array(stylize_tensor(self.model, images, weights, self.precision))
 
     def run_tiled(
         self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None, finish=None, progress=None
