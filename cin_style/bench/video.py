@@ -18,7 +18,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MOTIONS = ("pan", "zoom", "rotation", "noise", "moving object")
+MOTIONS = ("pan", "zoom", "zoom out", "rotation", "noise", "moving object")
 SIZE = (854, 480)
 
 
@@ -38,8 +38,8 @@ def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> l
     for t in range(frames):
         if motion == "pan":
             frame = still[margin : margin + height, margin + 3 * t : margin + 3 * t + width]
-        elif motion in ("zoom", "rotation"):
-            angle, scale = (0.4 * t, 1.0) if motion == "rotation" else (0.0, 1.0 + 0.004 * t)
+        elif motion in ("zoom", "zoom out", "rotation"):
+            angle, scale = _affine(motion, t)
             matrix = cv2.getRotationMatrix2D(center, angle, scale)
             matrix[:, 2] -= margin
             frame = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR)
@@ -54,6 +54,48 @@ def synthetic_clip(motion: str, frames: int = 24, size=SIZE, seed: int = 0) -> l
             raise ValueError(f"unknown motion {motion!r}")
         out.append(np.ascontiguousarray(frame))
     return out
+
+
+def _affine(motion: str, t: int) -> tuple[float, float]:
+    """(angle in degrees, scale) of frame t of the zoom and rotation clips."""
+    if motion == "rotation":
+        return 0.4 * t, 1.0
+    return 0.0, (1.0 + 0.004 * t) if motion == "zoom" else (1.0 - 0.004 * t)
+
+
+def new_content(motion: str, frames: int, size=SIZE) -> np.ndarray | None:
+    """bool [H, W]: where the clip's last frame shows picture that its first did not (the
+    strip a pan brings in, the border a zoom out reveals, the background a moving object
+    uncovers); None for clips without such a region."""
+    width, height = size
+    mask = np.zeros((height, width), bool)
+    last = frames - 1
+    if motion == "pan":
+        mask[:, width - 3 * last :] = True
+    elif motion == "zoom out":
+        scale = _affine(motion, last)[1]  # frame 0 covers the central `scale` share of the last frame
+        x0, y0 = round(width * (1 - scale) / 2), round(height * (1 - scale) / 2)
+        mask[:] = True
+        mask[y0 : height - y0, x0 : width - x0] = False
+    elif motion == "moving object":
+        side = min(96, height // 4)
+        for t in range(last + 1):
+            x, y = round(width * 40 / 854) + 8 * t, height * 5 // 16 + 3 * t
+            mask[y : y + side, x : x + side] = t < last  # covered before, uncovered now
+    else:
+        return None
+    return mask
+
+
+def texture(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean |vertical gradient| of the grey image (0-255) inside ``mask``: how much fine
+    texture a stylization has there."""
+    grey = np.asarray(image, np.float32).mean(axis=2) * 255
+    diff = np.abs(np.diff(grey, axis=0))
+    if mask is None:
+        return float(diff.mean())
+    both = mask[1:] & mask[:-1]
+    return float(diff[both].mean()) if both.any() else float("nan")
 
 
 def run_video_bench(
@@ -101,6 +143,7 @@ def run_video_bench(
             ):
                 name = f"{label} + flow" if label and mode != "per-frame" else (label or mode)
                 metrics = evaluator.score([to_tensor(o) for o in outs[::3]], target)
+                entering = new_content(motion, len(clip))
                 rows.append(
                     {
                         "clip": motion,
@@ -108,6 +151,8 @@ def run_video_bench(
                         "warping_error": warping_error(clip, outs),
                         "style_loss": metrics.style,
                         "fps": len(clip) / seconds,
+                        # texture of the last frame where the clip brought in new picture
+                        "new_content_texture": None if entering is None else texture(outs[-1], entering),
                     }
                 )
                 log.info(
@@ -130,15 +175,18 @@ def format_video_table(report: dict) -> str:
         f"{report['model']}, style {report['style']}, {report['frames']} frames at "
         f"{report['size'][0]}x{report['size'][1]} per clip, consistency strength "
         f"{report['consistency_strength']}",
-        "| clip | mode | warping error | vs per-frame | style loss | vs per-frame | fps |",
-        "|---|---|---|---|---|---|---|",
+        "| clip | mode | warping error | vs per-frame | style loss | vs per-frame | new-content texture "
+        "| vs per-frame | fps |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     base = {r["clip"]: r for r in report["rows"] if r["mode"] == "per-frame"}
     for r in report["rows"]:
         b = base[r["clip"]]
+        new, base_new = r.get("new_content_texture"), b.get("new_content_texture")
+        texture_cells = f"{new:.2f} | {new / base_new:.2f}x" if new is not None and base_new else "- | -"
         lines.append(
             f"| {r['clip']} | {r['mode']} | {r['warping_error']:.4f} | "
             f"{r['warping_error'] / b['warping_error']:.2f}x | {r['style_loss']:.4g} | "
-            f"{r['style_loss'] / b['style_loss']:.2f}x | {r['fps']:.2f} |"
+            f"{r['style_loss'] / b['style_loss']:.2f}x | {texture_cells} | {r['fps']:.2f} |"
         )
     return "\n".join(lines)

@@ -24,6 +24,15 @@ def _gray(frame: np.ndarray) -> np.ndarray:
     return _cv2().cvtColor(np.ascontiguousarray(frame), _cv2().COLOR_RGB2GRAY)
 
 
+# Px from the frame's border within which stylized history is not carried inwards: the
+# network stylizes the picture next to a border differently (padding reaches into its
+# receptive field), and a pan would otherwise carry that border look across the frame.
+BORDER_MARGIN = 32
+# Grey levels (of 255) the previous frame, carried along the flow, may differ from this one
+# by and still count as the same surface (sensor noise and interpolation stay below it).
+PHOTOMETRIC_TOLERANCE = 12.0
+
+
 class Flow:
     """DIS optical flow between consecutive frames, with the forward-backward check."""
 
@@ -46,8 +55,29 @@ class Flow:
         mismatch = ((back + fwd_there) ** 2).sum(axis=2)
         scale = (back**2).sum(axis=2) + (fwd_there**2).sum(axis=2)
         reliable = mismatch <= 0.01 * scale + 0.5
+        # The flow must also explain the picture: where the previous frame, carried along it,
+        # does not look like this one (new content entering the frame, where DIS's smooth
+        # flow near a border says "nothing moved"), its history does not belong here.
+        carried = cv2.remap(before, where[..., 0], where[..., 1], cv2.INTER_LINEAR).astype(np.float32)
+        error = cv2.GaussianBlur(np.abs(carried - now.astype(np.float32)), (0, 0), 1.0)
+        reliable &= error <= PHOTOMETRIC_TOLERANCE
         inside = (where[..., 0] >= 0) & (where[..., 0] <= w - 1) & (where[..., 1] >= 0) & (where[..., 1] <= h - 1)
         return where, reliable & inside
+
+
+def inward_weight(where: np.ndarray, margin: float = BORDER_MARGIN) -> np.ndarray:
+    """float [H, W] in [0, 1]: how far to trust history that moved inwards from the frame's
+    border — 0 for a pixel whose history was stylized at the border, rising to 1 at
+    ``margin`` px inside; 1 where the picture did not move inwards (or stayed as far out)."""
+    h, w = where.shape[:2]
+    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+
+    def to_border(points: np.ndarray) -> np.ndarray:
+        x, y = points[..., 0], points[..., 1]
+        return np.minimum(np.minimum(x, w - 1 - x), np.minimum(y, h - 1 - y))
+
+    before, now = to_border(where), to_border(grid)
+    return np.where(before < now, np.clip(before / margin, 0, 1), 1).astype(np.float32)
 
 
 def warp(image: np.ndarray, where: np.ndarray, sharp: bool = False) -> np.ndarray:
@@ -64,19 +94,30 @@ def warp(image: np.ndarray, where: np.ndarray, sharp: bool = False) -> np.ndarra
 
 
 DEFAULT_STRENGTH = 0.95
+SOFT_EDGE = 1.5  # px (σ) over which a blended area fades into an unblended one
+
+
+def soft_mask(reliable: np.ndarray) -> np.ndarray:
+    """float [H, W] in [0, 1]: 1 deep inside the reliable area, fading to 0 at its edge and
+    0 everywhere outside it.  The fade lies inside (the area is eroded first): blurring
+    outwards would blend history into pixels that have none, such as the strip of new
+    picture a pan brings in, where the warp can only repeat the frame's last columns."""
+    cv2 = _cv2()
+    radius = int(np.ceil(2 * SOFT_EDGE))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    core = cv2.erode(reliable.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE)
+    return cv2.GaussianBlur(core.astype(np.float32), (0, 0), SOFT_EDGE) * reliable
 
 
 class FlowBlender:
     """out_t = stylized_t, except where the flow from the previous input frame is
     reliable: there (1 - s)·stylized_t + s·warp(out_{t-1}), s = ``strength``.
-    The mask is softened over a few pixels so blended areas have no hard edges.
-
-    Why s = 0.95 and Lanczos (measured on a 12-frame 320x180 pan, reference model,
-    warping error / style loss against per-frame output 0.072 / 5.68e-5): the texture
-    is carried along the flow rather than averaged with a new one, which would wash
-    it out — s = 0.5: 0.033 / 8.4e-5, s = 0.7: 0.019 / 1.1e-4, s = 0.95: 0.0053 / 5.7e-5
-    (bilinear warping at 0.95: 0.0037 / 9.0e-5).  New areas still enter at once
-    (unreliable flow) and the rest renews at 5 % a frame."""
+    The mask fades over a few pixels inside the reliable area, so blended areas have no
+    hard edges and nothing outside it (new or uncovered picture) takes any history; and
+    history is not carried inwards from the frame's border (``inward_weight``).  s =
+    0.95 with Lanczos warping carries the texture along the flow rather than averaging
+    it with a new one, which would wash it out (README, Video, has the measurements);
+    the rest renews at 5 % a frame."""
 
     def __init__(self, strength: float = DEFAULT_STRENGTH):
         if not 0 <= strength <= 1:
@@ -91,7 +132,7 @@ class FlowBlender:
         out = stylized
         if self.previous_frame is not None and self.strength > 0:
             where, reliable = self.flow.backward(frame, self.previous_frame)
-            mask = _cv2().GaussianBlur(reliable.astype(np.float32), (0, 0), 1.5)[..., None] * self.strength
+            mask = (soft_mask(reliable) * inward_weight(where))[..., None] * self.strength
             out = np.clip((1 - mask) * stylized + mask * warp(self.previous_out, where, sharp=True), 0, 1)
         self.previous_frame, self.previous_out = frame, out.astype(np.float32)
         return self.previous_out
