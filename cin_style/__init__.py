@@ -36,7 +36,15 @@ __all__ = ["__version__", *_LAZY]
 
 def __getattr__(name: str):
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
+        try:
+            module = import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            from cin_style.errors import TRAIN_EXTRA_MODULES, missing_extra
+
+            if exc.name not in TRAIN_EXTRA_MODULES:
+                raise
+            raise missing_extra(f"cin_style.{name}", "train", exc.name) from None
+        value = getattr(module, name)
         globals()[name] = value  # later look-ups skip this function
         return value
     raise AttributeError(f"module 'cin_style' has no attribute {name!r}")

@@ -33,6 +33,29 @@ class TrainingDiverged(CinStyleError, FloatingPointError):
     """The loss became NaN or infinite; lower the learning rate or clip gradients."""
 
 
+class MissingExtra(CinStyleError, ImportError):
+    """A feature whose optional packages are not installed (the CLI exits 1, as for any
+    error a user can fix)."""
+
+
+# The `train` extra's packages: a light install lacks them, which is said in one line.
+TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"})
+# What each extra is called in the messages: the install a user did not make.
+EXTRA_NAMES = {"train": "the training install", "video": "the video install", "clip": "the CLIP install"}
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds an extra, as it works today: from a clone of the repository."""
+    return f"in your cin-style clone, pip install -e '.[{extra}]'"
+
+
+def missing_extra(feature: str, extra: str, missing: str) -> MissingExtra:
+    """``feature`` needs the ``extra`` install, whose ``missing`` package is not there."""
+    return MissingExtra(
+        f"{feature} needs {EXTRA_NAMES.get(extra, extra)} ({missing} is missing): {install_hint(extra)}"
+    )
+
+
 def first_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line (its class name when it has none)."""
     text = str(exc).strip()

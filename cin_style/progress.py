@@ -16,7 +16,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 LOGGER = "cin_style"
 
 
-def progress_bar(total: int, desc: str, initial: int = 0, enabled: bool = True) -> tqdm:
+def progress_bar(total: int | None, desc: str, initial: int = 0, enabled: bool = True) -> tqdm:
     """A bar to ``update(n)``; on a terminal it redraws, in a log file it
     writes a line every 30 s (set ``bar.total`` to change the goal)."""
     tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
@@ -33,7 +33,7 @@ def progress_bar(total: int, desc: str, initial: int = 0, enabled: bool = True) 
 
 
 @contextmanager
-def progress(total: int, desc: str, initial: int = 0, enabled: bool = True) -> Iterator[tqdm]:
+def progress(total: int | None, desc: str, initial: int = 0, enabled: bool = True) -> Iterator[tqdm]:
     """``progress_bar`` for the length of a block, with log lines printed above
     the bar instead of through it; closed however the block ends."""
     bar = progress_bar(total, desc, initial, enabled)

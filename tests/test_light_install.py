@@ -70,5 +70,52 @@ def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path)
             write_image(tmp_path / "p.png", seed=1)
         result = light(*args)
         assert result.returncode == 1, (args, result.stderr)
-        assert "pip install 'cin-style[train]'" in result.stderr and "Traceback" not in result.stderr
+        assert "pip install -e '.[train]'" in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def without(modules, code: str) -> subprocess.CompletedProcess:
+    """Python ``code`` run with ``modules`` unimportable."""
+    script = f"import sys\nfor name in {tuple(modules)!r}:\n    sys.modules[name] = None\n" + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+
+TRAIN = ("torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim")
+CLI = """
+    from cin_style.cli.main import main
+    sys.argv = ["cin-style", *{args!r}]
+    main()
+"""
+
+
+def test_the_python_api_names_the_install_it_needs():
+    done = without(TRAIN, """
+        import cin_style
+        try:
+            cin_style.load_model()
+        except cin_style.CinStyleError as exc:
+            print(type(exc).__name__, exc)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("MissingExtra cin_style.load_model needs the training install (torch is missing)")
+    assert "pip install -e '.[train]'" in done.stdout and len(done.stdout.strip().splitlines()) == 1
+
+
+def test_weights_path_needs_no_torch(tmp_path):
+    cache = f"import os\nos.environ['CIN_STYLE_CACHE'] = {str(tmp_path)!r}\n"
+    done = without(TRAIN, cache + textwrap.dedent(CLI.format(args=["weights", "path"])))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"none yet (would be {tmp_path / 'vgg16.pt'})")
+    (tmp_path / "vgg16.pt").write_bytes(b"x")
+    done = without(TRAIN, cache + textwrap.dedent(CLI.format(args=["weights", "path"])))
+    assert done.returncode == 0 and done.stdout.strip() == str(tmp_path / "vgg16.pt")
+
+
+def test_a_missing_extra_is_one_line_exit_1_and_nothing_before_it(tmp_path):
+    from clips import panning_frames, write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", panning_frames(3, 32, 48))
+    done = without(("av",), CLI.format(args=["video", str(clip), "-o", str(tmp_path / "out.mp4")]))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == ("Error: video needs the video install (PyAV is missing): "
+                                   "in your cin-style clone, pip install -e '.[video]'")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from cin_style.assets import vgg_paths
 from cin_style.nn import vgg_weights as weights_mod
 from cin_style.nn.vgg import VGGEncoder
 from cin_style.nn.vgg_layers import conv_names, layer_names
@@ -231,6 +232,6 @@ def test_forward_stops_after_the_deepest_layer_asked_for():
 def test_cache_folder_is_the_platform_user_cache_unless_overridden(tmp_path, monkeypatch):
     monkeypatch.delenv("CIN_STYLE_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights_mod.cache_dir() == tmp_path / "xdg" / "cin-style"
+    assert vgg_paths.cache_dir() == tmp_path / "xdg" / "cin-style"
     monkeypatch.setenv("CIN_STYLE_CACHE", str(tmp_path / "mine"))
-    assert weights_mod.cached_weights_path("vgg19") == tmp_path / "mine" / "vgg19.pt"
+    assert vgg_paths.cached_weights_path("vgg19") == tmp_path / "mine" / "vgg19.pt"

@@ -15,11 +15,9 @@ import click
 from cin_style import __version__
 from cin_style.cli import add_style, bench, demo, export, quality, stylize, train, video, web, weights
 from cin_style.cli.options import secondary_rank
-from cin_style.errors import CinStyleError, UsageError, first_line
+from cin_style.errors import TRAIN_EXTRA_MODULES, CinStyleError, UsageError, first_line, missing_extra
 from cin_style.progress import configure_logging
 
-# The `train` extra's packages: a light install lacks them, which the CLI says in one line.
-TRAIN_EXTRA_MODULES = {"torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"}
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CinStyleError, OSError)
 
@@ -39,10 +37,8 @@ class CinGroup(click.Group):
         except ModuleNotFoundError as exc:
             if ctx.params.get("debug") or exc.name not in TRAIN_EXTRA_MODULES:
                 raise
-            raise click.ClickException(
-                f"`cin-style {ctx.invoked_subcommand}` needs the training install ({exc.name} is "
-                f"missing): pip install 'cin-style[train]'"
-            ) from None
+            message = missing_extra(f"`cin-style {ctx.invoked_subcommand}`", "train", exc.name)
+            raise click.ClickException(str(message)) from None
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
                 raise

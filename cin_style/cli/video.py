@@ -93,7 +93,7 @@ def video(
 
     MODEL is a .pt checkpoint or an .onnx graph (default: the bundled model).
     Size, frame rate and timestamps, rotation and pixel aspect are kept; the
-    audio is copied unchanged.  Needs PyAV and OpenCV: pip install 'cin-style[video]'.
+    audio is copied unchanged.  Needs PyAV and OpenCV: pip install -e '.[video]' in your clone.
 
     \b
     Examples:
@@ -104,7 +104,6 @@ def video(
     from cin_style.assets.bundled import resolve_model, split_model_argument
     from cin_style.infer.loader import load_stylizer
     from cin_style.infer.stylizer import blend_for
-    from cin_style.progress import progress
     from cin_style.video.stylize import stylize_video
 
     model, rest = split_model_argument(inputs)
@@ -114,23 +113,22 @@ def video(
         raise click.UsageError("give either -o OUTPUT or --frames DIR")
     stylizer = load_stylizer(resolve_model(model), device=device)
     weights, blend = blend_for(stylizer, style_specs)
-    with progress(0, "frames") as bar:
-        count = stylize_video(
-            stylizer,
-            rest[0],
-            output,
-            weights,
-            frames_dir=frames_dir,
-            batch_size=batch_size,
-            start=start,
-            duration=duration,
-            crf=crf,
-            max_pixels=max_pixels,
-            max_size=max_size,
-            progress=bar,
-            consistency=consistency,
-            consistency_strength=consistency_strength,
-            strength=strength,
-            preserve_color=preserve_color,
-        )
+    count = stylize_video(
+        stylizer,
+        rest[0],
+        output,
+        weights,
+        frames_dir=frames_dir,
+        batch_size=batch_size,
+        start=start,
+        duration=duration,
+        crf=crf,
+        max_pixels=max_pixels,
+        max_size=max_size,
+        show_progress=True,
+        consistency=consistency,
+        consistency_strength=consistency_strength,
+        strength=strength,
+        preserve_color=preserve_color,
+    )
     click.echo(f"wrote {output or frames_dir} ({count} frames, {blend}, consistency {consistency}, {stylizer.device})")

@@ -31,11 +31,14 @@ def weights_fetch(encoder):
 @click.option("--encoder", type=click.Choice(["vgg16", "vgg19"]), default="vgg16", show_default=True)
 def weights_path(encoder):
     """Print the weights file that would be used; exit 1 if there is none yet."""
-    from cin_style.errors import WeightsError
-    from cin_style.nn.vgg_weights import cached_weights_path, resolve_vgg_weights
+    from cin_style.assets.vgg_paths import cached_weights_path, find_vgg_weights
 
-    try:
-        click.echo(str(resolve_vgg_weights(encoder, fetch=False)))
-    except WeightsError as exc:
-        click.echo(f"none yet (would be {cached_weights_path(encoder)}): {exc}", err=True)
+    found = find_vgg_weights(encoder)
+    if found is None:
+        click.echo(
+            f"none yet (would be {cached_weights_path(encoder)}): run `cin-style weights fetch "
+            f"--encoder {encoder}` or pass --vgg-weights FILE",
+            err=True,
+        )
         sys.exit(1)
+    click.echo(str(found))

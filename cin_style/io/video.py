@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cin_style.errors import CinStyleError, UsageError
+from cin_style.errors import CinStyleError, UsageError, missing_extra
 from cin_style.io.atomic import default_file_mode
 
 # Output container and codec by extension.
@@ -53,7 +53,7 @@ def _av():
     try:
         import av
     except ModuleNotFoundError:
-        raise UsageError("video needs PyAV: pip install 'cin-style[video]'") from None
+        raise missing_extra("video", "video", "PyAV") from None
     return av
 
 

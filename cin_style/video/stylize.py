@@ -91,13 +91,15 @@ def stylize_video(
     crf: int | None = None,
     max_pixels: int | None = None,
     max_size: int | None = None,
-    progress=None,
+    show_progress: bool = False,
     **options,
 ) -> int:
     """Stylize a video file into ``target`` (container and codec from its extension) or
-    PNG frames into ``frames_dir``; audio is copied unchanged.  Returns frames written."""
+    PNG frames into ``frames_dir``; audio is copied unchanged.  Returns frames written;
+    ``show_progress`` draws a progress bar (stderr) while it works."""
     from cin_style.io.image import DEFAULT_MAX_PIXELS
     from cin_style.io.video import VideoError, probe, transcode
+    from cin_style.progress import progress as progress_bar
 
     info = probe(source)
     limit = max_pixels or DEFAULT_MAX_PIXELS
@@ -112,27 +114,20 @@ def stylize_video(
         size = (max(16, round(info.width * scale)), max(16, round(info.height * scale)))
     if start < 0 or (duration is not None and duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
-    if progress is not None:
-        progress.total = (
-            max(
-                0,
-                round((min(info.duration, start + duration) if duration else info.duration) * float(info.fps))
-                - round(start * float(info.fps)),
-            )
-            or info.frames
-            or None
-        )
-        progress.refresh()
+    total = round((min(info.duration, start + duration) if duration else info.duration) * float(info.fps))
+    total = max(0, total - round(start * float(info.fps))) or info.frames or None
     pipeline = FramePipeline(stylizer, weights, size=size, **options)
-    return transcode(
-        source,
-        target,
-        pipeline,
-        batch_size=batch_size,
-        start=start,
-        duration=duration,
-        crf=crf,
-        frames_dir=frames_dir,
-        size=size,
-        on_frames=(progress.update if progress is not None else lambda n: None),
-    )
+    # The bar starts once the file is known to be a video we can read: no bar before an error.
+    with progress_bar(total, "frames", enabled=show_progress) as bar:
+        return transcode(
+            source,
+            target,
+            pipeline,
+            batch_size=batch_size,
+            start=start,
+            duration=duration,
+            crf=crf,
+            frames_dir=frames_dir,
+            size=size,
+            on_frames=bar.update,
+        )

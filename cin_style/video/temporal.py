@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cin_style.errors import UsageError
+from cin_style.errors import UsageError, missing_extra
 
 
 def _cv2():
     try:
         import cv2
     except ModuleNotFoundError:
-        raise UsageError("--consistency flow needs OpenCV: pip install 'cin-style[video]'") from None
+        raise missing_extra("--consistency flow", "video", "OpenCV") from None
     return cv2
 
 
