@@ -164,6 +164,8 @@ def stylize(
                         "output": str(done.output),
                         "size": list(done.size),
                         "blend": blend,
+                        "strength": strength,
+                        "preserve_color": preserve_color,
                         "device": stylizer.device,
                         "seconds": done.seconds,
                     }

@@ -39,9 +39,11 @@ from cin_style.cli.options import quiet_option
 )
 @quiet_option
 def web(model, out, ort_dist, max_side, precision):
-    """Write a static web page that stylizes photos in the browser, offline
-    once loaded: onnxruntime-web runs the graph on the visitor's machine
-    (WebGPU where the browser offers a GPU, else multi-threaded wasm).
+    """Write a static web page that stylizes photos in the browser:
+    onnxruntime-web runs the graph on the visitor's machine (WebGPU where the
+    browser offers a GPU, else multi-threaded wasm).  Network: by default the
+    page loads onnxruntime-web from a CDN (jsDelivr, pinned by hash); with
+    --ort-dist it is copied into the site, which then works offline.
 
     \b
     MODEL: an exported .onnx graph (also a --bake'd one: no sliders then), a
@@ -51,6 +53,7 @@ def web(model, out, ort_dist, max_side, precision):
     that `cin-style serve` sends.
     Example:
       cin-style web -o site/ && cin-style serve site/
+      npm install onnxruntime-web@VERSION     # the version `cin-style web` pins (README)
       cin-style web model.onnx -o site/ --ort-dist node_modules/onnxruntime-web/dist
     """
     from cin_style.web.site import DEFAULT_MAX_SIDE, write_site
