@@ -17,7 +17,9 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 def _python_blocks_after(heading: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
+    """The Python blocks after ``heading`` in the README or the docs page that holds it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = next(text for text in (page.read_text() for page in pages) if heading in text)
     section = readme.split(heading, 1)[1]
     return re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
 

@@ -236,3 +236,9 @@ def test_pinned_hashes_match_the_npm_package():
     assert pinned["dependencies"]["onnxruntime-web"] == site_mod.ORT_WEB_VERSION
     assert site_mod.ort_dist_version(NPM_DIST) == site_mod.ORT_WEB_VERSION
     assert {name: sri_hash(NPM_DIST / name) for name in runtime_files()} == RUNTIME_INTEGRITY
+
+
+def test_the_docs_give_the_npm_line_of_the_pinned_runtime():
+    """The offline page needs onnxruntime-web at exactly the pinned version (issue 29)."""
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    assert f"npm install onnxruntime-web@{site_mod.ORT_WEB_VERSION}" in deploy
