@@ -28,6 +28,8 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 # network stylizes the picture next to a border differently (padding reaches into its
 # receptive field), and a pan would otherwise carry that border look across the frame.
 BORDER_MARGIN = 32
+BORDER_FADE = 8  # px over which trust rises to 1 at the margin (no hard seam)
+BORDER_MARGIN_SHARE = 0.15
 # Grey levels (of 255) the previous frame, carried along the flow, may differ from this one
 # by and still count as the same surface (sensor noise and interpolation stay below it).
 PHOTOMETRIC_TOLERANCE = 12.0
@@ -65,11 +67,14 @@ class Flow:
         return where, reliable & inside
 
 
-def inward_weight(where: np.ndarray, margin: float = BORDER_MARGIN) -> np.ndarray:
+def inward_weight(where: np.ndarray) -> np.ndarray:
     """float [H, W] in [0, 1]: how far to trust history that moved inwards from the frame's
-    border — 0 for a pixel whose history was stylized at the border, rising to 1 at
-    ``margin`` px inside; 1 where the picture did not move inwards (or stayed as far out)."""
+    border.  History stylized within ``border_margin`` px of the border is the border's look
+    (the network's padding reaches that far), so it is not carried inwards: 0 there, rising
+    over the last BORDER_FADE px to 1; 1 where the picture did not move inwards."""
     h, w = where.shape[:2]
+    margin = border_margin(h, w)
+    fade = min(BORDER_FADE, margin)
     grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
 
     def to_border(points: np.ndarray) -> np.ndarray:
@@ -77,7 +82,14 @@ def inward_weight(where: np.ndarray, margin: float = BORDER_MARGIN) -> np.ndarra
         return np.minimum(np.minimum(x, w - 1 - x), np.minimum(y, h - 1 - y))
 
     before, now = to_border(where), to_border(grid)
-    return np.where(before < now, np.clip(before / margin, 0, 1), 1).astype(np.float32)
+    trust = np.clip((before - (margin - fade)) / fade, 0, 1)
+    return np.where(before < now, trust, 1).astype(np.float32)
+
+
+def border_margin(height: int, width: int) -> float:
+    """BORDER_MARGIN px, or less in a small frame (at most BORDER_MARGIN_SHARE of its short
+    side), where a wide band of per-frame stylization would leave little to blend."""
+    return min(BORDER_MARGIN, BORDER_MARGIN_SHARE * min(height, width))
 
 
 def warp(image: np.ndarray, where: np.ndarray, sharp: bool = False) -> np.ndarray:
@@ -116,7 +128,7 @@ class FlowBlender:
     hard edges and nothing outside it (new or uncovered picture) takes any history; and
     history is not carried inwards from the frame's border (``inward_weight``).  s =
     0.95 with Lanczos warping carries the texture along the flow rather than averaging
-    it with a new one, which would wash it out (README, Video, has the measurements);
+    it with a new one, which would wash it out (docs/video.md has the measurements);
     the rest renews at 5 % a frame."""
 
     def __init__(self, strength: float = DEFAULT_STRENGTH):
