@@ -50,19 +50,23 @@ class Objective(Protocol):
     def loss(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Parts]: ...
 
 
-class _OneStylePerSample:
-    """Each sample draws one of the trained styles (one-hot weights)."""
-
-    def draw_weights(self, style_indices, num_styles, batch_size, generator):
-        pick = torch.randint(len(style_indices), (batch_size,), generator=generator)
-        indices = style_indices[pick]
-        return one_hot_weights(indices, num_styles), indices
+class _PlainForward:
+    """Nothing more to draw; the network sees the batch as it is."""
 
     def prepare(self, batch: Batch, generator: torch.Generator) -> None:
         pass
 
     def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
         return net(batch.content, batch.weights)
+
+
+class _OneStylePerSample(_PlainForward):
+    """Each sample draws one of the trained styles (one-hot weights)."""
+
+    def draw_weights(self, style_indices, num_styles, batch_size, generator):
+        pick = torch.randint(len(style_indices), (batch_size,), generator=generator)
+        indices = style_indices[pick]
+        return one_hot_weights(indices, num_styles), indices
 
 
 class Perceptual(_OneStylePerSample):
@@ -99,7 +103,7 @@ class Perceptual(_OneStylePerSample):
         return total + clip, parts
 
 
-class Distill:
+class Distill(_PlainForward):
     """Reproduce a frozen teacher for single styles and random two-style blends."""
 
     def __init__(self, teacher: StyleNet, encoder: nn.Module, content_layers: list[str], config: DistillConfig):
@@ -108,12 +112,6 @@ class Distill:
 
     def draw_weights(self, style_indices, num_styles, batch_size, generator):
         return draw_weights(style_indices, num_styles, batch_size, self.config.blend_share, generator), None
-
-    def prepare(self, batch: Batch, generator: torch.Generator) -> None:
-        pass
-
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        return net(batch.content, batch.weights)
 
     def loss(self, output: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Parts]:
         with torch.no_grad():

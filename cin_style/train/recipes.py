@@ -150,6 +150,8 @@ def build_trainer(
         teacher=teacher,
         **trainer_options,
     )
+    # The Gram targets come last: the trainer puts the loss network in channels-last, and
+    # its autocast sets the precision they are computed at.
     scorer.grams.update(style_grams(loss_fn, rows, config, device, trainer.autocast))
     return trainer
 
