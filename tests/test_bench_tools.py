@@ -31,8 +31,25 @@ def test_compare_finds_differences_at_tile_borders():
 
 
 def test_video_table_relates_every_mode_to_per_frame():
-    rows = [{"clip": "pan", "mode": "per-frame", "warping_error": 0.1, "style_loss": 2e-5, "fps": 1.0},
-            {"clip": "pan", "mode": "flow blending", "warping_error": 0.02, "style_loss": 2.2e-5, "fps": 0.9}]
+    rows = [{"clip": "pan", "mode": "per-frame", "warping_error": 0.1, "style_loss": 2e-5, "fps": 1.0,
+             "new_content_texture": 20.0},
+            {"clip": "pan", "mode": "flow blending", "warping_error": 0.02, "style_loss": 2.2e-5, "fps": 0.9,
+             "new_content_texture": 19.0},
+            {"clip": "noise", "mode": "per-frame", "warping_error": 0.1, "style_loss": 2e-5, "fps": 1.0,
+             "new_content_texture": None}]
     table = format_video_table({"model": "m", "style": "s", "frames": 2, "size": [8, 8],
                                 "consistency_strength": 0.95, "rows": rows})
-    assert "| pan | flow blending | 0.0200 | 0.20x | 2.2e-05 | 1.10x | 0.90 |" in table
+    assert "| pan | flow blending | 0.0200 | 0.20x | 2.2e-05 | 1.10x | 19.00 | 0.95x | 0.90 |" in table
+    assert "| noise | per-frame | 0.1000 | 1.00x | 2e-05 | 1.00x | - | - | 1.00 |" in table
+
+
+def test_new_content_masks_cover_what_each_clip_brings_in():
+    from cin_style.bench.video import new_content
+
+    pan = new_content("pan", 12, size=(100, 60))
+    assert pan[:, -33:].all() and not pan[:, :-33].any()  # 3 px a frame for 11 frames
+    zoom_out = new_content("zoom out", 12, size=(100, 60))
+    assert zoom_out[0].all() and zoom_out[:, 0].all() and not zoom_out[30, 50]
+    uncovered = new_content("moving object", 12, size=(854, 480))
+    assert uncovered.any() and not uncovered[480 * 5 // 16 + 33, 40 + 88 + 20]  # under the object now
+    assert new_content("noise", 12) is None

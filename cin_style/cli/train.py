@@ -145,6 +145,7 @@ TRAIN_DEFAULTS = TrainConfig()
 )
 @click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
+@click.option("--overwrite", is_flag=True, help="Start a new run although --out exists (its file is replaced).")
 @click.option(
     "--init-from",
     default=None,
@@ -218,6 +219,7 @@ def train(
     stability_weight,
     seed,
     resume,
+    overwrite,
     init_from,
     validation,
     max_seconds,
@@ -239,20 +241,16 @@ def train(
     Example:
       cin-style train --styles styles/ --content photos/ --out model.pt --steps 4000
       cin-style train ... --out model.pt --steps 8000 --resume   # continue to 8000
-      cin-style train ... --nproc 4                              # 4 GPUs of this machine
       cin-style train --styles S --content P --out lite.pt --net lite --teacher bundled
       cin-style train ... --out tail.pt --init-from run.pt --lr-schedule cosine --steps 3000
     """
-    if init_from is not None and resume:
+    shaped = net_preset != "default" or any(v is not None for v in (base_width, residual_blocks, outer_kernel))
+    if init_from is not None and (resume or shaped):
         raise click.UsageError(
             "--init-from starts a run and --resume continues one: resume a run begun with --init-from without it"
-        )
-    if init_from is not None and (
-        net_preset != "default" or any(v is not None for v in (base_width, residual_blocks, outer_kernel))
-    ):
-        raise click.UsageError(
-            "--init-from takes the network shape from its model: drop --net, "
-            "--base-width, --residual-blocks and --outer-kernel"
+            if resume
+            else "--init-from takes the network shape from its model: drop --net, --base-width, "
+            "--residual-blocks and --outer-kernel"
         )
     if batch_size % nproc:
         raise click.BadParameter(
@@ -289,7 +287,9 @@ def train(
         init_from=init_from,
         loss=loss_config(encoder, content_layers, style_layers, content_weight, style_weight, tv_weight),
     )
-    options = recipes.RunOptions(device=device, vgg_weights=vgg_weights, time_budget=max_seconds, validation=validation)
+    options = recipes.RunOptions(
+        device=device, vgg_weights=vgg_weights, time_budget=max_seconds, validation=validation, overwrite=overwrite
+    )
     result = recipes.train(list(styles), content, out, config, resume=resume, options=options)
     if secondary_rank():
         return

@@ -148,6 +148,7 @@ def train_demo(
         encoder=encoder,
         samples=False,
         time_budget=None if on_gpu and steps is None else seconds,
+        overwrite=True,  # the demo's own folder: a second demo --train starts afresh
     )
     stylizer = TorchStylizer(result.checkpoint, device=device)
     sheet, photos, columns = demo_sheet(stylizer, out / "contact_sheet.jpg", cell)

@@ -29,7 +29,9 @@ class FileResult:
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -> list[Path]:
-    """A file for one input (its type from the extension), else ``output/STEM.fmt``."""
+    """A file for one input (its type from the extension), else ``output/STEM.fmt``; never
+    one of the inputs (a UsageError before any work)."""
+    from cin_style.io.atomic import refuse_overwriting_inputs
     from cin_style.io.image import output_format
 
     out = Path(output)
@@ -37,8 +39,11 @@ def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -
         output_format(out)  # fail on .gif etc. before any work
         if len(inputs) > 1:
             raise UsageError(f"{len(inputs)} inputs need an output folder, not the file {out}")
-        return [out]
-    return [out / f"{path.stem}.{fmt}" for path in inputs]
+        targets = [out]
+    else:
+        targets = [out / f"{path.stem}.{fmt}" for path in inputs]
+    refuse_overwriting_inputs(targets, inputs)
+    return targets
 
 
 def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:

@@ -9,9 +9,61 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
+
+from cin_style.errors import UsageError
+
+# Temp files older than this process are left over from a run that was killed mid-write.
+PROCESS_STARTED = time.time()
+
+
+def temp_pattern(path: Path) -> str:
+    """The glob of the temp files our writers make beside ``path`` (see ``atomic_write``
+    and io.video's ``_temp_beside``)."""
+    return f".{path.stem}.*.tmp*" if path.suffix else f".{path.name}.*.tmp"
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files a killed run of ours left beside ``path``: only our own name
+    pattern (``.NAME.XXXX.tmp``), only those last written before this process started.
+    Returns what was removed."""
+    path = Path(path)
+    removed = []
+    for pattern in {f".{path.name}.*.tmp", temp_pattern(path)}:
+        for candidate in path.parent.glob(pattern):
+            try:
+                if candidate.is_file() and candidate.stat().st_mtime < PROCESS_STARTED:
+                    candidate.unlink()
+                    removed.append(candidate)
+            except OSError:
+                continue  # gone already, or not ours to remove
+    return removed
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: the same path once resolved, or (both existing)
+    the same inode, which catches hard links and symlinks."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike]) -> None:
+    """A UsageError when any output would replace one of the inputs."""
+    inputs = list(inputs)
+    for output in outputs:
+        for source in inputs:
+            if same_file(output, source):
+                raise UsageError(
+                    f"{output} is the input {source}: writing it would replace the input; choose another output"
+                )
 
 
 def default_file_mode() -> int:
@@ -43,6 +95,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], kee
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cin_style.errors import CinStyleError, UsageError, missing_extra
-from cin_style.io.atomic import default_file_mode
+from cin_style.io.atomic import default_file_mode, remove_stale_temps
 
 # Output container and codec by extension.
 FORMATS = {
@@ -97,6 +97,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 
 def _temp_beside(target: Path) -> Path:
+    remove_stale_temps(target)
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     return Path(name)

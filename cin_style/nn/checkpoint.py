@@ -36,8 +36,37 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+CHECKSUM_KEY = "tensor_sha256"
+
+
+def tensor_checksum(data) -> str:
+    """sha256 over every tensor of a checkpoint (key paths, dtypes, shapes and bytes, in a
+    fixed order), the checksum itself left out: a flipped byte anywhere in the weights or
+    the optimizer state changes it."""
+    digest = hashlib.sha256()
+
+    def visit(value, key: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                if not (key == "" and k == CHECKSUM_KEY):
+                    visit(value[k], f"{key}/{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(item, f"{key}/{i}")
+
+    visit(data, "")
+    return digest.hexdigest()
+
+
 def atomic_torch_save(obj, path: str | os.PathLike, keep_previous: bool = True) -> Path:
-    """torch.save to ``path`` atomically, the old file kept as ``path.prev``."""
+    """torch.save to ``path`` atomically, the old file kept as ``path.prev``; a checkpoint
+    dict is saved with the checksum of its tensors (verified by ``load_checkpoint``)."""
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        obj = {**obj, CHECKSUM_KEY: tensor_checksum(obj)}
     return atomic_write(path, lambda fh: torch.save(obj, fh), keep_previous=keep_previous)
 
 
@@ -63,6 +92,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     for key in ("model_config", "style_names", "model"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    # Checkpoints from before 0.2 carry no checksum; every one written since does.
+    if CHECKSUM_KEY in data and data[CHECKSUM_KEY] != tensor_checksum(data):
+        raise CheckpointError(f"{path}: damaged: its tensors do not match the checksum it was saved with")
     return data
 
 

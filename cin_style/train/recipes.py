@@ -44,6 +44,7 @@ class RunOptions:
     samples: bool = True  # write a sample grid every sample_every steps into OUT_samples/
     time_budget: float | None = None  # seconds; stop with a checkpoint written (--max-seconds)
     validation: str | Path | None = None  # photos scored at every checkpoint
+    overwrite: bool = False  # a new run may replace an existing file at ``out``
 
 
 @dataclass
@@ -244,6 +245,8 @@ def train(
     specs = parse_style_inputs(styles)
     names = [s.name for s in specs]
     resumed = None
+    if out.exists() and not resume and not run.overwrite:
+        raise UsageError(f"{out} exists: --resume continues the run saved there, --overwrite replaces it")
     if resume:
         resumed = _resumable(out, names)
         config = TrainConfig.from_dict(
@@ -268,6 +271,9 @@ def _resumable(out: Path, names: list[str]) -> dict:
     resumed = ckpt.load_checkpoint(out)
     if "optimizer" not in resumed:
         raise ckpt.CheckpointError(f"{out}: holds no training state to resume from")
+    step, rng = resumed.get("step"), resumed.get("rng")
+    if not isinstance(step, int) or step < 0 or not isinstance(rng, dict) or not isinstance(resumed["optimizer"], dict):
+        raise ckpt.CheckpointError(f"{out}: its training state is damaged (step {step!r}); it cannot be resumed")
     if list(resumed["style_names"]) != names:
         raise ckpt.CheckpointError(f"{out} was trained on styles {resumed['style_names']}, not {names}")
     return resumed

@@ -97,8 +97,12 @@ def stylize_video(
     """Stylize a video file into ``target`` (container and codec from its extension) or
     PNG frames into ``frames_dir``; audio is copied unchanged.  Returns frames written;
     ``show_progress`` draws a progress bar (stderr) while it works."""
+    from cin_style.io.atomic import refuse_overwriting_inputs
     from cin_style.io.image import DEFAULT_MAX_PIXELS
     from cin_style.io.video import VideoError, probe, transcode
+
+    if target is not None:
+        refuse_overwriting_inputs([target], [source])
     from cin_style.progress import progress as progress_bar
 
     info = probe(source)
