@@ -98,18 +98,48 @@ def test_baked_graph_site_has_no_sliders_to_build(graphs, tmp_path):
     assert manifest["baked_blend"] == "alpha=0.5,beta=0.5"
 
 
-def test_site_folder_is_replaced_whole_or_not_at_all(graphs, tmp_path):
+def test_a_site_rewrite_replaces_only_its_own_files(graphs, tmp_path):
+    """Issue 22: rewriting a site deleted what the user had added to its folder and
+    rmtree'd a sibling `.site.old/` it did not create."""
     target = tmp_path / "site"
     write_site(target, graphs / "tiny.onnx")
-    (target / "stale.txt").write_text("from an older site")
     before = (target / "site.json").read_bytes()
     with pytest.raises(RunnerError, match="not a cin-style graph"):
         write_site(target, foreign_graph(tmp_path / "foreign.onnx"))
-    assert (target / "site.json").read_bytes() == before and (target / "stale.txt").exists()
+    assert (target / "site.json").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
-    write_site(target, graphs / "baked.onnx")
-    assert not (target / "stale.txt").exists()
+    write_site(target, graphs / "baked.onnx")  # only our own files there: replaced
     assert json.loads((target / "site.json").read_text())["baked_blend"]
+    (target / "my_notes.txt").write_text("mine")
+    (target / "photos").mkdir()
+    (target / "photos" / "a.jpg").write_bytes(b"jpeg")
+    (tmp_path / ".site.old").mkdir()
+    (tmp_path / ".site.old" / "keep.txt").write_text("not the tool's")
+    with pytest.raises(SiteError, match="did not write.*my_notes.txt.*--force"):
+        write_site(target, graphs / "tiny.onnx")
+    assert json.loads((target / "site.json").read_text())["baked_blend"]  # unchanged
+    write_site(target, graphs / "tiny.onnx", force=True)
+    assert not json.loads((target / "site.json").read_text())["baked_blend"]  # our files replaced
+    assert (target / "my_notes.txt").read_text() == "mine" and (target / "photos" / "a.jpg").exists()
+    assert (tmp_path / ".site.old" / "keep.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".site.old"]
+
+
+def test_web_into_the_current_folder_and_a_bad_metadata_graph_are_one_line(graphs, tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    result = CliRunner().invoke(cli, ["web", str(graphs / "tiny.onnx"), "-o", "."])
+    assert result.exit_code == 0, result.output
+    assert (empty / "index.html").is_file()
+    proto = onnx.load(str(graphs / "tiny.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == "cin_style.model_config":
+            prop.value = "{not json"
+    onnx.save(proto, str(tmp_path / "odd.onnx"))
+    result = CliRunner().invoke(cli, ["web", str(tmp_path / "odd.onnx"), "-o", str(tmp_path / "odd_site")])
+    assert result.exit_code == 1 and "model_config metadata is not JSON" in result.output
+    assert result.output.count("\n") == 1
 
 
 @pytest.mark.slow
@@ -124,7 +154,7 @@ def test_site_refuses_graph_variants_the_page_cannot_run(tmp_path):
 def test_site_refuses_a_folder_it_did_not_write(graphs, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(SiteError, match="not a site written by"):
+    with pytest.raises(SiteError, match="did not write \(notes.txt\)"):
         write_site(tmp_path / "mine", graphs / "tiny.onnx")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 

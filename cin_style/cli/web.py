@@ -14,7 +14,7 @@ from cin_style.cli.options import quiet_option
     "--out",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder to write (replaced whole if it holds an earlier site).",
+    help="Folder to write: new, empty, or an earlier site (whose own files are replaced).",
 )
 @click.option(
     "--ort-dist",
@@ -37,8 +37,13 @@ from cin_style.cli.options import quiet_option
     help="For a .pt MODEL: the precision of the graph it is exported to (fp16-weights: "
     "half fp32's download, fp32 arithmetic; see `export --help`).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a folder that holds other files too (they are kept; only the site's own files are replaced).",
+)
 @quiet_option
-def web(model, out, ort_dist, max_side, precision):
+def web(model, out, ort_dist, max_side, precision, force):
     """Write a static web page that stylizes photos in the browser:
     onnxruntime-web runs the graph on the visitor's machine (WebGPU where the
     browser offers a GPU, else multi-threaded wasm).  Network: by default the
@@ -58,7 +63,9 @@ def web(model, out, ort_dist, max_side, precision):
     """
     from cin_style.web.site import DEFAULT_MAX_SIDE, write_site
 
-    result = write_site(out, model, ort_dist=ort_dist, max_side=max_side or DEFAULT_MAX_SIDE, precision=precision)
+    result = write_site(
+        out, model, ort_dist=ort_dist, max_side=max_side or DEFAULT_MAX_SIDE, precision=precision, force=force
+    )
     blend = f"baked {result.baked_blend}" if result.baked_blend else f"{len(result.style_names)} styles"
     click.echo(f"wrote {result.path}/ ({blend}, graph {result.graph_bytes / 1e6:.1f} MB, {result.runtime})")
     click.echo(f"try it: cin-style serve {result.path}")

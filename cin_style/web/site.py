@@ -129,13 +129,23 @@ def _export(checkpoint: Path, target: Path, precision: str) -> None:
     export_onnx(net, names, target, precision=precision, model_source=checkpoint.name)
 
 
+def _json_metadata(metadata: dict[str, str], key: str, graph: Path) -> dict:
+    try:
+        value = json.loads(metadata.get(key, "{}") or "{}")
+    except ValueError:
+        raise SiteError(f"{graph}: its {key} metadata is not JSON; re-export the graph") from None
+    if not isinstance(value, dict):
+        raise SiteError(f"{graph}: its {key} metadata is not a JSON object; re-export the graph")
+    return value
+
+
 def _facts(metadata: dict[str, str], graph: Path, runtime: str) -> dict[str, str]:
     facts = {}
-    config = json.loads(metadata.get("model_config", "{}") or "{}")
+    config = _json_metadata(metadata, "model_config", graph)
     if config:
         facts["network"] = f"width {config.get('base_width')}, {config.get('num_residual_blocks')} residual blocks"
     facts["precision"] = metadata.get("precision", "fp32")
-    parity = json.loads(metadata.get("parity", "{}") or "{}")
+    parity = _json_metadata(metadata, "parity", graph)
     if parity:
         facts["parity vs PyTorch"] = (
             f"max |diff| {parity.get('max_abs_diff', 0):.2g}, min PSNR {parity.get('min_psnr_db', 0):.1f} dB"
@@ -154,17 +164,25 @@ def write_site(
     ort_dist: str | os.PathLike | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
     precision: str = "fp16-weights",
+    force: bool = False,
 ) -> SiteResult:
     """Write the static site for ``model`` (None: the bundled lite model) into ``out``.
 
-    ``out`` is replaced only when the whole site was written; an existing folder
-    must be an earlier site (it has site.json) or empty.
+    The site is built beside ``out`` first; nothing changes there unless it all
+    succeeded.  An existing ``out`` must be empty or an earlier site; files there that
+    an earlier site did not write (its manifest lists them) refuse the write unless
+    ``force``, and are never deleted: only our own files are replaced.
     """
     from cin_style.infer.onnx_runner import StyleRunner
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
-        raise SiteError(f"{out}: exists and is not a site written by `cin-style web`; choose a new or empty folder")
+    out = Path(out).resolve()  # "." has no name to build a temp folder beside
+    foreign = _foreign_files(out)
+    if foreign and not force:
+        shown = ", ".join(str(p.relative_to(out)) for p in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise SiteError(
+            f"{out} holds files `cin-style web` did not write ({shown}); choose a new or empty "
+            f"folder, or pass --force to replace only the site's own files"
+        )
     if max_side < 16:
         raise UsageError(f"--max-side must be at least 16 pixels, got {max_side}")
     dist = Path(ort_dist) if ort_dist is not None else None
@@ -221,6 +239,8 @@ def write_site(
         if (model is None or names_bundled_model(str(model))) and (models_folder() / "MODEL_CARD.md").is_file():
             shutil.copyfile(models_folder() / "MODEL_CARD.md", folder / "MODEL_CARD.md")
             manifest["card"] = "MODEL_CARD.md"
+        manifest["files"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        manifest["files"].append(MANIFEST_NAME)
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         result.update(
             graph_bytes=graph.stat().st_size,
@@ -229,5 +249,59 @@ def write_site(
             baked_blend=manifest["baked_blend"],
         )
 
-    atomic_folder(out, build)
+    _install(out, build)
     return SiteResult(out, **result)
+
+
+def _own_files(out: Path) -> set[str]:
+    """The files an earlier site in ``out`` wrote, by its manifest (sites from before
+    manifests listed them: the page, the graph, the card and the runtime copy)."""
+    try:
+        manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if isinstance(manifest.get("files"), list):
+        return {str(f) for f in manifest["files"]}
+    return {
+        *PAGE_FILES,
+        GRAPH_NAME,
+        MANIFEST_NAME,
+        "MODEL_CARD.md",
+        *(f"{RUNTIME_FOLDER}/{n}" for n in runtime_files()),
+    }
+
+
+def _foreign_files(out: Path) -> list[Path]:
+    """What ``out`` holds that no earlier site of ours wrote (not a folder: everything)."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        return [out]
+    own = _own_files(out)
+    return sorted(p for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in own)
+
+
+def _install(out: Path, build) -> None:
+    """Build the site in a temp folder beside ``out``, then move it in: a new or empty
+    ``out`` becomes the folder; in an existing site each of our files is replaced (and
+    our old files the new site lacks removed), and nothing else is touched."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        if out.exists():
+            out.rmdir()
+        atomic_folder(out, build)
+        return
+    old = _own_files(out)
+    staged = out.with_name(f".{out.name}.staged")
+    if staged.exists():
+        shutil.rmtree(staged)  # our own leftover from a killed run: only this exact name
+    atomic_folder(staged, build)
+    try:
+        new = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+        for name in sorted(new, key=lambda n: n == MANIFEST_NAME):  # the manifest last
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged / name, target)
+        for name in old - new:
+            (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
