@@ -154,7 +154,7 @@ def test_site_refuses_graph_variants_the_page_cannot_run(tmp_path):
 def test_site_refuses_a_folder_it_did_not_write(graphs, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(SiteError, match="did not write \(notes.txt\)"):
+    with pytest.raises(SiteError, match=r"did not write \(notes.txt\)"):
         write_site(tmp_path / "mine", graphs / "tiny.onnx")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
