@@ -214,6 +214,51 @@ def test_server_sends_isolation_headers_and_wasm_types(graphs, tmp_path):
         server.server_close()
 
 
+def test_serve_keeps_to_its_folder_and_lets_go_of_idle_clients(graphs, tmp_path, capsys):
+    """Issue 22: `serve` followed symlinks out of the site, listed folders, printed a
+    traceback for a NUL in a path and for every client that went away, kept idle
+    connections forever and queued only 5."""
+    import socket
+    import time
+    import urllib.error
+
+    site = write_site(tmp_path / "site", graphs / "tiny.onnx", ort_dist=fake_dist(tmp_path / "p" / "dist")).path
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0")
+    (site / "etcdir").symlink_to(secret.parent, target_is_directory=True)
+    (site / "leak.txt").symlink_to(secret)
+    server = make_server(site, port=0, timeout=1.0)
+    assert server.request_queue_size >= 64
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = site_url(server)
+    host, port = server.server_address[:2]
+    try:
+        for path in ("etcdir/passwd", "leak.txt", "ort/", "%00", "a%00b.txt"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url + path)
+            assert refused.value.code == 404, path
+        idle = socket.create_connection((host, port))
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then silence
+        idle.settimeout(5)
+        started = time.monotonic()
+        assert idle.recv(1024) == b""  # closed by the server ...
+        assert time.monotonic() - started < 4  # ... after its 1 s timeout, not held
+        idle.close()
+        for _ in range(20):  # clients that leave before the answer
+            gone = socket.create_connection((host, port))
+            gone.sendall(b"GET /model.onnx HTTP/1.1\r\nHost: x\r\n\r\n")
+            gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            gone.close()
+        with urllib.request.urlopen(url) as response:  # still serving
+            assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_serve_refuses_a_folder_without_a_page(tmp_path):
     result = CliRunner().invoke(cli, ["serve", str(tmp_path), "--port", "0"])
     assert result.exit_code == 1 and "no index.html" in result.output

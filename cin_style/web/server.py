@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,7 +26,17 @@ ISOLATION_HEADERS = {
 }
 
 
+# A request that sends nothing for this long is dropped: idle or half-sent connections
+# must not pin a thread each.
+REQUEST_TIMEOUT = 15.0
+# Connections the kernel may queue while every thread is busy (the standard library's 5
+# refuses bursts a page's parallel module and wasm fetches make).
+BACKLOG = 128
+
+
 class SiteHandler(SimpleHTTPRequestHandler):
+    timeout = REQUEST_TIMEOUT
+
     extensions_map = {
         **SimpleHTTPRequestHandler.extensions_map,
         ".mjs": "text/javascript",
@@ -44,16 +56,52 @@ class SiteHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
         log.debug("%s %s", self.address_string(), format % args)
 
+    def translate_path(self, path: str) -> str:
+        """The file for a URL path, or "" when it is not inside the site folder: ``..``
+        is already dropped by the base class; symlinks out of the folder and paths the OS
+        cannot take (a NUL byte) are refused here."""
+        try:
+            local = Path(super().translate_path(path))
+            root = Path(self.directory).resolve()
+            resolved = local.resolve()
+        except (ValueError, OSError):
+            return ""
+        return str(resolved) if resolved == root or root in resolved.parents else ""
 
-def make_server(folder: str | os.PathLike, port: int = 8000, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """A server for ``folder`` (not yet serving); ``port`` 0 picks a free one."""
+    def send_head(self):
+        path = self.translate_path(self.path)
+        if not path:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):  # no listings: the site serves its files, nothing else
+        self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+        return None
+
+
+class SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
+
+    def handle_error(self, request, client_address):
+        """A client that went away (or timed out) is routine, not a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("%s disconnected", client_address[0])
+            return
+        super().handle_error(request, client_address)
+
+
+def make_server(
+    folder: str | os.PathLike, port: int = 8000, host: str = "127.0.0.1", timeout: float = REQUEST_TIMEOUT
+) -> ThreadingHTTPServer:
+    """A server for ``folder`` (not yet serving); ``port`` 0 picks a free one; a connection
+    silent for ``timeout`` seconds is dropped."""
     folder = Path(folder)
     if not (folder / "index.html").is_file():
         raise CinStyleError(f"{folder}: no index.html here; write a site with `cin-style web -o {folder}`")
-    handler = functools.partial(SiteHandler, directory=str(folder))
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    handler = type("Handler", (SiteHandler,), {"timeout": timeout})
+    return SiteServer((host, port), functools.partial(handler, directory=str(folder)))
 
 
 def site_url(server: ThreadingHTTPServer) -> str:
