@@ -56,6 +56,16 @@ def test_text_styles_parse_and_name_themselves(tmp_path):
         parse_style_inputs(["text:  "])
 
 
+def test_a_safetensors_file_holding_a_pickle_is_one_line(clip_weights, tmp_path):
+    """Issue 22: it raised SafetensorError with a traceback (nothing ran)."""
+    import pickle
+
+    fake = tmp_path / "x.safetensors"
+    fake.write_bytes(pickle.dumps({"not": "tensors"}))
+    with pytest.raises(ClipUnavailable, match="could not load CLIP"):
+        load_clip(ClipConfig(model=TINY_CLIP, weights=str(fake)))
+
+
 def test_clip_needs_weights_and_says_so(clip_weights, tmp_path):
     with pytest.raises(ClipUnavailable, match="--clip-weights FILE .* or --clip-pretrained"):
         load_clip(ClipConfig(model=TINY_CLIP))

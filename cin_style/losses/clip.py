@@ -73,12 +73,21 @@ def load_clip(config: ClipConfig, device: torch.device | str = "cpu") -> tuple[n
             f"could not load CLIP {config.model} from {config.weights}: it holds "
             f"more than tensors (only state dicts and .safetensors load)"
         ) from None
-    except (RuntimeError, ValueError, KeyError, OSError) as exc:  # another architecture's file, a bad file
+    except (RuntimeError, ValueError, KeyError, OSError, *_safetensors_errors()) as exc:  # another model's, a bad file
         raise ClipUnavailable(
             f"could not load CLIP {config.model} from {config.weights or config.pretrained}: {first_line(exc)}"
         ) from None
     model.eval().requires_grad_(False)
     return model, open_clip.get_tokenizer(config.model)
+
+
+def _safetensors_errors() -> tuple[type[Exception], ...]:
+    """safetensors' own error (a .safetensors file that is not one), where it is installed."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return ()
+    return (SafetensorError,)
 
 
 def _image_size(model: nn.Module) -> tuple[int, int]:
