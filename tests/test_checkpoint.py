@@ -92,3 +92,42 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
     # the kill may leave the write it interrupted as a hidden temp file; nothing else
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name not in ("ckpt.pt", "ckpt.pt.prev"))
     assert len(leftovers) <= 2 and all(re.fullmatch(r"\.ckpt\.pt\.(\w+|prev)\.tmp", n) for n in leftovers), leftovers
+
+
+@pytest.mark.slow
+def test_many_kills_while_saving_leave_a_loadable_file_and_no_temps_after_the_next_run(tmp_path):
+    """Issue 22: 12 SIGKILLs mid-write left 12 hidden temp files that nothing removed.
+    Each kill may leave the write it interrupted; the next run's first save clears them."""
+    path = tmp_path / "ckpt.pt"
+    script = textwrap.dedent(f"""
+        import torch
+        from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
+        from cin_style.config import StyleNetConfig
+        from cin_style.nn.stylenet import StyleNet
+        model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
+        step = 0
+        while True:
+            step += 1
+            atomic_torch_save(make_checkpoint(model, ["a", "b"], step=step,
+                                              padding=torch.zeros(5_000_000)), {str(path)!r})
+            print(step, flush=True)
+    """)
+    interrupted = 0
+    for kill in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        try:
+            proc.stdout.readline()  # at least one complete save of this run
+            time.sleep(0.01 * kill)  # spread over the save cycle (checksum, then the 20 MB write)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            proc.kill()
+        assert load_checkpoint(path)["step"] >= 1
+        interrupted += any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    assert interrupted  # some kills did land in a write (each run's first save clears the last one's)
+    time.sleep(0.05)  # the temps' times are before the next run started
+    done = subprocess.run([sys.executable, "-c", script.replace("while True:", "for _ in range(1):")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "ckpt.pt.prev"]
+    assert load_checkpoint(path)["step"] == 1

@@ -112,6 +112,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], kee
             except OSError:  # file systems without hard links
                 shutil.copy2(path, prev_tmp)
             os.replace(prev_tmp, path.with_name(path.name + ".prev"))
+            # rename() between two links of one file does nothing (a run killed between
+            # keeping .prev and renaming the new file leaves path and .prev one file)
+            prev_tmp.unlink(missing_ok=True)
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
