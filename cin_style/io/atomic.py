@@ -43,27 +43,31 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name one file: the same path once resolved, or (both existing)
-    the same inode, which catches hard links and symlinks."""
-    a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike]) -> None:
-    """A UsageError when any output would replace one of the inputs."""
-    inputs = list(inputs)
-    for output in outputs:
-        for source in inputs:
-            if same_file(output, source):
-                raise UsageError(
-                    f"{output} is the input {source}: writing it would replace the input; choose another output"
-                )
+    """A UsageError when any output would replace one of the inputs (by resolved path, or
+    by inode for hard links); linear in the number of files."""
+
+    def identity(path: Path) -> tuple[int, int] | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    by_path: dict[Path, Path] = {}
+    by_inode: dict[tuple[int, int], Path] = {}
+    for path in map(Path, inputs):
+        by_path[path.resolve()] = path
+        inode = identity(path)
+        if inode is not None:
+            by_inode[inode] = path
+    for output in map(Path, outputs):
+        inode = identity(output)
+        source = by_path.get(output.resolve()) or (by_inode.get(inode) if inode is not None else None)
+        if source is not None:
+            raise UsageError(
+                f"{output} is the input {source}: writing it would replace the input; choose another output"
+            )
 
 
 def default_file_mode() -> int:
