@@ -16,7 +16,7 @@ import torch
 
 from cin_style.config import StyleNetConfig
 from cin_style.errors import CinStyleError, ConfigError, first_line
-from cin_style.io.atomic import atomic_write
+from cin_style.io.atomic import atomic_write, remove_stale_temps
 from cin_style.nn.stylenet import StyleNet
 
 FORMAT = "cin-style"
@@ -67,6 +67,9 @@ def atomic_torch_save(obj, path: str | os.PathLike, keep_previous: bool = True) 
     dict is saved with the checksum of its tensors (verified by ``load_checkpoint``)."""
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         obj = {**obj, CHECKSUM_KEY: tensor_checksum(obj)}
+    # A killed run's interrupted save stays behind as a temp file: the next save clears it.
+    # (Checkpoints and videos only: a scan per write would be quadratic for a folder of images.)
+    remove_stale_temps(path)
     return atomic_write(path, lambda fh: torch.save(obj, fh), keep_previous=keep_previous)
 
 
