@@ -317,3 +317,15 @@ def test_the_docs_give_the_npm_line_of_the_pinned_runtime():
     """The offline page needs onnxruntime-web at exactly the pinned version (issue 29)."""
     deploy = (REPO / "docs" / "deploy.md").read_text()
     assert f"npm install onnxruntime-web@{site_mod.ORT_WEB_VERSION}" in deploy
+
+
+def test_a_crafted_site_manifest_cannot_make_web_delete_outside_its_folder(graphs, tmp_path):
+    target = write_site(tmp_path / "site", graphs / "tiny.onnx").path
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    manifest = json.loads((target / "site.json").read_text())
+    manifest["files"] += ["../victim.txt", str(victim)]
+    (target / "site.json").write_text(json.dumps(manifest))
+    write_site(target, graphs / "baked.onnx")
+    assert victim.read_text() == "keep"
+    assert json.loads((target / "site.json").read_text())["baked_blend"]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -261,7 +262,8 @@ def _own_files(out: Path) -> set[str]:
     except (OSError, ValueError):
         return set()
     if isinstance(manifest.get("files"), list):
-        return {str(f) for f in manifest["files"]}
+        # only plain relative names inside the folder: a crafted manifest must not reach out
+        return {str(f) for f in manifest["files"] if isinstance(f, str) and _plain_relative(f)}
     return {
         *PAGE_FILES,
         GRAPH_NAME,
@@ -269,6 +271,12 @@ def _own_files(out: Path) -> set[str]:
         "MODEL_CARD.md",
         *(f"{RUNTIME_FOLDER}/{n}" for n in runtime_files()),
     }
+
+
+def _plain_relative(name: str) -> bool:
+    """A name inside a folder: relative, with no ``..``."""
+    relative = Path(name)
+    return not relative.is_absolute() and ".." not in relative.parts and bool(relative.parts)
 
 
 def _foreign_files(out: Path) -> list[Path]:
@@ -291,11 +299,9 @@ def _install(out: Path, build) -> None:
         atomic_folder(out, build)
         return
     old = _own_files(out)
-    staged = out.with_name(f".{out.name}.staged")
-    if staged.exists():
-        shutil.rmtree(staged)  # our own leftover from a killed run: only this exact name
-    atomic_folder(staged, build)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # a new name
     try:
+        build(staged)
         new = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
         for name in sorted(new, key=lambda n: n == MANIFEST_NAME):  # the manifest last
             target = out / name
