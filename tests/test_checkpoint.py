@@ -61,21 +61,28 @@ def test_save_keeps_previous_and_failed_save_keeps_current(tiny_model, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.prev"]
 
 
-def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
-    path = tmp_path / "ckpt.pt"
-    script = textwrap.dedent(f"""
+def saver_script(path, padding: int, saves: int | None = None) -> str:
+    """Python that saves checkpoints to ``path`` in a loop (``saves`` times, or until
+    killed), printing each step once its save is complete."""
+    loop = "while True:" if saves is None else f"for _ in range({saves}):"
+    return textwrap.dedent(f"""
         import torch
         from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
         from cin_style.config import StyleNetConfig
         from cin_style.nn.stylenet import StyleNet
         model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
         step = 0
-        while True:
+        {loop}
             step += 1
             atomic_torch_save(make_checkpoint(model, ["a", "b"], step=step,
-                                              padding=torch.zeros(300_000)), {str(path)!r})
+                                              padding=torch.zeros({padding})), {str(path)!r})
             print(step, flush=True)
     """)
+
+
+def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    script = saver_script(path, 300_000)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "1"  # at least one complete save
@@ -99,19 +106,7 @@ def test_many_kills_while_saving_leave_a_loadable_file_and_no_temps_after_the_ne
     """Issue 22: 12 SIGKILLs mid-write left 12 hidden temp files that nothing removed.
     Each kill may leave the write it interrupted; the next run's first save clears them."""
     path = tmp_path / "ckpt.pt"
-    script = textwrap.dedent(f"""
-        import torch
-        from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
-        from cin_style.config import StyleNetConfig
-        from cin_style.nn.stylenet import StyleNet
-        model = StyleNet(StyleNetConfig(num_styles=2, base_width=8, num_residual_blocks=2))
-        step = 0
-        while True:
-            step += 1
-            atomic_torch_save(make_checkpoint(model, ["a", "b"], step=step,
-                                              padding=torch.zeros(5_000_000)), {str(path)!r})
-            print(step, flush=True)
-    """)
+    script = saver_script(path, 5_000_000)
     interrupted = 0
     for kill in range(12):
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -126,7 +121,7 @@ def test_many_kills_while_saving_leave_a_loadable_file_and_no_temps_after_the_ne
         interrupted += any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     assert interrupted  # some kills did land in a write (each run's first save clears the last one's)
     time.sleep(0.05)  # the temps' times are before the next run started
-    done = subprocess.run([sys.executable, "-c", script.replace("while True:", "for _ in range(1):")],
+    done = subprocess.run([sys.executable, "-c", saver_script(path, 5_000_000, saves=1)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "ckpt.pt.prev"]
