@@ -48,9 +48,8 @@ def configure_logging(quiet: bool = False) -> None:
     """Log lines (INFO, or WARNING with ``quiet``) to the current stderr, message only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in (LOGGER,):
-        logger = logging.getLogger(name)
-        for old in list(logger.handlers):
-            logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger = logging.getLogger(LOGGER)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)

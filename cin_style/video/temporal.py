@@ -35,6 +35,11 @@ BORDER_MARGIN_SHARE = 0.15
 PHOTOMETRIC_TOLERANCE = 12.0
 
 
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """float32 [H, W, 2]: each pixel's own (x, y), the identity sampling map."""
+    return np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+
+
 class Flow:
     """DIS optical flow between consecutive frames, with the forward-backward check."""
 
@@ -50,7 +55,7 @@ class Flow:
         back = self.dis.calc(now, before, None)  # current → previous
         fwd = self.dis.calc(before, now, None)  # previous → current
         h, w = now.shape
-        grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+        grid = pixel_grid(h, w)
         where = grid + back
         # Forward flow at the point we came from should lead back here (Sundaram et al. 2010).
         fwd_there = cv2.remap(fwd, where[..., 0], where[..., 1], cv2.INTER_LINEAR)
@@ -75,7 +80,7 @@ def inward_weight(where: np.ndarray) -> np.ndarray:
     h, w = where.shape[:2]
     margin = border_margin(h, w)
     fade = min(BORDER_FADE, margin)
-    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    grid = pixel_grid(h, w)
 
     def to_border(points: np.ndarray) -> np.ndarray:
         x, y = points[..., 0], points[..., 1]
