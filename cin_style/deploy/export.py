@@ -79,13 +79,11 @@ def export(
     source, output = resolve_model(model), Path(output)
     _check_options(output, bake, precision, calibrate, masks, tiled)
     if output.suffix.lower() == ".pt":
-        from cin_style.nn.checkpoint import export_checkpoint, load_checkpoint
+        from cin_style.nn.checkpoint import export_checkpoint
 
         stored = "fp16" if precision == "fp16-weights" else precision  # a .pt stores weights only
         parity = export_checkpoint(source, output, stored)
-        return ExportSummary(
-            output, "checkpoint", stored, list(load_checkpoint(output)["style_names"]), source, parity=parity
-        )
+        return ExportSummary(output, "checkpoint", stored, parity.pop("style_names"), source, parity=parity)
 
     from cin_style.deploy import onnx_export
     from cin_style.nn.checkpoint import load_model

@@ -189,7 +189,7 @@ def export_checkpoint(
 ) -> dict:
     """Write ``slim_checkpoint(source)`` to ``out`` after checking that its outputs
     match the source model's on random images and blends (fp16: PSNR >= 40 dB).
-    Returns the parity numbers."""
+    Returns the parity numbers and the style names."""
     import math
 
     from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
@@ -218,4 +218,9 @@ def export_checkpoint(
             f"{worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB; keep fp32"
         )
     atomic_torch_save(slim, out, keep_previous=False)
-    return {"precision": precision, "max_abs_diff": worst_diff, "min_psnr_db": round(worst_psnr, 2)}
+    return {
+        "precision": precision,
+        "max_abs_diff": worst_diff,
+        "min_psnr_db": round(worst_psnr, 2),
+        "style_names": list(slim["style_names"]),
+    }
