@@ -9,6 +9,7 @@ from conftest import TINY_NAMES
 from PIL import Image
 
 from cin_style.cli.main import cli
+from cin_style.deploy.export import export, format_export
 from cin_style.deploy.onnx_export import export_onnx
 from cin_style.deploy.onnx_tiled import export_tiled_onnx
 from cin_style.infer import tiles as tiles_mod
@@ -17,6 +18,7 @@ from cin_style.infer.onnx_runner import RunnerError, StyleRunner
 from cin_style.infer.tiles import stylize_tiled
 from cin_style.infer.torch_stylizer import TorchStylizer
 from cin_style.infer.torch_tiles import TorchTileBackend
+from cin_style.io.image import ImageError
 from cin_style.io.synthetic import textured
 from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 
@@ -44,6 +46,24 @@ def test_pytorch_tiles_give_the_untiled_image(model, height, width):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float summation order flips a rounding
     half = stylize_tiled(TorchTileBackend(model, BLEND), image, tile=64)  # fp16 quarter buffers
     assert np.abs(half.astype(int) - expected).max() <= 2
+
+
+def test_quarter_buffers_spilled_to_a_temp_file_give_the_same_image(model, monkeypatch):
+    """Above SPILL_BYTES the two quarter-resolution buffers live in a temp file (bounded
+    memory past 8K); the result is the in-memory one, bit for bit."""
+    image = photo(150, 190, seed=4)
+    in_memory = stylize_tiled(TorchTileBackend(model, BLEND), image, tile=64)
+    made = []
+
+    class Tracked(tiles_mod._SpilledBuffer):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(tiles_mod, "SPILL_BYTES", 0)
+    monkeypatch.setattr(tiles_mod, "_SpilledBuffer", Tracked)
+    assert np.array_equal(stylize_tiled(TorchTileBackend(model, BLEND), image, tile=64), in_memory)
+    assert len(made) == 2 and all(buffer._file.closed for buffer in made)
 
 
 def test_tiles_that_normalise_themselves_would_show(model):
@@ -97,18 +117,47 @@ def test_the_tiled_graph_gives_the_untiled_image(model, tmp_path):
 
 
 @pytest.mark.slow
-def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch, caplog):
+def test_automatic_tiling_above_the_pixel_budget(model, tmp_path, monkeypatch):
     atomic_torch_save(make_checkpoint(model, NAMES), tmp_path / "m.pt")
     stylizer = TorchStylizer(tmp_path / "m.pt", device="cpu")
     assert not use_tiles(stylizer, 1000, 1000, None) and use_tiles(stylizer, 100, 100, 64)
     assert use_tiles(stylizer, 2049, 2048, None)
     monkeypatch.setattr(tiles_mod, "AUTO_TILE_PIXELS", 100 * 100)
     assert use_tiles(stylizer, 101, 100, None)
+    # A plain graph without a tiled sibling refuses what it cannot run in bounded memory.
     export_onnx(model, NAMES, tmp_path / "plain.onnx")
     plain = StyleRunner(tmp_path / "plain.onnx", device="cpu")
-    with caplog.at_level("WARNING", logger="cin_style.infer.files"):
-        assert not use_tiles(plain, 101, 100, None)
-    assert "big.onnx --tiled" in caplog.text
+    assert not plain.capabilities.tiles and not use_tiles(plain, 100, 100, None)
+    with pytest.raises(ImageError, match="no tiled sibling"):
+        use_tiles(plain, 101, 100, None)
+
+
+@pytest.mark.slow
+def test_a_plain_graph_tiles_through_its_sibling(model, tmp_path, monkeypatch):
+    """`export` writes NAME.tiled.onnx beside a plain graph; the runner tiles large images
+    through it (bounded memory), giving the untiled result."""
+    checkpoint = tmp_path / "m.pt"
+    atomic_torch_save(make_checkpoint(model, NAMES), checkpoint)
+    summary = export(checkpoint, tmp_path / "m.onnx", precision="fp16")
+    assert summary.sibling is not None and summary.sibling.path == tmp_path / "m.tiled.onnx"
+    assert any("m.tiled.onnx (tiled variant" in line for line in format_export(summary))
+    runner = StyleRunner(tmp_path / "m.onnx", device="cpu")
+    assert runner.capabilities.tiles and not runner.capabilities.tiles_only
+    image = photo(140, 180, seed=6)
+    assert np.abs(runner.run_tiled(image, BLEND, tile=64).astype(int) - untiled(model, image, BLEND)).max() <= 2
+    monkeypatch.setattr(tiles_mod, "AUTO_TILE_PIXELS", 100 * 100)
+    assert use_tiles(runner, 140, 180, None)
+    # A sibling of other weights is refused, not silently used.
+    other = make_checkpoint(type(model)(model.config), NAMES)
+    atomic_torch_save(other, tmp_path / "other.pt")
+    export(tmp_path / "other.pt", tmp_path / "o.onnx", verify=False)
+    (tmp_path / "o.tiled.onnx").replace(tmp_path / "m.tiled.onnx")
+    with pytest.raises(RunnerError, match="not the tiled variant of m.onnx"):
+        StyleRunner(tmp_path / "m.onnx", device="cpu").run_tiled(image, BLEND)
+    # --no-tiled-sibling: only the plain graph.
+    export(checkpoint, tmp_path / "alone.onnx", tiled_sibling=False, verify=False)
+    assert not (tmp_path / "alone.tiled.onnx").exists()
+    assert export(checkpoint, tmp_path / "baked.onnx", bake="beta=1", verify=False).sibling is None
 
 
 @pytest.mark.slow

@@ -198,3 +198,33 @@ def test_variable_frame_rate_keeps_its_timestamps(setup, tmp_path):
     result = video(setup / "m.pt", source, "-o", tmp_path / "out.mkv")
     assert result.exit_code == 0, result.output
     assert seconds(tmp_path / "out.mkv") == seconds(source) == [round(t / 12, 3) for t in stamps]
+
+
+def test_large_frames_go_through_the_tiles_and_a_limit(setup, monkeypatch):
+    """Frames above AUTO_TILE_PIXELS run one at a time in tiles (bounded memory), as
+    `stylize` does; a graph that cannot tile refuses them; frames above the video limit
+    (DCI 4K by default) are refused before any work."""
+    from cin_style.deploy.export import export
+    from cin_style.infer import tiles
+    from cin_style.infer.loader import load_stylizer
+    from cin_style.io.image import ImageError
+    from cin_style.io.video import VideoError
+    from cin_style.video import stylize as video_stylize
+    from cin_style.video.stylize import stylize_frames
+
+    weights = np.array([0.2, 0.3, 0.5], np.float32)
+    frames = panning_frames(3, 48, 64)
+    stylizer = load_stylizer(setup / "m.pt", device="cpu")
+    whole = list(stylize_frames(stylizer, frames, weights, consistency="none"))
+    monkeypatch.setattr(tiles, "AUTO_TILE_PIXELS", 40 * 40)
+    tiled = list(stylize_frames(stylizer, frames, weights, consistency="none"))
+    assert all(np.array_equal(t, stylizer.run_tiled(f, weights)) for t, f in zip(tiled, frames))
+    assert max(np.abs(t.astype(int) - w).max() for t, w in zip(tiled, whole)) <= 2
+    export(setup / "m.pt", setup / "alone.onnx", tiled_sibling=False, verify=False)
+    with pytest.raises(ImageError, match="no tiled sibling"):
+        list(stylize_frames(load_stylizer(setup / "alone.onnx", device="cpu"), frames, weights))
+    assert video_stylize.DEFAULT_MAX_VIDEO_PIXELS == 4096 * 2160
+    monkeypatch.setattr(video_stylize, "DEFAULT_MAX_VIDEO_PIXELS", 64 * 80 - 1)
+    with pytest.raises(VideoError, match="exceed the limit of 5,119 pixels"):
+        video_stylize.stylize_video(stylizer, setup / "pan.mp4", setup / "never.mp4", weights)
+    assert not (setup / "never.mp4").exists()

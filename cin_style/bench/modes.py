@@ -8,6 +8,7 @@ table to print.  Numbers only — nothing is asserted.
     browser  the web page in headless Chromium vs onnxruntime in Python (bench/browser.py)
     big      peak memory and time at 2048², 4K, 8K, tiled and untiled (bench/big.py)
     video    warping error, style loss and fps of the video modes (bench/video.py)
+    memory   peak RSS of `stylize` on an 8K photo and a 64 MP bomb, .pt and .onnx (bench/memory.py)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video")
+MODES = ("infer", "train", "torch", "browser", "big", "video", "memory")
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,16 @@ def run(
     ``peer_graph`` put the peers beside ours (infer, train)."""
     if mode not in MODES:
         raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
-    if model is not None and mode not in ("browser", "big", "video", "torch"):
-        raise UsageError("--model needs --browser, --big, --video or --torch")
+    if model is not None and mode not in ("browser", "big", "video", "torch", "memory"):
+        raise UsageError("--model needs --browser, --big, --video, --torch or --memory")
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "memory":
+        from cin_style.bench.memory import format_memory_table, run_memory_bench
+
+        report = run_memory_bench(model)
+        return BenchReport(mode, report, format_memory_table(report))
     if mode == "video":
         from cin_style.bench.video import format_video_table, run_video_bench
 

@@ -63,7 +63,7 @@ from cin_style.cli.options import json_option, quiet_option
     type=click.Path(dir_okay=False, exists=True),
     default=None,
     help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
-    "bundled model's graph); with --big or --torch: the .pt model.",
+    "bundled model's graph); with --big, --torch or --memory: the .pt model (--memory: with its .onnx beside it).",
 )
 @click.option(
     "--threads",
@@ -76,6 +76,13 @@ from cin_style.cli.options import json_option, quiet_option
     is_flag=True,
     help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
     "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.",
+)
+@click.option(
+    "--memory",
+    "memory_bench",
+    is_flag=True,
+    help="Measure `stylize`'s peak RSS instead: an 8K photo and a 64 MP pixel bomb through "
+    "the .pt model and its .onnx graph, each in a fresh process, against the 2 GB cap.",
 )
 @click.option(
     "--video",
@@ -138,6 +145,7 @@ def bench(
     model,
     threads,
     big,
+    memory_bench,
     video_bench,
     stability_model,
     node_modules,
@@ -161,23 +169,24 @@ def bench(
     onnxruntime in Python, per thread count and size (no PyTorch needed).
     With --big: peak memory and time of tiled and untiled runs at 2048², 4K, 8K.
     With --video: warping error, style loss and fps of the video modes.
+    With --memory: peak RSS of `stylize` on an 8K photo and a 64 MP bomb.
     Numbers only — nothing is asserted.
     """
     from cin_style.bench.modes import run
+    from cin_style.errors import UsageError
 
-    mode = (
-        "video"
-        if video_bench
-        else "big"
-        if big
-        else "browser"
-        if browser
-        else "train"
-        if train_step
-        else "torch"
-        if torch_infer
-        else "infer"
-    )
+    flags = {
+        "video": video_bench,
+        "big": big,
+        "memory": memory_bench,
+        "browser": browser,
+        "train": train_step,
+        "torch": torch_infer,
+    }
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one benchmark, not {' and '.join('--' + name for name in chosen)}")
+    mode = chosen[0] if chosen else "infer"
     result = run(
         mode,
         sizes=sizes,

@@ -66,8 +66,15 @@ from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
     help="Write the tiled variant: the network cut at its norm layers, which the runner "
     "drives tile by tile for images of any size in bounded memory, seamlessly.",
 )
+@click.option(
+    "--tiled-sibling/--no-tiled-sibling",
+    default=True,
+    show_default=True,
+    help="With a plain graph NAME.onnx, also write NAME.tiled.onnx: images above 2048x2048 "
+    "then run through it in bounded memory (without it they are refused).",
+)
 @quiet_option
-def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled):
+def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled, tiled_sibling):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
     or to a slim .pt checkpoint (weights only, fp16 halves it again).
     Without MODEL: the bundled reference model.
@@ -75,6 +82,7 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
     \b
     Graph: image [N,3,H,W] float32 in [0,1] + style_weights [N,S] float32
            → stylized [N,3,H,W] float32 in [0,1]; N, H, W dynamic (H, W >= 16).
+    A plain graph comes with its tiled sibling NAME.tiled.onnx (--no-tiled-sibling: not).
     Example:
       cin-style export model.pt -o model.onnx
       cin-style export model.pt -o wave.onnx --bake great_wave=0.7,starry_night=0.3
@@ -95,6 +103,7 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
         verify=not no_verify,
         masks=masks,
         tiled=tiled,
+        tiled_sibling=tiled_sibling,
     )
     for line in format_export(summary):
         click.echo(line)

@@ -69,7 +69,9 @@ from cin_style.cli.options import device_option, quiet_option
     default=None,
     help="Scale frames down so the long side fits (px); the video is written at that size.",
 )
-@click.option("--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels.")
+@click.option(
+    "--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels [default: 4096x2160]."
+)
 @device_option
 @quiet_option
 def video(

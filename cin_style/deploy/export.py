@@ -5,6 +5,9 @@ together, and returns what was written with its checks (``format_export`` prints
     .pt     a slim checkpoint (no training state), fp32 or fp16 weights
     .onnx   plain, baked (--bake), per-pixel blends (--masks), tiled (--tiled);
             fp32, fp16, fp16-weights or int8 (quantized, calibrated on photos)
+
+A plain graph ``NAME.onnx`` gets its tiled sibling ``NAME.tiled.onnx`` (fp32) beside it
+by default: the runner tiles large images through it, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class ExportSummary:
     masks: bool = False
     parity: dict = field(default_factory=dict)
     int8: dict = field(default_factory=dict)  # the int8 report (quantize_int8) and the sizes
+    sibling: ExportSummary | None = None  # the tiled sibling written beside a plain graph
 
 
 def _check_options(output: Path, bake, precision: str, calibrate, masks: bool, tiled: bool) -> None:
@@ -53,8 +57,8 @@ def _check_options(output: Path, bake, precision: str, calibrate, masks: bool, t
         raise UsageError(f"{output}: the output (-o) must end in .onnx or .pt")
     if masks and bake:
         raise UsageError("--masks and --bake exclude each other: a baked graph has one blend")
-    if tiled and (bake or precision != "fp32" or masks):
-        raise UsageError("--tiled takes none of --bake, --masks, --precision fp16/fp16-weights/int8")
+    if tiled and (bake or precision not in ("fp32", "fp16-weights") or masks):
+        raise UsageError("--tiled takes none of --bake, --masks, --precision fp16/int8")
     if precision == "int8" and (bake or masks):
         raise UsageError("int8 export takes a plain graph: no --bake or --masks")
 
@@ -71,9 +75,11 @@ def export(
     verify: bool = True,
     masks: bool = False,
     tiled: bool = False,
+    tiled_sibling: bool = True,
 ) -> ExportSummary:
     """Export ``model`` (a .pt path or a bundled model's name; None: the bundled reference
-    model) to ``output``.  ``bake`` is a blend spec ("NAME=W,...") folded into the graph."""
+    model) to ``output``.  ``bake`` is a blend spec ("NAME=W,...") folded into the graph.
+    ``tiled_sibling``: a plain graph (not baked, not masks) gets its tiled variant beside it."""
     from cin_style.assets.bundled import resolve_model
 
     source, output = resolve_model(model), Path(output)
@@ -90,12 +96,19 @@ def export(
 
     net, names = load_model(source)
     if tiled:
-        from cin_style.deploy.onnx_tiled import export_tiled_onnx
+        return _export_tiled(net, names, source, output, opset, verify, precision == "fp16-weights")
+    sibling = None
+    if tiled_sibling and not (bake or masks):
+        from cin_style.infer.onnx_runner import tiled_sibling_path
 
-        result = export_tiled_onnx(net, names, output, opset=opset, verify=verify, model_source=source.name)
-        return ExportSummary(result.path, "tiled", "fp32", names, source, opset, parity=result.parity)
+        # Half-precision graphs get a sibling with fp16-stored weights (half the file);
+        # its arithmetic stays fp32 either way.
+        half = precision in ("fp16", "fp16-weights")
+        sibling = _export_tiled(net, names, source, tiled_sibling_path(output), opset, verify, half)
     if precision == "int8":
-        return _export_int8(net, names, source, output, Path(calibrate), opset, int8_floor)
+        summary = _export_int8(net, names, source, output, Path(calibrate), opset, int8_floor)
+        summary.sibling = sibling
+        return summary
     from cin_style.blend.weights import weights_from_specs
 
     baked = weights_from_specs([bake], names) if bake else None
@@ -111,8 +124,19 @@ def export(
         masks=masks,
     )
     return ExportSummary(
-        result.path, "graph", precision, names, source, opset, result.baked_blend, masks, result.parity
+        result.path, "graph", precision, names, source, opset, result.baked_blend, masks, result.parity, sibling=sibling
     )
+
+
+def _export_tiled(
+    net, names: list[str], source: Path, output: Path, opset: int, verify: bool, weights_fp16: bool
+) -> ExportSummary:
+    from cin_style.deploy.onnx_tiled import export_tiled_onnx
+
+    result = export_tiled_onnx(
+        net, names, output, opset=opset, verify=verify, model_source=source.name, weights_fp16=weights_fp16
+    )
+    return ExportSummary(result.path, "tiled", result.precision, names, source, opset, parity=result.parity)
 
 
 def _export_int8(
@@ -137,6 +161,12 @@ def _export_int8(
 
 def format_export(summary: ExportSummary) -> list[str]:
     """The lines `cin-style export` prints."""
+    if summary.sibling is not None:
+        return format_export(summary.sibling) + _format_one(summary)
+    return _format_one(summary)
+
+
+def _format_one(summary: ExportSummary) -> list[str]:
     s, parity, lines = summary, summary.parity, []
     styles = f"{len(s.style_names)} styles"
     if s.kind == "checkpoint":
@@ -151,7 +181,7 @@ def format_export(summary: ExportSummary) -> list[str]:
                 f"{parity['size'][1]} in {parity['tile']}-px tiles): max uint8 diff "
                 f"{parity['max_abs_diff_uint8']}, PSNR {parity['psnr_db']:.1f} dB"
             )
-        return [*lines, f"wrote {s.path} (tiled variant, fp32, opset {s.opset}, {styles})"]
+        return [*lines, f"wrote {s.path} (tiled variant, {s.precision}, opset {s.opset}, {styles})"]
     if s.kind == "int8":
         r = s.int8
         return [

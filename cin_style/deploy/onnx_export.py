@@ -217,10 +217,15 @@ def check_style_names(model: StyleNet, style_names: list[str]) -> None:
 
 
 def graph_metadata(model: StyleNet, style_names: list[str], precision: str, source: str, **extra: str) -> dict:
-    """The ``cin_style.*`` metadata every graph carries (contract.py), plus ``extra``."""
+    """The ``cin_style.*`` metadata every graph carries (contract.py), plus ``extra``.
+    ``weights_sha256`` (over the float32 weights) ties a plain graph to its tiled sibling."""
+    from cin_style.nn.checkpoint import tensor_checksum
+
+    weights = {k: v.float() for k, v in model.state_dict().items()}
     return {
         "style_names": json.dumps(list(style_names)),
         "model_config": json.dumps(model.config.to_dict()),
+        "weights_sha256": tensor_checksum(weights),
         "value_range": "[0, 1]",
         "format_version": str(GRAPH_FORMAT_VERSION),
         "precision": precision,

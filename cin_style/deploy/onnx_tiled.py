@@ -19,6 +19,7 @@ from cin_style.deploy.onnx_export import (
     finish_graph,
     float_copy,
     graph_metadata,
+    store_weights_fp16,
 )
 from cin_style.infer.contract import INPUT_WEIGHTS, OUTPUT
 from cin_style.infer.onnx_runner import cpu_session
@@ -56,10 +57,13 @@ def export_tiled_onnx(
     opset: int = 18,
     verify: bool = True,
     model_source: str = "",
+    weights_fp16: bool = False,
 ) -> ExportResult:
     """The tiled variant (contract.py): the network cut at its norm layers, which
     ``StyleRunner`` drives tile by tile for images of any size in bounded memory.
-    Verified by tiling a test image through onnxruntime against PyTorch untiled."""
+    Verified by tiling a test image through onnxruntime against PyTorch untiled.
+    ``weights_fp16``: weights stored in fp16, arithmetic in fp32 (``store_weights_fp16``),
+    checked against the model with its weights rounded the same way."""
     from cin_style.infer.contract import VARIANT_TILED
     from cin_style.infer.torch_tiles import TileStages
 
@@ -67,6 +71,7 @@ def export_tiled_onnx(
     check_style_names(model, style_names)
     reference = float_copy(model)
     stages = TileStages(reference).eval()
+    precision = "fp16-weights" if weights_fp16 else "fp32"
     w, s = model.config.base_width, model.num_styles
     convs = len(stages.residual_blocks)
     input_names, output_names = tiled_names(convs)
@@ -101,9 +106,12 @@ def export_tiled_onnx(
     )
     log.info(f"tracing the tiled variant (opset {opset}) ...")
     proto = export_program(stages, args, input_names, output_names, opset, dynamic)
-    meta = graph_metadata(model, style_names, "fp32", model_source, variant=VARIANT_TILED, residual_convs=str(convs))
+    if weights_fp16:
+        store_weights_fp16(proto)
+        reference = reference.half().float()
+    meta = graph_metadata(model, style_names, precision, model_source, variant=VARIANT_TILED, residual_convs=str(convs))
     parity = finish_graph(proto, meta, path, (lambda data: _verify_tiled(reference, data)) if verify else None)
-    return ExportResult(path, list(style_names), "fp32", opset, None, parity)
+    return ExportResult(path, list(style_names), precision, opset, None, parity)
 
 
 def _verify_tiled(model: StyleNet, onnx_bytes: bytes) -> dict:

@@ -3,7 +3,6 @@ one file at a time with per-file errors."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,8 +47,9 @@ def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -
 
 def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:
     """Whether to stylize in tiles: a tiles-only graph always does; a stylizer that can
-    tile when asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks); one
-    that cannot tile, never."""
+    tile when asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks).  An
+    image above AUTO_TILE_PIXELS that cannot go in tiles is refused (ImageError): in
+    one piece it would need several GiB."""
     from cin_style.infer.tiles import AUTO_TILE_PIXELS
 
     can = stylizer.capabilities
@@ -57,6 +57,11 @@ def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, mas
         if tile is not None or can.tiles_only:
             raise UsageError(
                 "style masks do not run in tiles yet: drop --tile, or use a .pt model or a graph exported with --masks"
+            )
+        if height * width > AUTO_TILE_PIXELS:
+            raise ImageError(
+                f"{width}x{height} is above the {AUTO_TILE_PIXELS / 1e6:.1f} MP that style masks run in "
+                f"(they do not tile yet); scale it down with --max-size"
             )
         return False
     if can.tiles_only:
@@ -68,9 +73,10 @@ def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, mas
             f"{stylizer.path} cannot run in tiles: use a .pt model or a graph exported with `cin-style export --tiled`"
         )
     if height * width > AUTO_TILE_PIXELS:
-        logging.getLogger(__name__).warning(
-            f"a {width}x{height} image in one piece needs several GiB; for bounded memory export "
-            f"the tiled variant (`cin-style export MODEL -o big.onnx --tiled`) or use the .pt model"
+        raise ImageError(
+            f"{width}x{height} is above the {AUTO_TILE_PIXELS / 1e6:.1f} MP that {stylizer.path.name} "
+            f"runs in one piece, and it has no tiled sibling for bounded memory: "
+            f"`cin-style export MODEL -o {stylizer.path.name}` writes both, or use the .pt model"
         )
     return False
 
@@ -94,14 +100,24 @@ def stylize_files(
     ``masks`` (style, mask file) blend per region, ``weights`` filling the rest (masks.py)."""
     from PIL import Image
 
-    from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_side, load_image, save_image, to_uint8
+    from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_side, fitted_size, image_size, load_image, save_image
     from cin_style.progress import progress
 
-    finish = Finish(strength, preserve_color)
+    finish, limit = Finish(strength, preserve_color), max_pixels or DEFAULT_MAX_PIXELS
     for path, target in zip(inputs, outputs, strict=True):
         started = time.perf_counter()
         try:
-            image = check_min_side(load_image(path, max_pixels or DEFAULT_MAX_PIXELS, max_size=max_size), path)
+            # The tiling decision comes from the header, so a tiled image is decoded
+            # straight to uint8 (a float copy would be 4x the photo).
+            width, height = fitted_size(*image_size(path, limit), max_size)
+            if not masks and use_tiles(stylizer, height, width, tile, masks=False):
+                photo = check_min_side(load_image(path, limit, max_size=max_size, as_uint8=True), path)
+                with progress(0, f"{path.name} in tiles") as bar:
+                    result = stylizer.run_tiled(photo, weights, tile=tile, finish=finish, progress=bar)
+                save_image(target, Image.fromarray(result))
+                yield FileResult(path, target, (width, height), round(time.perf_counter() - started, 4))
+                continue
+            image = check_min_side(load_image(path, limit, max_size=max_size), path)
             if masks:
                 from cin_style.blend.masks import weight_map
 
@@ -113,16 +129,10 @@ def stylize_files(
                 use_tiles(stylizer, image.shape[0], image.shape[1], tile, masks=True)
                 blend = weight_map(masks, stylizer.style_names, weights, image.shape[0], image.shape[1])
                 save_image(target, finish(stylizer.run(image[None], blend[None])[0], image))
-            elif use_tiles(stylizer, image.shape[0], image.shape[1], tile):
-                photo = to_uint8(image)
-                del image  # bounded memory: the float copy is 4x the photo
-                with progress(0, f"{path.name} in tiles") as bar:
-                    result = stylizer.run_tiled(photo, weights, tile=tile, finish=finish, progress=bar)
-                save_image(target, Image.fromarray(result))
-                image = photo
             else:
                 save_image(target, finish(stylizer.run(image[None], weights[None])[0], image))
         except ImageError as exc:
-            yield FileResult(path, target, error=str(exc))
+            message = str(exc)
+            yield FileResult(path, target, error=message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         yield FileResult(path, target, (image.shape[1], image.shape[0]), round(time.perf_counter() - started, 4))

@@ -120,12 +120,22 @@ def _preload_cuda_libraries(ort) -> None:
         pass
 
 
+def tiled_sibling_path(path: str | os.PathLike) -> Path:
+    """Where a plain graph's tiled sibling lives: ``NAME.onnx`` → ``NAME.tiled.onnx``
+    (`cin-style export` writes it; the bundled graphs ship with theirs)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.tiled.onnx")
+
+
 class StyleRunner:
     """An exported cin-style graph, ready to stylize.
 
     ``device``: ``"auto"`` (CUDA when it really works, else CPU), ``"cpu"`` or
     ``"cuda"`` (an error if CUDA does not become active).  ``threads`` sets
     onnxruntime's intra-op threads (default: its own choice).
+
+    A plain graph with a tiled sibling (``tiled_sibling_path``) tiles through it:
+    ``run_tiled`` works and large images stay in bounded memory.
     """
 
     def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None, warmup: bool = True):
@@ -171,11 +181,12 @@ class StyleRunner:
         # The tiled variant (contract.py) runs only through run_tiled, for any image size;
         # the masks variant takes per-pixel blends [N, S, h, w].
         tiled = self.metadata.get("variant") == VARIANT_TILED
+        baked, masks = INPUT_WEIGHTS not in self.input_names, self.metadata.get("variant") == VARIANT_MASKS
+        sibling = tiled_sibling_path(self.path)
+        self._sibling_path = sibling if not (tiled or baked or masks) and sibling.is_file() else None
+        self._sibling: StyleRunner | None = None
         self.capabilities = Capabilities(
-            baked=INPUT_WEIGHTS not in self.input_names,
-            masks=self.metadata.get("variant") == VARIANT_MASKS,
-            tiles=tiled,
-            tiles_only=tiled,
+            baked=baked, masks=masks, tiles=tiled or self._sibling_path is not None, tiles_only=tiled
         )
         if warmup and not tiled:
             self._warmup()
@@ -226,12 +237,30 @@ class StyleRunner:
 
         if not self.capabilities.tiles:
             raise RunnerError(
-                f"{self.path} is not the tiled variant; export one with `cin-style export MODEL -o big.onnx --tiled`"
+                f"{self.path} is not the tiled variant and has no tiled sibling "
+                f"({tiled_sibling_path(self.path).name}); `cin-style export MODEL -o {self.path.name}` writes both"
             )
+        if not self.capabilities.tiles_only:
+            return self._tiled_sibling().run_tiled(image, weights, tile=tile, finish=finish, progress=progress)
         backend = OrtTileBackend(
             self._session_for(None), np.asarray(weights, np.float32), int(self.metadata["residual_convs"])
         )
         return stylize_tiled(backend, image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress)
+
+    def _tiled_sibling(self) -> StyleRunner:
+        if self._sibling is None:
+            assert self._sibling_path is not None  # capabilities.tiles without tiles_only
+            sibling = StyleRunner(self._sibling_path, device=self.device, threads=self._threads, warmup=False)
+            same = ("style_names", "model_config", "weights_sha256")
+            if not sibling.capabilities.tiles_only or any(
+                sibling.metadata.get(k) != self.metadata.get(k) for k in same
+            ):
+                raise RunnerError(
+                    f"{self._sibling_path} is not the tiled variant of {self.path.name} (other styles or "
+                    f"weights); export them together with `cin-style export MODEL -o {self.path.name}`"
+                )
+            self._sibling = sibling
+        return self._sibling
 
     def run_nchw(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The graph as it is: float32 [N, 3, H, W] + [N, S] → [N, 3, H, W], no checks

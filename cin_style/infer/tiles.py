@@ -27,6 +27,7 @@ A backend runs the network's pieces (``TileBackend``); ``stylize_tiled`` drives 
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,6 +45,9 @@ BACK = ("up1", "up2", "tail")
 # `stylize` tiles images above this many pixels by default: untiled, larger images need
 # several GiB (`cin-style bench --big` measures it).
 AUTO_TILE_PIXELS = 2048 * 2048
+# A quarter-resolution buffer larger than this lives in a temp file (_SpilledBuffer) so that
+# peak memory stays flat past 8K (each buffer is 1 GiB at 64 MP with the reference model).
+SPILL_BYTES = 256 * 2**20
 
 Stats = dict[str, tuple[np.ndarray, np.ndarray]]  # norm layer → (mean [C], 1/std [C])
 
@@ -143,6 +147,35 @@ def _normalize(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray], affine) -> n
     return x * scale + (beta - mean * inv_std * gamma)[None, :, None, None]
 
 
+class _SpilledBuffer:
+    """A [C, H, W] array in an anonymous temp file (under TMPDIR), mapped only while one
+    slice is read or written: its pages are the OS's file cache, not this process's memory."""
+
+    def __init__(self, shape: tuple[int, ...], dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self._file = tempfile.TemporaryFile(prefix="cin-style-tiles-")
+        self._file.truncate(math.prod(self.shape) * self.dtype.itemsize)
+
+    def _mapped(self) -> np.memmap:
+        return np.memmap(self._file, self.dtype, "r+", shape=self.shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.array(self._mapped()[key])  # a copy: the mapping goes when this returns
+
+    def __setitem__(self, key, value) -> None:
+        self._mapped()[key] = value
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _quarter_buffer(shape: tuple[int, ...], dtype):
+    """A whole quarter-resolution buffer: in memory, or spilled above SPILL_BYTES."""
+    if math.prod(shape) * np.dtype(dtype).itemsize > SPILL_BYTES:
+        return _SpilledBuffer(shape, dtype)
+    return np.empty(shape, dtype)
+
+
 def _padded_strip(source: np.ndarray, r0: int, r1: int) -> np.ndarray:
     """Rows r0:r1 of a whole [C, H, W] buffer with the 1-px border a 3x3 conv needs:
     real neighbour rows inside the image, reflection at its edges (as ConvCIN pads)."""
@@ -227,17 +260,19 @@ def stylize_tiled(
     for t in front_grid:
         out = backend.front(photo(t), stats, "quarter")[t.core(4)][0]
         if quarter is None:
-            quarter = np.empty((out.shape[0], *quarter_hw), buffer_dtype)
+            quarter = _quarter_buffer((out.shape[0], *quarter_hw), buffer_dtype)
         quarter[:, t.y0 // 4 : t.y0 // 4 + out.shape[1], t.x0 // 4 : t.x0 // 4 + out.shape[2]] = out
         advance(1)
     assert quarter is not None  # the grid covers the image: at least one tile ran
     # 2. Residual blocks on the whole quarter buffer, conv by conv.
-    scratch = np.empty_like(quarter)
+    scratch = _quarter_buffer(quarter.shape, quarter.dtype)
     for index in range(0, backend.residual_convs, 2):
         _residual_conv(backend, index, quarter, scratch)
         advance(1)
         _residual_conv(backend, index + 1, scratch, scratch, skip=quarter)
         advance(1)
+    if isinstance(scratch, _SpilledBuffer):
+        scratch.close()
     del scratch
     # 3. Back: up1, up2, tail statistics (a tile pass each), then the output.
     back_grid = tiles(height, width, tile, BACK_HALO)
@@ -262,4 +297,6 @@ def stylize_tiled(
             out = finish(out, image[t.y0 : t.y1, t.x0 : t.x1].astype(np.float32) / 255)
         result[t.y0 : t.y1, t.x0 : t.x1] = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
         advance(1)
+    if isinstance(quarter, _SpilledBuffer):
+        quarter.close()
     return result

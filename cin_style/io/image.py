@@ -57,6 +57,9 @@ def _open_checked(path: Path, max_pixels: int | None) -> Image.Image:
     return image
 
 
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def to_rgb(image: Image.Image, background=(255, 255, 255)) -> np.ndarray:
     """Any Pillow mode → float32 [H, W, 3] RGB in [0, 1].
 
@@ -74,6 +77,20 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> np.ndarray:
     if mode == "F":
         arr = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
         return np.repeat(arr[:, :, None], 3, axis=2)
+    return np.asarray(_rgb8_image(image, background), dtype=np.float32) / 255.0
+
+
+def to_rgb8(image: Image.Image, background=(255, 255, 255)) -> np.ndarray:
+    """``to_rgb`` as uint8 [H, W, 3], without a float copy for 8-bit modes (a 64 MP
+    photo is 192 MB as uint8, 768 MB as float32)."""
+    if image.mode in HIGH_BIT_MODES:
+        return to_uint8(to_rgb(image, background))
+    return np.asarray(_rgb8_image(image, background))
+
+
+def _rgb8_image(image: Image.Image, background) -> Image.Image:
+    """An 8-bit mode → RGB, transparency composited over ``background``."""
+    mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif mode in ("1", "L", "CMYK", "YCbCr", "LAB", "HSV"):
@@ -85,13 +102,32 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> np.ndarray:
         image = Image.alpha_composite(base, image).convert("RGB")
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.float32) / 255.0
+    return image
+
+
+def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, nothing decoded; ``load_image``'s errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: {'is a folder, not an image' if path.is_dir() else 'no such file'}")
+    try:
+        with _open_checked(path, max_pixels) as image:
+            return image.size
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{path}: cannot read image ({exc.__class__.__name__}: {exc})") from None
 
 
 def load_image(
-    path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_size: int | None = None
+    path: str | os.PathLike,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_size: int | None = None,
+    *,
+    as_uint8: bool = False,
 ) -> np.ndarray:
-    """Read an image file → float32 [H, W, 3] RGB in [0, 1], EXIF-oriented.
+    """Read an image file → float32 [H, W, 3] RGB in [0, 1], EXIF-oriented (uint8
+    [H, W, 3] with ``as_uint8``).
 
     ``max_size`` downscales (never upscales) so the long side fits.
     Raises ``ImageError`` with a one-line reason on any failure.
@@ -106,11 +142,13 @@ def load_image(
             image = ImageOps.exif_transpose(image)
             if max_size and image.mode in ("RGB", "RGBA", "L", "LA", "P", "1"):
                 image = fit_long_side(image, max_size)  # 8-bit: resize before converting
-            array = to_rgb(image)
+            array = to_rgb(image) if not as_uint8 or image.mode in HIGH_BIT_MODES else to_rgb8(image)
             if max_size and max(array.shape[:2]) > max_size:  # high bit depth: resize as float
                 h, w = array.shape[:2]
                 scale = max_size / max(h, w)
                 array = resize_array(array, (max(1, round(w * scale)), max(1, round(h * scale))))
+            if as_uint8 and array.dtype != np.uint8:
+                array = to_uint8(array)
     except ImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -120,12 +158,18 @@ def load_image(
     return array
 
 
+def fitted_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) scaled down so the long side fits ``max_size`` (None: as it is)."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_long_side(image: Image.Image, max_size: int) -> Image.Image:
-    w, h = image.size
-    if max(w, h) <= max_size:
+    size = fitted_size(*image.size, max_size)
+    if size == image.size:
         return image
-    scale = max_size / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if image.mode in ("P", "1"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     return image.resize(size, Image.Resampling.LANCZOS)

@@ -14,6 +14,9 @@ from cin_style.infer.finish import Finish
 from cin_style.infer.stylizer import Stylizer
 
 CONSISTENCY_MODES = ("flow", "none")
+# Frames up to DCI 4K by default: flow consistency keeps several full-resolution float
+# copies of a frame, so larger frames cost GiBs however the network runs (--max-pixels).
+DEFAULT_MAX_VIDEO_PIXELS = 4096 * 2160
 
 
 def _check_mode(consistency: str) -> None:
@@ -46,15 +49,21 @@ class FramePipeline:
         self.size = size  # (width, height) to scale frames to first, or None
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        from cin_style.infer.files import use_tiles
         from cin_style.io.image import check_min_side, to_uint8
 
         if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
             from PIL import Image
 
             frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS)) for f in frames]
-        floats = np.stack([f.astype(np.float32) / 255 for f in frames])
-        check_min_side(floats[0], "video frame")
-        stylized = self.stylizer.run(floats, np.repeat(self.weights[None], len(frames), axis=0))
+        check_min_side(frames[0], "video frame")
+        if use_tiles(self.stylizer, frames[0].shape[0], frames[0].shape[1], None):
+            # Large frames one at a time, through the same tiles as `stylize` (bounded memory).
+            stylized = [self.stylizer.run_tiled(f, self.weights).astype(np.float32) / 255 for f in frames]
+            floats = [f.astype(np.float32) / 255 for f in frames]
+        else:
+            floats = np.stack([f.astype(np.float32) / 255 for f in frames])
+            stylized = self.stylizer.run(floats, np.repeat(self.weights[None], len(frames), axis=0))
         out = []
         for frame, photo, result in zip(frames, floats, stylized):
             if self.blender is not None:
@@ -98,7 +107,6 @@ def stylize_video(
     PNG frames into ``frames_dir``; audio is copied unchanged.  Returns frames written;
     ``show_progress`` draws a progress bar (stderr) while it works."""
     from cin_style.io.atomic import refuse_overwriting_inputs
-    from cin_style.io.image import DEFAULT_MAX_PIXELS
     from cin_style.io.video import VideoError, probe, transcode
 
     if target is not None:
@@ -106,7 +114,7 @@ def stylize_video(
     from cin_style.progress import progress as progress_bar
 
     info = probe(source)
-    limit = max_pixels or DEFAULT_MAX_PIXELS
+    limit = max_pixels or DEFAULT_MAX_VIDEO_PIXELS
     if info.width * info.height > limit:
         raise VideoError(
             f"{source}: frames of {info.width}x{info.height} exceed the limit of {limit:,} "

@@ -192,7 +192,7 @@ def write_site(
     source, title = _graph_source(model)
     if source.suffix.lower() == ".onnx":
         runner = StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
-        if runner.capabilities.tiles or runner.capabilities.masks:
+        if runner.capabilities.tiles_only or runner.capabilities.masks:
             raise SiteError(
                 f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
                 f"graph (`cin-style export MODEL -o model.onnx`, --bake and fp16 work)"
