@@ -40,8 +40,27 @@ class MissingExtra(CinStyleError, ImportError):
 
 # The `train` extra's packages: a light install lacks them, which is said in one line.
 TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "onnx", "onnxscript", "pytorch_msssim"})
+# The `serve` extra's packages (`cin-style api`).
+SERVE_EXTRA_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "multipart", "python_multipart", "prometheus_client"}
+)
 # What each extra is called in the messages: the install a user did not make.
-EXTRA_NAMES = {"train": "the training install", "video": "the video install", "clip": "the CLIP install"}
+EXTRA_NAMES = {
+    "train": "the training install",
+    "video": "the video install",
+    "clip": "the CLIP install",
+    "serve": "the serve install",
+}
+
+
+def extra_of_module(name: str | None) -> str | None:
+    """The extra that brings the top-level module ``name``, if it is one of ours."""
+    top = (name or "").split(".")[0]
+    if top in TRAIN_EXTRA_MODULES:
+        return "train"
+    if top in SERVE_EXTRA_MODULES:
+        return "serve"
+    return None
 
 
 def install_hint(extra: str) -> str:

@@ -56,11 +56,11 @@ def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path)
     from cin_style.cli.main import cli
 
     for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
-                    "stylize", "styles", "weights", "web", "serve", "video"]:
+                    "stylize", "styles", "weights", "web", "serve", "video", "api"]:
         result = light(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
     assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
-                                 "demo", "stylize", "styles", "weights", "web", "serve", "video"}
+                                 "demo", "stylize", "styles", "weights", "web", "serve", "video", "api"}
     model = tmp_path / "m.pt"
     model.write_bytes(b"not needed: torch is missing first")
     for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],
@@ -119,3 +119,10 @@ def test_a_missing_extra_is_one_line_exit_1_and_nothing_before_it(tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip() == ("Error: video needs the video install (PyAV is missing): "
                                    "in your cin-style clone, pip install -e '.[video]'")
+
+
+def test_the_api_without_the_serve_extra_is_one_line():
+    done = without(("uvicorn",), CLI.format(args=["api", "lite"]))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == ("Error: `cin-style api` needs the serve install (uvicorn is missing): "
+                                   "in your cin-style clone, pip install -e '.[serve]'")

@@ -9,6 +9,7 @@ table to print.  Numbers only — nothing is asserted.
     big      peak memory and time at 2048², 4K, 8K, tiled and untiled (bench/big.py)
     video    warping error, style loss and fps of the video modes (bench/video.py)
     memory   peak RSS of `stylize` on an 8K photo and a 64 MP bomb, .pt and .onnx (bench/memory.py)
+    api      the HTTP service's requests/s and p99, batched and not, beside the runner (bench/api.py)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video", "memory")
+MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api")
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,17 @@ def run(
     ``peer_graph`` put the peers beside ours (infer, train)."""
     if mode not in MODES:
         raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
-    if model is not None and mode not in ("browser", "big", "video", "torch", "memory"):
-        raise UsageError("--model needs --browser, --big, --video, --torch or --memory")
+    if model is not None and mode not in ("browser", "big", "video", "torch", "memory", "api"):
+        raise UsageError("--model needs --browser, --big, --video, --torch, --memory or --api")
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "api":
+        from cin_style.bench.api import format_api_table, run_api_bench
+
+        side = int_list(sizes or "256", "--sizes")[0]
+        report = run_api_bench(model, side=side)
+        return BenchReport(mode, report, format_api_table(report))
     if mode == "memory":
         from cin_style.bench.memory import format_memory_table, run_memory_bench
 

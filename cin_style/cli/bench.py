@@ -78,6 +78,13 @@ from cin_style.cli.options import json_option, quiet_option
     "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.",
 )
 @click.option(
+    "--api",
+    "api_bench",
+    is_flag=True,
+    help="Measure the HTTP service instead (`cin-style api`, the serve extra): requests/s and "
+    "p99 with and without dynamic batching, beside the runner called directly.",
+)
+@click.option(
     "--memory",
     "memory_bench",
     is_flag=True,
@@ -145,6 +152,7 @@ def bench(
     model,
     threads,
     big,
+    api_bench,
     memory_bench,
     video_bench,
     stability_model,
@@ -170,6 +178,7 @@ def bench(
     With --big: peak memory and time of tiled and untiled runs at 2048², 4K, 8K.
     With --video: warping error, style loss and fps of the video modes.
     With --memory: peak RSS of `stylize` on an 8K photo and a 64 MP bomb.
+    With --api: the HTTP service's requests/s and p99, batched and not.
     Numbers only — nothing is asserted.
     """
     from cin_style.bench.modes import run
@@ -179,6 +188,7 @@ def bench(
         "video": video_bench,
         "big": big,
         "memory": memory_bench,
+        "api": api_bench,
         "browser": browser,
         "train": train_step,
         "torch": torch_infer,

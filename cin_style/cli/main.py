@@ -13,9 +13,9 @@ import sys
 import click
 
 from cin_style import __version__
-from cin_style.cli import add_style, bench, demo, export, quality, stylize, train, video, web, weights
+from cin_style.cli import add_style, api, bench, demo, export, quality, stylize, train, video, web, weights
 from cin_style.cli.options import secondary_rank
-from cin_style.errors import TRAIN_EXTRA_MODULES, CinStyleError, UsageError, first_line, missing_extra
+from cin_style.errors import CinStyleError, UsageError, extra_of_module, first_line, missing_extra
 from cin_style.progress import configure_logging
 
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
@@ -35,9 +35,10 @@ class CinGroup(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
         except ModuleNotFoundError as exc:
-            if ctx.params.get("debug") or exc.name not in TRAIN_EXTRA_MODULES:
+            extra = extra_of_module(exc.name)
+            if ctx.params.get("debug") or extra is None:
                 raise
-            message = missing_extra(f"`cin-style {ctx.invoked_subcommand}`", "train", exc.name)
+            message = missing_extra(f"`cin-style {ctx.invoked_subcommand}`", extra, exc.name)
             raise click.ClickException(str(message)) from None
         except EXPECTED_ERRORS as exc:
             if ctx.params.get("debug"):
@@ -81,6 +82,7 @@ for command in (
     quality.evaluate,
     web.web,
     web.serve,
+    api.api,
     bench.bench,
     demo.demo,
 ):

@@ -12,6 +12,7 @@ numpy + Pillow only: the torch-free ONNX runner uses it too.
 from __future__ import annotations
 
 import glob
+import io
 import math
 import os
 import threading
@@ -37,22 +38,26 @@ class ImageError(CinStyleError, ValueError):
     """An image that cannot be read or written; the message is meant for users."""
 
 
-def _open_checked(path: Path, max_pixels: int | None) -> Image.Image:
+_RAISE_LIMIT = "; raise it with --max-pixels"
+_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _open_checked(source, name, max_pixels: int | None, hint: str = _RAISE_LIMIT) -> Image.Image:
     # Pillow's own bomb guard is a global with a fixed limit; check the
     # header size ourselves so `--max-pixels` can raise or lower it.
     with _PIL_LIMIT_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            image = Image.open(path)
+            image = Image.open(source)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     w, h = image.size
     if max_pixels is not None and w * h > max_pixels:
         image.close()
         raise ImageError(
-            f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
-            f"{max_pixels:,} (possible decompression bomb); raise it with --max-pixels"
+            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
+            f"(possible decompression bomb){hint}"
         )
     return image
 
@@ -105,18 +110,38 @@ def _rgb8_image(image: Image.Image, background) -> Image.Image:
     return image
 
 
-def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
-    """(width, height) from the file's header, nothing decoded; ``load_image``'s errors."""
+def _read_error(name, exc: Exception) -> ImageError:
+    if isinstance(exc, UnidentifiedImageError):  # its message names a file object, not the file
+        return ImageError(f"{name}: cannot read image (not a format Pillow knows: JPEG, PNG, WebP, TIFF, BMP, ...)")
+    return ImageError(f"{name}: cannot read image ({exc.__class__.__name__}: {exc})")
+
+
+def _checked_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: {'is a folder, not an image' if path.is_dir() else 'no such file'}")
+    return path
+
+
+def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, nothing decoded; ``load_image``'s errors."""
+    path = _checked_path(path)
+    return _header_size(path, path, max_pixels, _RAISE_LIMIT)
+
+
+def encoded_size(data: bytes, name: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``image_size`` of an encoded image in memory (an upload)."""
+    return _header_size(io.BytesIO(data), name, max_pixels, "")
+
+
+def _header_size(source, name, max_pixels: int | None, hint: str) -> tuple[int, int]:
     try:
-        with _open_checked(path, max_pixels) as image:
+        with _open_checked(source, name, max_pixels, hint) as image:
             return image.size
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc.__class__.__name__}: {exc})") from None
+    except _READ_ERRORS as exc:
+        raise _read_error(name, exc) from None
 
 
 def load_image(
@@ -132,13 +157,25 @@ def load_image(
     ``max_size`` downscales (never upscales) so the long side fits.
     Raises ``ImageError`` with a one-line reason on any failure.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
+    path = _checked_path(path)
+    return _decode(path, path, max_pixels, max_size, as_uint8, _RAISE_LIMIT)
+
+
+def decode_image(
+    data: bytes,
+    name: str = "image",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_size: int | None = None,
+    *,
+    as_uint8: bool = False,
+) -> np.ndarray:
+    """``load_image`` of an encoded image in memory (an upload); errors name it ``name``."""
+    return _decode(io.BytesIO(data), name, max_pixels, max_size, as_uint8, "")
+
+
+def _decode(source, name, max_pixels: int | None, max_size: int | None, as_uint8: bool, hint: str) -> np.ndarray:
     try:
-        with _open_checked(path, max_pixels) as image:
+        with _open_checked(source, name, max_pixels, hint) as image:
             image = ImageOps.exif_transpose(image)
             if max_size and image.mode in ("RGB", "RGBA", "L", "LA", "P", "1"):
                 image = fit_long_side(image, max_size)  # 8-bit: resize before converting
@@ -151,10 +188,10 @@ def load_image(
                 array = to_uint8(array)
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc.__class__.__name__}: {exc})") from None
+    except _READ_ERRORS as exc:
+        raise _read_error(name, exc) from None
     if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ImageError(f"{path}: empty image")
+        raise ImageError(f"{name}: empty image")
     return array
 
 

@@ -1,0 +1,1 @@
+"""`cin-style api`: stylization over HTTP (FastAPI + uvicorn, the `serve` extra), torch-free."""

@@ -1,0 +1,352 @@
+"""The HTTP service: ``create_app(settings)`` → a FastAPI app.
+
+    POST /v1/stylize   an image (multipart field ``image``, or the raw body) → the stylized image
+    GET  /v1/styles    style names, model facts, limits
+    GET  /healthz      the process answers          GET /readyz   the model is loaded
+    GET  /metrics      Prometheus text              GET /docs     the OpenAPI page
+
+Every refusal is a JSON body ``{"error": "...", "status": N}``; the server keeps serving.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures, whose
+# names are imported inside create_app.
+import asyncio
+import json
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import numpy as np
+
+from cin_style import __version__
+from cin_style.api.batcher import Batcher, Job, QueueFull
+from cin_style.api.metrics import Metrics
+from cin_style.api.params import OPTION_NAMES, OUTPUT_FORMATS, ApiError, StylizeOptions, parse_options
+from cin_style.api.settings import SETTINGS_ENV, ApiSettings
+from cin_style.infer import tiles
+from cin_style.infer.finish import Finish
+from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
+
+ROUTES = ("/v1/stylize", "/v1/styles", "/healthz", "/readyz", "/metrics")
+
+
+class UploadTooLarge(Exception):
+    """Raised inside ``receive`` once a body passes the limit, mid-read."""
+
+
+class _Service:
+    """What the routes share: the settings, the runner and its batcher, the metrics."""
+
+    def __init__(self, settings: ApiSettings):
+        self.settings, self.metrics = settings, Metrics()
+        self.runner: StyleRunner | None = None
+        self.batcher: Batcher | None = None
+
+    def start(self) -> None:
+        self.runner = StyleRunner(self.settings.graph_path(), threads=self.settings.threads)
+        metrics = self.metrics
+        self.batcher = Batcher(
+            self.runner,
+            max_batch=self.settings.max_batch,
+            wait_s=self.settings.batch_wait_ms / 1000,
+            queue_size=self.settings.queue_size,
+            max_queued_pixels=self.settings.max_queued_pixels,
+            on_batch=metrics.batch_size.observe,
+            on_depth=metrics.queue_depth.set,
+        )
+
+    def stop(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+def error_response(status: int, message: str, headers=None):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+class _Guard:
+    """Pure ASGI middleware: the upload limit while the body arrives (Content-Length
+    first, then every chunk), and the request metrics."""
+
+    def __init__(self, app, service: _Service):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        metrics, limit = self.service.metrics, self.service.settings.max_upload_bytes
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        started, status = time.perf_counter(), [500]
+        metrics.in_flight.inc()
+
+        async def counted_send(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > limit:
+                response = error_response(413, f"the upload is {int(length):,} bytes; the limit is {limit:,}")
+                return await response(scope, receive, counted_send)
+            received = 0
+
+            async def limited_receive():
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise UploadTooLarge(f"the upload passed the limit of {limit:,} bytes")
+                return message
+
+            await self.app(scope, limited_receive, counted_send)
+        finally:
+            metrics.in_flight.dec()
+            metrics.requests.labels(route, str(status[0])).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def create_app(settings: ApiSettings | None = None):
+    from fastapi import FastAPI, Query, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import Response
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
+
+    settings = settings or ApiSettings()
+    service = _Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await run_in_threadpool(service.start)
+        yield
+        await run_in_threadpool(service.stop)
+
+    app = FastAPI(
+        title="cin-style",
+        version=__version__,
+        summary="Multi-style neural style transfer: blend any of the model's styles per request.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(_Guard, service=service)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, exc: ApiError):
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(UploadTooLarge)
+    async def too_large(request, exc):
+        return error_response(413, str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request, exc):
+        return error_response(400, "the client went away before the body arrived")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc):
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and warm")
+    async def readyz():
+        if service.runner is None:
+            return error_response(503, "the model is still loading", {"Retry-After": "1"})
+        return {"status": "ready"}
+
+    @app.get("/metrics", summary="Prometheus metrics of this process")
+    async def metrics():
+        body, content_type = service.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/v1/styles", summary="The model's styles, facts and the service's limits")
+    async def styles():
+        runner = _ready(service)
+        meta = runner.metadata
+        return {
+            "styles": runner.style_names,
+            "model": {
+                "file": runner.path.name,
+                "precision": meta.get("precision"),
+                "config": json.loads(meta["model_config"]) if meta.get("model_config", "").startswith("{") else None,
+                "baked_blend": meta.get("baked_blend") or None,
+                "tiles_large_images": runner.capabilities.tiles,
+                "device": runner.device,
+            },
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_pixels": settings.max_pixels,
+                "tiled_above_pixels": tiles.AUTO_TILE_PIXELS,
+                "max_batch": settings.max_batch,
+                "timeout_s": settings.timeout_s,
+            },
+            "version": __version__,
+        }
+
+    body_doc = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {"type": "string", "format": "binary"},
+                            "options": {"type": "string", "description": "a JSON object of the parameters"},
+                        },
+                    }
+                },
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+    @app.post(
+        "/v1/stylize",
+        summary="Stylize one image",
+        response_class=Response,
+        responses={200: {"content": {media: {} for _, media in OUTPUT_FORMATS.values()}}},
+        openapi_extra=body_doc,
+    )
+    async def stylize(
+        request: Request,
+        style: Annotated[
+            list[str] | None, Query(description='a style name or index, or a blend "a=0.7,b=0.3"; may repeat')
+        ] = None,
+        strength: Annotated[str | None, Query(description="0..1, the mix with the photo (default 1)")] = None,
+        preserve_color: Annotated[str | None, Query(description="keep the photo's colours (true/false)")] = None,
+        format: Annotated[str | None, Query(description="png (default), jpeg or webp")] = None,
+        max_side: Annotated[str | None, Query(description="scale the photo down to this long side first")] = None,
+        quality: Annotated[str | None, Query(description="JPEG/WebP quality 1..100 (default 95)")] = None,
+    ):
+        # The declared parameters document the API; parse_options reads the query itself, strictly.
+        runner = _ready(service)
+        data, json_options, fields = await _read_body(request)
+        options = parse_options([*request.query_params.multi_items(), *fields], json_options, runner)
+        image, tiled = await run_in_threadpool(_decode, data, options, settings, runner)
+        job = Job(image, options.weights, Finish(options.strength, options.preserve_color), tiled)
+        try:
+            future = service.batcher.submit(job)  # type: ignore[union-attr]
+        except QueueFull as exc:
+            raise ApiError(503, f"{exc}; retry shortly", {"Retry-After": "1"}) from None
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise ApiError(
+                503, f"not done within {settings.timeout_s:g} s; retry later", {"Retry-After": "5"}
+            ) from None
+        encoded = await run_in_threadpool(_encode, result, options)
+        headers = {"X-Style-Blend": options.blend, "X-Image-Size": f"{result.shape[1]}x{result.shape[0]}"}
+        return Response(encoded, media_type=OUTPUT_FORMATS[options.format][1], headers=headers)
+
+    return app
+
+
+def _ready(service: _Service) -> StyleRunner:
+    if service.runner is None:
+        raise ApiError(503, "the model is still loading", {"Retry-After": "1"})
+    return service.runner
+
+
+async def _read_body(request) -> tuple[bytes, dict | None, list[tuple[str, str]]]:
+    """(image bytes, JSON options, other form fields) from a multipart or raw body."""
+    from starlette.datastructures import UploadFile
+
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fields: list[tuple[str, str]] = []
+    json_text = None
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=len(OPTION_NAMES) + 2)
+        except UploadTooLarge:
+            raise
+        except Exception as exc:  # python-multipart's parse errors, too many parts
+            raise ApiError(400, f"malformed multipart body: {getattr(exc, 'detail', exc)}") from None
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, "the multipart body needs the image as a file field named 'image'")
+        data = await upload.read()
+        for name, value in form.multi_items():
+            if name == "options":
+                json_text = value if isinstance(value, str) else None
+            elif name != "image":
+                if not isinstance(value, str):
+                    raise ApiError(400, f"unexpected file field {name!r}; send one file, named 'image'")
+                fields.append((name, value))
+    elif content_type.startswith("image/") or content_type == "application/octet-stream":
+        data = await request.body()
+    else:
+        raise ApiError(
+            415,
+            f"content type {content_type or '(none)'!r}: send multipart/form-data with an 'image' "
+            f"file, or the image itself as image/* or application/octet-stream",
+        )
+    if not data:
+        raise ApiError(400, "the image is empty")
+    json_options = None
+    if json_text is not None:
+        try:
+            json_options = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"options is not valid JSON ({exc.msg} at {exc.pos})") from None
+        if not isinstance(json_options, dict):
+            raise ApiError(400, "options must be a JSON object")
+    return data, json_options, fields
+
+
+def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: StyleRunner):
+    """The header's size against the limits first, then the decode: float32 for a batch,
+    uint8 for a tiled image."""
+    try:
+        size = fitted_size(*encoded_size(data, "image", settings.max_pixels), options.max_side)
+    except ImageError as exc:
+        raise ApiError(413 if "exceeds the limit" in str(exc) else 400, str(exc)) from None
+    if min(size) < MIN_SIDE:
+        raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
+    tiled = size[0] * size[1] > tiles.AUTO_TILE_PIXELS
+    if tiled and not runner.capabilities.tiles:
+        raise ApiError(
+            413,
+            f"image: {size[0]}x{size[1]} is above the {tiles.AUTO_TILE_PIXELS / 1e6:.1f} MP this model runs in one "
+            f"piece and it has no tiled sibling; send max_side or a smaller image",
+        )
+    try:
+        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=tiled)
+    except ImageError as exc:
+        raise ApiError(400, str(exc)) from None
+    return image, tiled
+
+
+def _encode(result: np.ndarray, options: StylizeOptions) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    kind = OUTPUT_FORMATS[options.format][0]
+    extra = {"quality": options.quality} if kind in ("JPEG", "WEBP") else {}
+    Image.fromarray(result).save(buffer, kind, **extra)
+    return buffer.getvalue()
+
+
+def app_from_environment():
+    """The factory `--workers N` gives uvicorn: each worker process reads the settings
+    that `cin-style api` put in the environment."""
+    return create_app(ApiSettings.from_json(os.environ[SETTINGS_ENV]))
