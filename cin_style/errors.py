@@ -50,6 +50,7 @@ EXTRA_NAMES = {
     "video": "the video install",
     "clip": "the CLIP install",
     "serve": "the serve install",
+    "batch": "the batch install",
 }
 
 
@@ -60,6 +61,8 @@ def extra_of_module(name: str | None) -> str | None:
         return "train"
     if top in SERVE_EXTRA_MODULES:
         return "serve"
+    if top in ("ray", "pyarrow"):
+        return "batch"
     return None
 
 

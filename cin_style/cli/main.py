@@ -13,7 +13,7 @@ import sys
 import click
 
 from cin_style import __version__
-from cin_style.cli import add_style, api, bench, demo, export, quality, stylize, train, video, web, weights
+from cin_style.cli import add_style, api, batch, bench, demo, export, quality, stylize, train, video, web, weights
 from cin_style.cli.options import secondary_rank
 from cin_style.errors import CinStyleError, UsageError, extra_of_module, first_line, missing_extra
 from cin_style.progress import configure_logging
@@ -83,6 +83,7 @@ for command in (
     web.web,
     web.serve,
     api.api,
+    batch.batch,
     bench.bench,
     demo.demo,
 ):
