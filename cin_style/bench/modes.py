@@ -10,6 +10,7 @@ table to print.  Numbers only — nothing is asserted.
     video    warping error, style loss and fps of the video modes (bench/video.py)
     memory   peak RSS of `stylize` on an 8K photo and a 64 MP bomb, .pt and .onnx (bench/memory.py)
     api      the HTTP service's requests/s and p99, batched and not, beside the runner (bench/api.py)
+    batch    images/s of `batch` on Ray Data against `stylize` of the same folder (bench/batch.py)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api")
+MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch")
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,16 @@ def run(
     ``peer_graph`` put the peers beside ours (infer, train)."""
     if mode not in MODES:
         raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
-    if model is not None and mode not in ("browser", "big", "video", "torch", "memory", "api"):
-        raise UsageError("--model needs --browser, --big, --video, --torch, --memory or --api")
+    if model is not None and mode not in ("browser", "big", "video", "torch", "memory", "api", "batch"):
+        raise UsageError("--model needs --browser, --big, --video, --torch, --memory, --api or --batch")
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "batch":
+        from cin_style.bench.batch import format_batch_table, run_batch_bench
+
+        report = run_batch_bench(str(model) if model else None, side=int_list(sizes or "512", "--sizes")[0])
+        return BenchReport(mode, report, format_batch_table(report))
     if mode == "api":
         from cin_style.bench.api import format_api_table, run_api_bench
 

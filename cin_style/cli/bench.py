@@ -85,6 +85,13 @@ from cin_style.cli.options import json_option, quiet_option
     "p99 with and without dynamic batching, beside the runner called directly.",
 )
 @click.option(
+    "--batch",
+    "batch_bench",
+    is_flag=True,
+    help="Measure `cin-style batch` instead (the batch extra): images/s on Ray Data against "
+    "`stylize` of the same folder, and CPU time per image.",
+)
+@click.option(
     "--memory",
     "memory_bench",
     is_flag=True,
@@ -153,6 +160,7 @@ def bench(
     threads,
     big,
     api_bench,
+    batch_bench,
     memory_bench,
     video_bench,
     stability_model,
@@ -179,6 +187,7 @@ def bench(
     With --video: warping error, style loss and fps of the video modes.
     With --memory: peak RSS of `stylize` on an 8K photo and a 64 MP bomb.
     With --api: the HTTP service's requests/s and p99, batched and not.
+    With --batch: images/s of `batch` on Ray Data against `stylize`.
     Numbers only — nothing is asserted.
     """
     from cin_style.bench.modes import run
@@ -189,6 +198,7 @@ def bench(
         "big": big,
         "memory": memory_bench,
         "api": api_bench,
+        "batch": batch_bench,
         "browser": browser,
         "train": train_step,
         "torch": torch_infer,

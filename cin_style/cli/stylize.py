@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cin_style.cli.options import device_option, json_option
+from cin_style.cli.options import device_option, json_option, quiet_option
 
 
 @click.command()
@@ -89,6 +89,7 @@ def styles(model, as_json):
 )
 @device_option
 @json_option
+@quiet_option
 def stylize(
     inputs,
     output,

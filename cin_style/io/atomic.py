@@ -90,7 +90,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], keep_previous: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], keep_previous: bool = False) -> Path:
     """Call ``write(fileobj)`` on a temp file, then move it to ``path``.
 
     With ``keep_previous`` an existing ``path`` survives as ``path.prev``: it
