@@ -145,6 +145,15 @@ def test_the_output_is_stylize_bit_for_bit(server, graph, tmp_path):
     assert status == 200 and np.array_equal(decoded(body), expected)
 
 
+def test_style_scale_as_stylize_does_it(server, graph, tmp_path):
+    photo = textured(96, 128, seed=7, noise=20)
+    expected = stylize_cli(graph, photo, tmp_path, "--style", "gamma", "--style-scale", "2.5")
+    status, _, body = server.post_raw(png(photo), "?style=gamma&style_scale=2.5")
+    assert status == 200 and np.array_equal(decoded(body), expected)
+    status, _, body = server.post_raw(png(photo), "?style_scale=7")  # 96 px / 7 < 16 px
+    assert status == 422 and "under the network's 16 px" in json.loads(body)["error"]
+
+
 def test_blends_formats_and_sizes(server, graph, tmp_path):
     photo = textured(64, 96, seed=2, noise=20)
     outs = {style: decoded(server.post_raw(png(photo), f"?style={style}")[2]) for style in ("alpha", "gamma", "2")}
@@ -190,6 +199,7 @@ BAD_REQUESTS = [
     ("strength out of range", lambda s, p: s.post_raw(p, "?strength=1.5"), 422, "strength"),
     ("bad flag", lambda s, p: s.post_raw(p, "?preserve_color=maybe"), 422, "true or false"),
     ("bad format", lambda s, p: s.post_raw(p, "?format=gif"), 422, "format"),
+    ("style scale below 1", lambda s, p: s.post_raw(p, "?style_scale=0.5"), 422, "style_scale"),
     ("max_side not whole", lambda s, p: s.post_raw(p, "?max_side=20.5"), 422, "whole number"),
     ("too small", lambda s, p: s.post_raw(png(np.zeros((8, 40, 3), np.uint8))), 422, "too small"),
     ("bad JSON options", lambda s, p: s.post_form({"image": ("p.png", p)}, {"options": "{style"}), 400, "JSON"),

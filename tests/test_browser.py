@@ -162,3 +162,29 @@ def test_bench_browser_measures_both_sides(tools, sites):
     assert [(r["threads"], r["side"]) for r in report["rows"]] == [(1, 32), (1, 48), (2, 32), (2, 48)]
     assert all(r[k] > 0 for r in report["rows"] for k in r if k.endswith("_ms"))
     assert report["styles"] == 3 and report["ort_web"] == "1.30.0"
+
+
+def test_the_stroke_size_slider_runs_the_python_style_scale(tools, sites):
+    """The page's style scale (tensor.js) against infer/scale.py on the same graph and
+    pixels: the same output size, a different look from S = 1, the same numbers."""
+    from cin_style.infer.scale import stylize_at_scale
+
+    folder, site = sites
+    png, image = textured_png(folder / "scaled.png", width=96, height=72)
+    with serving(site["tiny"]) as url:
+        _, _, plain, scaled, scaled_out = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=2"},
+            {"op": "upload", "file": str(png)},
+            {"op": "output"},
+            {"op": "slider", "id": "style-scale", "value": 2},
+            {"op": "output"},
+        ], **tools)
+    assert scaled["error"] == "" and scaled["styleScale"] == 2 and (scaled["width"], scaled["height"]) == (96, 72)
+    runner = StyleRunner(folder / "tiny.onnx", device="cpu", warmup=False)
+    weights = np.array([1, 0, 0], np.float32)
+    photo = np.asarray(Image.open(png).convert("RGB"))
+    expected = stylize_at_scale(lambda small: runner.run(small[None].astype(np.float32) / 255, weights[None])[0],
+                                photo, 2).transpose(2, 0, 1)
+    got = np.array(scaled_out, np.float32).reshape(expected.shape)
+    assert np.abs(got - expected).max() <= 2e-3
+    assert np.abs(got - np.array(plain, np.float32).reshape(expected.shape)).max() > 0.05

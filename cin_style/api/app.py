@@ -24,9 +24,11 @@ from cin_style.api.batcher import Batcher, Job, QueueFull
 from cin_style.api.metrics import Metrics
 from cin_style.api.params import OPTION_NAMES, OUTPUT_FORMATS, ApiError, StylizeOptions, parse_options
 from cin_style.api.settings import SETTINGS_ENV, ApiSettings
+from cin_style.errors import ConfigError
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.infer.scale import small_size
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
 
 ROUTES = ("/v1/stylize", "/v1/styles", "/healthz", "/readyz", "/metrics")
@@ -234,13 +236,15 @@ def create_app(settings: ApiSettings | None = None):
         format: Annotated[str | None, Query(description="png (default), jpeg or webp")] = None,
         max_side: Annotated[str | None, Query(description="scale the photo down to this long side first")] = None,
         quality: Annotated[str | None, Query(description="JPEG/WebP quality 1..100 (default 95)")] = None,
+        style_scale: Annotated[str | None, Query(description="1..16: brush strokes that many times larger")] = None,
     ):
         # The declared parameters document the API; parse_options reads the query itself, strictly.
         runner = _ready(service)
         data, json_options, fields = await _read_body(request)
         options = parse_options([*request.query_params.multi_items(), *fields], json_options, runner)
         image, tiled = await run_in_threadpool(_decode, data, options, settings, runner)
-        job = Job(image, options.weights, Finish(options.strength, options.preserve_color), tiled)
+        finish = Finish(options.strength, options.preserve_color)
+        job = Job(image, options.weights, finish, tiled, options.style_scale)
         try:
             future = service.batcher.submit(job)  # type: ignore[union-attr]
         except QueueFull as exc:
@@ -320,7 +324,13 @@ def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner:
         raise ApiError(413 if "exceeds the limit" in str(exc) else 400, str(exc)) from None
     if min(size) < MIN_SIDE:
         raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
-    tiled = size[0] * size[1] > tiles.AUTO_TILE_PIXELS
+    scaled = options.style_scale != 1.0  # decoded as uint8 and run alone (infer/scale.py)
+    if scaled:
+        try:
+            small_size(*size, options.style_scale)
+        except ConfigError as exc:
+            raise ApiError(422, f"image: {exc}") from None
+    tiled = not scaled and size[0] * size[1] > tiles.AUTO_TILE_PIXELS
     if tiled and not runner.capabilities.tiles:
         raise ApiError(
             413,
@@ -328,7 +338,7 @@ def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner:
             f"piece and it has no tiled sibling; send max_side or a smaller image",
         )
     try:
-        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=tiled)
+        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=tiled or scaled)
     except ImageError as exc:
         raise ApiError(400, str(exc)) from None
     return image, tiled

@@ -20,6 +20,7 @@ import numpy as np
 from cin_style.errors import CinStyleError
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.infer.stylizer import stylize_photo
 from cin_style.io.image import to_uint8
 
 
@@ -29,17 +30,23 @@ class QueueFull(CinStyleError, RuntimeError):
 
 @dataclass(eq=False)  # a job is itself: the queue removes jobs by identity
 class Job:
-    """One request's image: float32 [H, W, 3] in [0, 1] (batched) or uint8 (``tiled``)."""
+    """One request's image: float32 [H, W, 3] in [0, 1] (batched), or uint8 when it runs
+    alone (``tiled``, or a ``style_scale`` above 1)."""
 
     image: np.ndarray
     weights: np.ndarray  # [S]
     finish: Finish
     tiled: bool = False
+    style_scale: float = 1.0
     future: Future = field(default_factory=Future)  # → uint8 [H, W, 3]
 
     @property
+    def alone(self) -> bool:
+        return self.tiled or self.style_scale != 1.0
+
+    @property
     def key(self) -> tuple:
-        return (self.tiled, *self.image.shape[:2])
+        return (self.alone, *self.image.shape[:2])
 
     @property
     def pixels(self) -> int:
@@ -104,7 +111,7 @@ class Batcher:
             first = self._jobs.popleft()
             batch = [first]
             deadline = time.monotonic() + self.wait_s
-            while not first.tiled and len(batch) < self.max_batch:
+            while not first.alone and len(batch) < self.max_batch:
                 for job in [j for j in self._jobs if j.key == first.key][: self.max_batch - len(batch)]:
                     self._jobs.remove(job)
                     batch.append(job)
@@ -132,8 +139,11 @@ class Batcher:
                 job.future.set_result(result)
 
     def _run(self, jobs: list[Job]) -> list[np.ndarray]:
-        if jobs[0].tiled:
-            job = jobs[0]
+        job = jobs[0]
+        if job.style_scale != 1.0:  # as `stylize --style-scale` does it (infer/files.py)
+            stylized = stylize_photo(self.runner, job.image, job.weights, style_scale=job.style_scale)
+            return [to_uint8(job.finish(stylized, job.image.astype(np.float32) / 255))]
+        if job.tiled:
             return [self.runner.run_tiled(job.image, job.weights, finish=job.finish)]
         stylized = self.runner.run(np.stack([job.image for job in jobs]), np.stack([job.weights for job in jobs]))
         return [to_uint8(job.finish(out, job.image)) for job, out in zip(jobs, stylized)]

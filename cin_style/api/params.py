@@ -13,11 +13,12 @@ import numpy as np
 
 from cin_style.blend.weights import format_blend, weight_matrix
 from cin_style.errors import CinStyleError
+from cin_style.infer.scale import MAX_STYLE_SCALE
 from cin_style.infer.stylizer import Stylizer, blend_for
 
 # format → (Pillow's name, media type)
 OUTPUT_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
-OPTION_NAMES = ("style", "strength", "preserve_color", "format", "max_side", "quality")
+OPTION_NAMES = ("style", "strength", "preserve_color", "format", "max_side", "quality", "style_scale")
 MAX_SIDE_RANGE = (16, 65535)
 
 
@@ -38,6 +39,7 @@ class StylizeOptions:
     format: str = "png"
     max_side: int | None = None
     quality: int = 95
+    style_scale: float = 1.0
 
 
 def parse_options(
@@ -75,6 +77,7 @@ def parse_options(
         format=fmt,
         max_side=None if max_side is None else int(_number(max_side, "max_side", *MAX_SIDE_RANGE, whole=True)),
         quality=int(_number(values.get("quality", 95), "quality", 1, 100, whole=True)),
+        style_scale=_number(values.get("style_scale", 1.0), "style_scale", 1.0, MAX_STYLE_SCALE),
     )
 
 

@@ -11,6 +11,7 @@ table to print.  Numbers only — nothing is asserted.
     memory   peak RSS of `stylize` on an 8K photo and a 64 MP bomb, .pt and .onnx (bench/memory.py)
     api      the HTTP service's requests/s and p99, batched and not, beside the runner (bench/api.py)
     batch    images/s of `batch` on Ray Data against `stylize` of the same folder (bench/batch.py)
+    style-scale  texture statistics, content and cost of --style-scale 1, 2, 4 at 2048 px (bench/style_scale.py)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch")
+MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch", "style-scale")
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,23 @@ def run(
     batches: str | None = None,
     precisions: str = "fp16,bf16",
     compile: bool = False,
+    sheet: str | Path | None = None,
 ) -> BenchReport:
     """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
     ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
     ``peer_graph`` put the peers beside ours (infer, train)."""
     if mode not in MODES:
         raise UsageError(f"unknown benchmark {mode!r}; choose one of {', '.join(MODES)}")
-    if model is not None and mode not in ("browser", "big", "video", "torch", "memory", "api", "batch"):
-        raise UsageError("--model needs --browser, --big, --video, --torch, --memory, --api or --batch")
+    if model is not None and mode in ("infer", "train"):
+        raise UsageError("--model goes with a benchmark that takes one (--browser, --big, --torch, ...), not this one")
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "style-scale":
+        from cin_style.bench.style_scale import format_style_scale_table, run_style_scale_bench
+
+        report = run_style_scale_bench(model, sheet=Path(sheet) if sheet else None)
+        return BenchReport(mode, report, format_style_scale_table(report))
     if mode == "batch":
         from cin_style.bench.batch import format_batch_table, run_batch_bench
 

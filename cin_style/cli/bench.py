@@ -92,6 +92,19 @@ from cin_style.cli.options import json_option, quiet_option
     "`stylize` of the same folder, and CPU time per image.",
 )
 @click.option(
+    "--style-scale",
+    "style_scale_bench",
+    is_flag=True,
+    help="Measure --style-scale instead: style loss, content loss, SSIM, time and memory at "
+    "S = 1, 2, 4 per upsampling method on photos at 2048 px.",
+)
+@click.option(
+    "--sheet",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --style-scale: also write the contact sheet (JPEG) here.",
+)
+@click.option(
     "--memory",
     "memory_bench",
     is_flag=True,
@@ -161,6 +174,8 @@ def bench(
     big,
     api_bench,
     batch_bench,
+    style_scale_bench,
+    sheet,
     memory_bench,
     video_bench,
     stability_model,
@@ -188,6 +203,7 @@ def bench(
     With --memory: peak RSS of `stylize` on an 8K photo and a 64 MP bomb.
     With --api: the HTTP service's requests/s and p99, batched and not.
     With --batch: images/s of `batch` on Ray Data against `stylize`.
+    With --style-scale: what S = 1, 2, 4 do to texture statistics at 2048 px.
     Numbers only — nothing is asserted.
     """
     from cin_style.bench.modes import run
@@ -199,6 +215,7 @@ def bench(
         "memory": memory_bench,
         "api": api_bench,
         "batch": batch_bench,
+        "style-scale": style_scale_bench,
         "browser": browser,
         "train": train_step,
         "torch": torch_infer,
@@ -223,5 +240,6 @@ def bench(
         batches=batches,
         precisions=precisions,
         compile=compile,
+        sheet=sheet,
     )
     click.echo(result.to_json() if as_json else result.text)

@@ -178,3 +178,13 @@ def clip_for_styles(styles, clip_model, clip_weights, clip_pretrained) -> ClipCo
     from cin_style.blend.specs import any_text_style
 
     return clip_config(clip_model, clip_weights, clip_pretrained) if any_text_style(styles) else None
+
+
+style_scale_option = click.option(
+    "--style-scale",
+    type=click.FloatRange(1, 16),
+    default=1.0,
+    show_default=True,
+    help="Brush strokes this many times larger: the network runs on the photo shrunk by it, and a "
+    "guided filter brings the result back to full size with the photo's edges (1 = off).",
+)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cin_style.cli.options import device_option, json_option, quiet_option
+from cin_style.cli.options import device_option, json_option, quiet_option, style_scale_option
 
 
 @click.command()
@@ -87,6 +87,7 @@ def styles(model, as_json):
     "style), resized to the photo.  Repeat for more regions; what the masks leave "
     "uncovered gets the --style blend.  Needs a .pt model or `export --masks`.",
 )
+@style_scale_option
 @device_option
 @json_option
 @quiet_option
@@ -102,6 +103,7 @@ def stylize(
     max_pixels,
     tile,
     mask_specs,
+    style_scale,
     device,
     as_json,
 ):
@@ -120,6 +122,7 @@ def stylize(
       cin-style stylize model.pt photo.jpg -o soft.jpg --strength 0.6 --preserve-color
       cin-style stylize photo.jpg -o out.png --style great_wave --style-mask starry_night=sky.png
       cin-style stylize model.pt huge.tif -o huge.png --tile 512
+      cin-style stylize photo_4k.jpg -o big_strokes.png --style starry_night --style-scale 3
     """
     from cin_style.assets.bundled import resolve_model, split_model_argument
     from cin_style.infer.files import output_paths, stylize_files
@@ -153,6 +156,7 @@ def stylize(
         max_pixels=max_pixels,
         tile=tile,
         masks=masks,
+        style_scale=style_scale,
     ):
         if done.error:
             failures += 1

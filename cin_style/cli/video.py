@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cin_style.cli.options import device_option, quiet_option
+from cin_style.cli.options import device_option, quiet_option, style_scale_option
 
 
 @click.command()
@@ -73,6 +73,7 @@ from cin_style.cli.options import device_option, quiet_option
     "--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels [default: 4096x2160]."
 )
 @device_option
+@style_scale_option
 @quiet_option
 def video(
     inputs,
@@ -89,6 +90,7 @@ def video(
     batch_size,
     max_size,
     max_pixels,
+    style_scale,
     device,
 ):
     """Stylize a video with a blend of a model's styles, without flicker.
@@ -132,5 +134,6 @@ def video(
         consistency_strength=consistency_strength,
         strength=strength,
         preserve_color=preserve_color,
+        style_scale=style_scale,
     )
     click.echo(f"wrote {output or frames_dir} ({count} frames, {blend}, consistency {consistency}, {stylizer.device})")

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cin_style.errors import UsageError
+from cin_style.errors import ConfigError, UsageError
 from cin_style.infer.finish import Finish
-from cin_style.infer.stylizer import Stylizer
+from cin_style.infer.scale import check_style_scale
+from cin_style.infer.stylizer import Stylizer, stylize_photo, use_tiles
 from cin_style.io.image import ImageError
 
 
@@ -45,42 +46,6 @@ def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -
     return targets
 
 
-def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:
-    """Whether to stylize in tiles: a tiles-only graph always does; a stylizer that can
-    tile when asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks).  An
-    image above AUTO_TILE_PIXELS that cannot go in tiles is refused (ImageError): in
-    one piece it would need several GiB."""
-    from cin_style.infer.tiles import AUTO_TILE_PIXELS
-
-    can = stylizer.capabilities
-    if masks:
-        if tile is not None or can.tiles_only:
-            raise UsageError(
-                "style masks do not run in tiles yet: drop --tile, or use a .pt model or a graph exported with --masks"
-            )
-        if height * width > AUTO_TILE_PIXELS:
-            raise ImageError(
-                f"{width}x{height} is above the {AUTO_TILE_PIXELS / 1e6:.1f} MP that style masks run in "
-                f"(they do not tile yet); scale it down with --max-size"
-            )
-        return False
-    if can.tiles_only:
-        return True
-    if can.tiles:
-        return tile is not None or height * width > AUTO_TILE_PIXELS
-    if tile is not None:
-        raise UsageError(
-            f"{stylizer.path} cannot run in tiles: use a .pt model or a graph exported with `cin-style export --tiled`"
-        )
-    if height * width > AUTO_TILE_PIXELS:
-        raise ImageError(
-            f"{width}x{height} is above the {AUTO_TILE_PIXELS / 1e6:.1f} MP that {stylizer.path.name} "
-            f"runs in one piece, and it has no tiled sibling for bounded memory: "
-            f"`cin-style export MODEL -o {stylizer.path.name}` writes both, or use the .pt model"
-        )
-    return False
-
-
 def stylize_files(
     stylizer: Stylizer,
     inputs: Sequence[Path],
@@ -93,23 +58,33 @@ def stylize_files(
     max_pixels: int | None = None,
     tile: int | None = None,
     masks: Sequence[tuple[str, Path]] = (),
+    style_scale: float = 1.0,
 ) -> Iterator[FileResult]:
     """Stylize each input into its output, one at a time, yielding as it goes.
     An unreadable, too small or too large image fails alone (``error`` says why);
     the others are still written (atomically).  Large images go in tiles (``use_tiles``);
-    ``masks`` (style, mask file) blend per region, ``weights`` filling the rest (masks.py)."""
+    ``masks`` (style, mask file) blend per region, ``weights`` filling the rest (masks.py);
+    ``style_scale`` > 1 makes the strokes larger (infer/scale.py)."""
     from PIL import Image
 
     from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_side, fitted_size, image_size, load_image, save_image
     from cin_style.progress import progress
 
     finish, limit = Finish(strength, preserve_color), max_pixels or DEFAULT_MAX_PIXELS
+    if check_style_scale(style_scale) != 1.0 and masks:
+        raise UsageError("--style-scale and --style-mask do not go together yet")
     for path, target in zip(inputs, outputs, strict=True):
         started = time.perf_counter()
         try:
             # The tiling decision comes from the header, so a tiled image is decoded
             # straight to uint8 (a float copy would be 4x the photo).
             width, height = fitted_size(*image_size(path, limit), max_size)
+            if style_scale != 1.0:
+                photo = check_min_side(load_image(path, limit, max_size=max_size, as_uint8=True), path)
+                stylized = stylize_photo(stylizer, photo, weights, style_scale=style_scale, tile=tile)
+                save_image(target, finish(stylized, photo.astype(np.float32) / 255))
+                yield FileResult(path, target, (width, height), round(time.perf_counter() - started, 4))
+                continue
             if not masks and use_tiles(stylizer, height, width, tile, masks=False):
                 photo = check_min_side(load_image(path, limit, max_size=max_size, as_uint8=True), path)
                 with progress(0, f"{path.name} in tiles") as bar:
@@ -131,7 +106,7 @@ def stylize_files(
                 save_image(target, finish(stylizer.run(image[None], blend[None])[0], image))
             else:
                 save_image(target, finish(stylizer.run(image[None], weights[None])[0], image))
-        except ImageError as exc:
+        except (ImageError, ConfigError) as exc:
             message = str(exc)
             yield FileResult(path, target, error=message if message.startswith(str(path)) else f"{path}: {message}")
             continue

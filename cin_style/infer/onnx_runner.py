@@ -299,10 +299,12 @@ class StyleRunner:
             weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
         return chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(images, 0, 1)), weights))
 
-    def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8):
+    def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8, style_scale: float = 1.0):
         """Stylize PIL images or uint8/float [H, W, 3] arrays with one blend (see
         ``cin_style.infer.stylizer.stylize_images``)."""
-        return stylize_images(self, images, weights, normalize=normalize, batch_size=batch_size)
+        return stylize_images(
+            self, images, weights, normalize=normalize, batch_size=batch_size, style_scale=style_scale
+        )
 
 
 def available_devices() -> Sequence[str]:

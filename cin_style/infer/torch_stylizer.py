@@ -87,14 +87,15 @@ class TorchStylizer:
         )
 
 
-def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
+def stylize(model: StyleNet, image, weights, *, normalize: bool = True, style_scale: float = 1.0):
     """Stylize one image or a batch with a blend of the model's styles.
 
     ``image``: a PIL image, a uint8 or float [H, W, 3] array (floats in
     [0, 1]), a list of those, or a tensor [3, H, W] / [N, 3, H, W].
     ``weights``: see ``weight_matrix``; names refer to ``model.style_names``.
     Returns the kind it was given: PIL → PIL, uint8 → uint8, float → float,
-    tensor → tensor (the same convention as ``StyleRunner.stylize``).
+    tensor → tensor (the same convention as ``StyleRunner.stylize``).  ``style_scale`` > 1
+    makes the strokes that many times larger (not for tensors: infer/scale.py works on images).
     """
     names = model.style_names
     if isinstance(image, torch.Tensor):
@@ -102,8 +103,10 @@ def stylize(model: StyleNet, image, weights, *, normalize: bool = True):
         batch = image[None] if single else image
         if batch.dim() != 4 or batch.shape[1] != 3:
             raise ValueError(f"image tensor must be [3, H, W] or [N, 3, H, W], got {list(image.shape)}")
+        if style_scale != 1:
+            raise ValueError("style_scale needs PIL images or arrays, not tensors")
         out = stylize_tensor(model, batch, weight_matrix(weights, names, batch.shape[0], normalize))
         return out[0] if single else out
     if not isinstance(image, (list, tuple, np.ndarray, Image.Image)):
         raise TypeError(f"cannot stylize a {type(image).__name__}; pass a PIL image, array or tensor")
-    return stylize_images(TorchStylizer.from_model(model), image, weights, normalize=normalize)
+    return stylize_images(TorchStylizer.from_model(model), image, weights, normalize=normalize, style_scale=style_scale)

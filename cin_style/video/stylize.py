@@ -38,6 +38,7 @@ class FramePipeline:
         strength: float = 1.0,
         preserve_color: bool = False,
         size: tuple[int, int] | None = None,
+        style_scale: float = 1.0,
     ):
         from cin_style.video.temporal import DEFAULT_STRENGTH, FlowBlender
 
@@ -47,9 +48,12 @@ class FramePipeline:
         self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
         self.finish = Finish(strength, preserve_color)
         self.size = size  # (width, height) to scale frames to first, or None
+        from cin_style.infer.scale import check_style_scale
+
+        self.style_scale = check_style_scale(style_scale)
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        from cin_style.infer.files import use_tiles
+        from cin_style.infer.stylizer import stylize_photo, use_tiles
         from cin_style.io.image import check_min_side, to_uint8
 
         if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
@@ -57,7 +61,10 @@ class FramePipeline:
 
             frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS)) for f in frames]
         check_min_side(frames[0], "video frame")
-        if use_tiles(self.stylizer, frames[0].shape[0], frames[0].shape[1], None):
+        if self.style_scale != 1.0:  # one frame at a time, strokes larger (infer/scale.py)
+            stylized = [stylize_photo(self.stylizer, f, self.weights, style_scale=self.style_scale) for f in frames]
+            floats = [f.astype(np.float32) / 255 for f in frames]
+        elif use_tiles(self.stylizer, frames[0].shape[0], frames[0].shape[1], None):
             # Large frames one at a time, through the same tiles as `stylize` (bounded memory).
             stylized = [self.stylizer.run_tiled(f, self.weights).astype(np.float32) / 255 for f in frames]
             floats = [f.astype(np.float32) / 255 for f in frames]
@@ -76,7 +83,7 @@ def stylize_frames(
     stylizer: Stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4, **options
 ) -> Iterator[np.ndarray]:
     """Python API: uint8 [H, W, 3] frames in, stylized uint8 frames out, lazily.
-    ``options``: consistency, consistency_strength, strength, preserve_color."""
+    ``options``: consistency, consistency_strength, strength, preserve_color, style_scale."""
     pipeline, batch = FramePipeline(stylizer, weights, **options), []
     for frame in frames:
         batch.append(np.asarray(frame, np.uint8))

@@ -4,7 +4,8 @@
 // runtime comes from.  window.cinStyle is the hook the browser tests and
 // `cin-style bench --browser` drive.
 import {
-  fitSize, mixStrength, normalizeWeights, planesToRgba, preserveColor, rgbaToPlanes, texturedRgba,
+  fitSize, guidedUpsample, luminancePlane, mixStrength, normalizeWeights, planesToRgba, preserveColor,
+  rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
 } from './tensor.js';
 
 const MIN_SIDE = 16;  // cin_style/infer/contract.py
@@ -213,10 +214,24 @@ async function render() {
     weights = normalizeWeights(styleSliders().map((input) => Number(input.value)));
     if (!weights) throw new PageError('every style weight is 0: raise at least one style slider');
   }
+  const scale = Number($('style-scale').value);
   const started = performance.now();
-  const results = await state.session.run(feedsFor(planes, width, height, weights));
+  if (scale > 1) {
+    // Larger strokes: the network on the photo shrunk by `scale`, then back with the
+    // photo's edges (cin_style/infer/scale.py does the same).
+    const [sw, sh] = smallSize(width, height, scale);
+    if (Math.min(sw, sh) < MIN_SIDE) {
+      throw new PageError(`stroke size ${scale} shrinks this ${width}x${height} photo under ${MIN_SIDE} px: lower it`);
+    }
+    const small = shrinkPlanes(planes, width, height, sw, sh);
+    const results = await state.session.run(feedsFor(small, sw, sh, weights));
+    state.stylized = guidedUpsample(results.stylized.data, sw, sh, planes, width, height, luminancePlane(small, sw * sh));
+  } else {
+    const results = await state.session.run(feedsFor(planes, width, height, weights));
+    state.stylized = Float32Array.from(results.stylized.data);
+  }
   state.lastMs = performance.now() - started;
-  state.stylized = Float32Array.from(results.stylized.data);
+  state.styleScale = scale;
   state.weights = weights;
   state.renders += 1;
   clearError();
@@ -284,6 +299,9 @@ function wireInputs() {
     return loadPhoto(event.dataTransfer.files[0]);
   }));
   $('strength').addEventListener('change', finish);
+  const styleScale = $('style-scale');
+  styleScale.addEventListener('input', () => { styleScale.nextElementSibling.value = styleScale.value; });
+  styleScale.addEventListener('change', requestRender);  // a new run at the new scale
   $('preserve-color').addEventListener('change', finish);
   $('download').addEventListener('click', download);
 }
@@ -339,7 +357,7 @@ window.cinStyle = {
     renders: state.renders, busy: state.busy, pending: state.pending, backend: state.backend,
     threads: state.threads, error: state.error, lastMs: state.lastMs, isolated: crossOriginIsolated,
     width: state.photo?.width ?? 0, height: state.photo?.height ?? 0,
-    weights: state.weights ? Array.from(state.weights) : null,
+    weights: state.weights ? Array.from(state.weights) : null, styleScale: state.styleScale ?? 1,
   }),
   output: () => Array.from(state.stylized ?? []),
   input: () => Array.from(state.photo?.planes ?? []),

@@ -97,3 +97,149 @@ export function texturedRgba(width, height) {
   }
   return out;
 }
+
+// Style scale (cin_style/infer/scale.py, mirrored): the network runs on the photo shrunk
+// by S, and a fast guided filter with the photo's luminance brings its output back.
+export const MAX_STYLE_SCALE = 16;
+const RADIUS = 2;
+const EPS = 1e-2;
+const LUMA = [0.299, 0.587, 0.114];
+
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The network's input size at scale s (infer/scale.small_size). */
+export function smallSize(width, height, s) {
+  return [Math.max(1, roundHalfEven(width / s)), Math.max(1, roundHalfEven(height / s))];
+}
+
+// One pass of Pillow's BOX resampling along an axis (input pixel centres inside the box,
+// weights normalised, rounded to 8 bits after the pass), as Image.resize(BOX) does.
+function boxWeights(inSize, outSize) {
+  const scale = inSize / outSize;
+  const support = 0.5 * scale;
+  const rows = [];
+  for (let i = 0; i < outSize; i++) {
+    const center = (i + 0.5) * scale;
+    const lo = Math.max(0, Math.trunc(center - support + 0.5));
+    const hi = Math.min(inSize, Math.trunc(center + support + 0.5));
+    const ks = [];
+    let total = 0;
+    for (let x = lo; x < hi; x++) {
+      const t = (x - center + 0.5) / scale;
+      const w = t > -0.5 && t <= 0.5 ? 1 : 0;
+      ks.push(w);
+      total += w;
+    }
+    rows.push({ lo, ks: ks.map((w) => (total ? w / total : 0)) });
+  }
+  return rows;
+}
+
+/** float32 [3, H, W] photo planes (8-bit values) -> [3, h, w] shrunk by area averaging. */
+export function shrinkPlanes(planes, width, height, sw, sh) {
+  const xs = boxWeights(width, sw), ys = boxWeights(height, sh);
+  const out = new Float32Array(3 * sw * sh);
+  const row = new Float64Array(sw * height);
+  for (let c = 0; c < 3; c++) {
+    const src = planes.subarray(c * width * height, (c + 1) * width * height);
+    for (let y = 0; y < height; y++) {
+      for (let i = 0; i < sw; i++) {
+        const { lo, ks } = xs[i];
+        let v = 0;
+        for (let k = 0; k < ks.length; k++) v += ks[k] * src[y * width + lo + k] * 255;
+        row[y * sw + i] = Math.min(255, Math.max(0, Math.floor(v + 0.5)));
+      }
+    }
+    for (let j = 0; j < sh; j++) {
+      const { lo, ks } = ys[j];
+      for (let i = 0; i < sw; i++) {
+        let v = 0;
+        for (let k = 0; k < ks.length; k++) v += ks[k] * row[(lo + k) * sw + i];
+        out[c * sw * sh + j * sw + i] = Math.min(255, Math.max(0, Math.floor(v + 0.5))) / 255;
+      }
+    }
+  }
+  return out;
+}
+
+/** BT.601 luminance [H*W] of float32 [3, H, W] planes. */
+export function luminancePlane(planes, plane) {
+  const out = new Float32Array(plane);
+  for (let p = 0; p < plane; p++) {
+    out[p] = LUMA[0] * planes[p] + LUMA[1] * planes[plane + p] + LUMA[2] * planes[2 * plane + p];
+  }
+  return out;
+}
+
+// Mean over (2r+1)^2 windows clipped at the borders (infer/scale.box).
+function box(x, w, h, r) {
+  const sums = new Float64Array((w + 1) * (h + 1));
+  for (let y = 0; y < h; y++) {
+    let acc = 0;
+    for (let i = 0; i < w; i++) {
+      acc += x[y * w + i];
+      sums[(y + 1) * (w + 1) + i + 1] = sums[y * (w + 1) + i + 1] + acc;
+    }
+  }
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const y0 = Math.max(0, y - r), y1 = Math.min(h, y + r + 1);
+    for (let i = 0; i < w; i++) {
+      const x0 = Math.max(0, i - r), x1 = Math.min(w, i + r + 1);
+      const total = sums[y1 * (w + 1) + x1] - sums[y0 * (w + 1) + x1] - sums[y1 * (w + 1) + x0] + sums[y0 * (w + 1) + x0];
+      out[y * w + i] = total / ((y1 - y0) * (x1 - x0));
+    }
+  }
+  return out;
+}
+
+function bilinearAxis(full, small) {
+  const lo = new Int32Array(full), hi = new Int32Array(full), t = new Float32Array(full);
+  for (let i = 0; i < full; i++) {
+    const p = Math.min(small - 1, Math.max(0, (i + 0.5) * small / full - 0.5));
+    lo[i] = Math.floor(p);
+    hi[i] = Math.min(lo[i] + 1, small - 1);
+    t[i] = p - lo[i];
+  }
+  return { lo, hi, t };
+}
+
+/** The network's output at [3, sh, sw] + the photo's planes [3, H, W] and the shrunk photo's
+ *  luminance [sh*sw] -> the stylized image at [3, H, W] (infer/scale.guided_upsample). */
+export function guidedUpsample(small, sw, sh, photo, width, height, guideSmall) {
+  const n = sw * sh;
+  const meanI = box(guideSmall, sw, sh, RADIUS);
+  const ii = Float32Array.from(guideSmall, (g) => g * g);
+  const varI = box(ii, sw, sh, RADIUS);
+  for (let p = 0; p < n; p++) varI[p] -= meanI[p] * meanI[p];
+  const guide = luminancePlane(photo, width * height);
+  const ys = bilinearAxis(height, sh), xs = bilinearAxis(width, sw);
+  const out = new Float32Array(3 * width * height);
+  for (let c = 0; c < 3; c++) {
+    const target = small.subarray(c * n, (c + 1) * n);
+    const meanP = box(target, sw, sh, RADIUS);
+    const ip = Float32Array.from(target, (v, p) => v * guideSmall[p]);
+    const cov = box(ip, sw, sh, RADIUS);
+    const a = new Float32Array(n), b = new Float32Array(n);
+    for (let p = 0; p < n; p++) {
+      a[p] = (cov[p] - meanI[p] * meanP[p]) / (varI[p] + EPS);
+      b[p] = meanP[p] - a[p] * meanI[p];
+    }
+    const ma = box(a, sw, sh, RADIUS), mb = box(b, sw, sh, RADIUS);
+    for (let y = 0; y < height; y++) {
+      const y0 = ys.lo[y] * sw, y1 = ys.hi[y] * sw, ty = ys.t[y];
+      for (let x = 0; x < width; x++) {
+        const x0 = xs.lo[x], x1 = xs.hi[x], tx = xs.t[x];
+        const av = (ma[y0 + x0] * (1 - ty) + ma[y1 + x0] * ty) * (1 - tx) + (ma[y0 + x1] * (1 - ty) + ma[y1 + x1] * ty) * tx;
+        const bv = (mb[y0 + x0] * (1 - ty) + mb[y1 + x0] * ty) * (1 - tx) + (mb[y0 + x1] * (1 - ty) + mb[y1 + x1] * ty) * tx;
+        const p = y * width + x;
+        out[c * width * height + p] = Math.min(1, Math.max(0, av * guide[p] + bv));
+      }
+    }
+  }
+  return out;
+}
