@@ -13,7 +13,7 @@ from cin_style.deploy.export import export
 from cin_style.errors import ConfigError
 from cin_style.infer import scale as scale_mod
 from cin_style.infer.loader import load_stylizer
-from cin_style.infer.scale import check_style_scale, guided_upsample, luminance, shrink, stylize_at_scale
+from cin_style.infer.scale import check_style_scale, joint_bilateral_upsample, luminance, shrink, stylize_at_scale
 from cin_style.infer.stylizer import stylize_images
 from cin_style.io.synthetic import textured
 from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
@@ -83,23 +83,25 @@ def test_onnx_and_pytorch_paths_agree(models):
     assert np.abs(graph.astype(int) - torch_out).max() <= 1
 
 
-def test_the_guided_filter_keeps_the_photos_edges():
-    """A photo with a vertical step edge; a low-resolution output that is a linear function of
-    the photo's luminance: guided upsampling gives back that function at full resolution,
-    edge included, where plain bilinear upsampling blurs the edge over several pixels."""
+def test_the_upsampling_keeps_the_photos_edges_and_the_networks_values():
+    """A photo with a vertical step edge and a low-resolution output of one colour per side:
+    joint bilateral upsampling puts the colour change exactly at the photo's edge, where
+    bilinear smears it over several pixels, and it only mixes the network's own values."""
     photo = np.zeros((64, 96, 3), np.uint8)
     photo[:, 41:] = 200
     small = shrink(photo, (24, 16))
     guide = luminance(small) / 255
-    stylized = np.stack([0.2 + 0.6 * guide, 0.9 - 0.5 * guide, 0.5 + 0 * guide], axis=2).astype(np.float32)
-    out = guided_upsample(stylized, photo, guide)
-    full = luminance(photo) / 255
-    expected = np.stack([0.2 + 0.6 * full, 0.9 - 0.5 * full, 0.5 + 0 * full], axis=2)
-    assert np.abs(out - expected).max() < 0.08  # eps shrinks the fit a little near the step
+    dark, light = np.array([0.1, 0.8, 0.3], np.float32), np.array([0.9, 0.2, 0.6], np.float32)
+    stylized = np.where(guide[:, :, None] < 0.4, dark, light).astype(np.float32)
+    out = joint_bilateral_upsample(stylized, photo, guide)
+    assert np.abs(out[:, :41] - dark).max() < 0.02 and np.abs(out[:, 41:] - light).max() < 0.02
     bilinear = stylize_at_scale(lambda s: stylized, photo, 4, method="bilinear")
-    assert np.abs(bilinear - expected).max() > 0.2  # the step smeared
-    # The edge stays one pixel wide: columns 40 and 41 are the two sides.
-    assert out[:, 40, 0].max() < 0.25 and out[:, 41, 0].min() > 0.6
+    assert np.abs(bilinear[:, 39:43] - np.where(np.arange(39, 43)[None, :, None] < 41, dark, light)).max() > 0.2
+    assert (out >= stylized.min(axis=(0, 1)) - 1e-6).all() and (out <= stylized.max(axis=(0, 1)) + 1e-6).all()
+    guided = stylize_at_scale(lambda s: stylized, photo, 4, method="guided")  # measured alternative
+    assert guided.shape == out.shape
+    with pytest.raises(ConfigError, match="method"):
+        stylize_at_scale(lambda s: stylized, photo, 4, method="nearest")
 
 
 def test_larger_scales_make_larger_texture(models):

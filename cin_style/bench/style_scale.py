@@ -1,6 +1,6 @@
 """`cin-style bench --style-scale`: does a larger style scale bring a big photo's texture
 statistics closer to the painting's?  Photos resized to 2048 px long side, stylized at
-S = 1, 2, 4 by each upsampling method (infer/scale.py: guided, bilinear), then scored at
+S = 1, 2, 4 by each upsampling method (infer/scale.py), then scored at
 512 px on the evaluation network (evaluate/scores.py): style loss against the painting's
 Grams at 512, content loss and SSIM against the photo.  Each (S, method) runs in a fresh
 process for its time and peak memory.  Numbers only; optionally the contact sheet."""
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cin_style.infer.scale import METHODS
+
 log = logging.getLogger(__name__)
 
 SCALES = (1.0, 2.0, 4.0)
-METHODS = ("guided", "bilinear")
 STYLES = ("starry_night", "great_wave", "composition_viii")
 EVAL_SIDE = 512
 CROP = (480, 360)  # the contact sheet's 100 % crops (w, h)
@@ -117,19 +118,28 @@ def run_style_scale_bench(
         evaluator = Evaluator(encoder, references)
         with torch.no_grad():
             grams = [evaluator.grams(load_style_image(bundled_style_image(s), EVAL_SIDE)) for s in STYLES]
+        from cin_style.evaluate.scores import luminance, ssim
+
+        def full(path: Path):
+            return to_tensor(np.asarray(Image.open(path).convert("RGB"), np.float32) / 255)[None]
+
+        photo_luma = [luminance(full(folder / f"photo{i:02d}.png")) for i in range(len(photos))]
         for key, row in rows.items():
-            scores = []
+            scores, sharp = [], []
             for s in range(len(STYLES)):
                 outputs = [to_tensor(small(folder / f"out-{key}-{s}-{p}.png")) for p in range(len(photos))]
                 scores.append(evaluator.score(outputs, grams[s]).to_dict())
+                for p in range(len(photos)):  # structure at full size: where upsampling blurs edges
+                    sharp.append(float(ssim(luminance(full(folder / f"out-{key}-{s}-{p}.png")), photo_luma[p])))
             row.update({k: float(np.mean([sc[k] for sc in scores])) for k in ("style", "content", "ssim")})
+            row["ssim_full"] = float(np.mean(sharp))
         if sheet is not None:
             write_sheet(folder, sheet)
     return {"model": graph.name, "photos": len(photos), "side": side, "styles": list(STYLES), "rows": rows}
 
 
 def write_sheet(folder: Path, out: Path) -> None:
-    """One photo at 2048 px: three styles (rows) x S = 1, 2, 4 (guided), 100 % crops."""
+    """One photo at 2048 px: three styles (rows) x S = 1, 2, 4 (the default method), 100 % crops."""
     from PIL import Image, ImageDraw
 
     first = Image.open(folder / "photo00.png")
@@ -141,7 +151,7 @@ def write_sheet(folder: Path, out: Path) -> None:
     for col, scale in enumerate(SCALES):
         draw.text((col * (CROP[0] + gap) + 6, 6), f"style scale {scale:g}", fill="black")
         for row in range(len(STYLES)):
-            cell = Image.open(folder / f"out-{scale:g}-guided-{row}-0.png").crop(box)
+            cell = Image.open(folder / f"out-{scale:g}-{METHODS[0]}-{row}-0.png").crop(box)
             grid.paste(cell, (col * (CROP[0] + gap), header + row * (CROP[1] + gap)))
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out, quality=82)
@@ -152,13 +162,13 @@ def format_style_scale_table(report: dict) -> str:
         f"{report['model']}, {report['photos']} photos at {report['side']} px long side, styles "
         f"{', '.join(report['styles'])}; scored at {EVAL_SIDE} px (style: Gram loss against the painting at "
         f"{EVAL_SIDE} px, lower is closer)",
-        "| S | method | style loss | content loss | SSIM | seconds / image | peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| S | method | style loss | content loss | SSIM | SSIM at full size | seconds / image | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"].values():
         method = "—" if r["scale"] == 1 else r["method"]
         lines.append(
             f"| {r['scale']:g} | {method} | {r['style']:.4g} | {r['content']:.4g} | {r['ssim']:.3f} | "
-            f"{r['seconds_per_image']:.2f} | {r['peak_rss_mib']:.0f} MiB |"
+            f"{r['ssim_full']:.3f} | {r['seconds_per_image']:.2f} | {r['peak_rss_mib']:.0f} MiB |"
         )
     return "\n".join(lines)

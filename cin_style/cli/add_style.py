@@ -32,13 +32,31 @@ from cin_style.config import ADD_STYLE_LR, ADD_STYLE_STEPS
 )
 @click.option("--steps", type=int, default=ADD_STYLE_STEPS, show_default=True)
 @click.option("--lr", type=float, default=ADD_STYLE_LR, show_default=True, help="Learning rate for the new γ/β rows.")
+@click.option(
+    "--style-size",
+    type=click.IntRange(min=16),
+    default=None,
+    help="Long side the new paintings are read at for their Gram targets [default: the model's own]; "
+    "twice the model's gives strokes twice as large (a larger-scale row of a style).",
+)
 @nproc_option
 @clip_options
 @vgg_weights_option
 @device_option
 @quiet_option
 def add_style(
-    new_styles, content, out, steps, lr, nproc, clip_model, clip_weights, clip_pretrained, vgg_weights, device
+    new_styles,
+    content,
+    out,
+    steps,
+    lr,
+    style_size,
+    nproc,
+    clip_model,
+    clip_weights,
+    clip_pretrained,
+    vgg_weights,
+    device,
 ):
     """Add styles to a trained model, training only their new γ/β rows.
 
@@ -51,6 +69,7 @@ def add_style(
     Examples:
       cin-style add-style harvesters.jpg --content photos/ -o mine.pt --steps 1000
       cin-style add-style 'ink=text:an ink wash painting' -o mine.pt --clip-weights clip.pt
+      cin-style add-style starry_x2=styles/starry_night.jpg --style-size 512 --content photos/ -o mine.pt
     """
     from cin_style.assets.bundled import resolve_model, split_model_argument
 
@@ -69,6 +88,7 @@ def add_style(
         out,
         steps=steps,
         lr=lr,
+        style_size=style_size,
         device=device,
         vgg_weights=vgg_weights,
         clip=clip_for_styles(new_styles, clip_model, clip_weights, clip_pretrained),

@@ -296,11 +296,13 @@ def add_styles(
     steps: int = ADD_STYLE_STEPS,
     lr: float = ADD_STYLE_LR,
     clip: ClipConfig | None = None,
+    style_size: int | None = None,
     options: RunOptions | None = None,
     **run_options,
 ) -> TrainResult:
     """Grow a trained model by ``new_styles``, training only their new γ/β rows
-    with the model's own training recipe (crop size, loss, precision).
+    with the model's own training recipe (crop size, loss, precision); ``style_size``
+    reads the new paintings at another size than the model's (larger: larger strokes).
     ``clip`` says where CLIP comes from for new styles given in words; ``content``
     defaults to the photos the model was trained on, where they still are.
 
@@ -331,6 +333,8 @@ def add_styles(
     )
     if clip is not None:
         config = replace(config, clip=clip)
+    if style_size is not None:
+        config = replace(config, style_size=style_size)
     old_count = model.num_styles
     model.add_styles(len(specs))
     model.requires_grad_(False)

@@ -4,7 +4,7 @@
 // runtime comes from.  window.cinStyle is the hook the browser tests and
 // `cin-style bench --browser` drive.
 import {
-  fitSize, guidedUpsample, luminancePlane, mixStrength, normalizeWeights, planesToRgba, preserveColor,
+  fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, planesToRgba, preserveColor,
   rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
 } from './tensor.js';
 
@@ -225,7 +225,8 @@ async function render() {
     }
     const small = shrinkPlanes(planes, width, height, sw, sh);
     const results = await state.session.run(feedsFor(small, sw, sh, weights));
-    state.stylized = guidedUpsample(results.stylized.data, sw, sh, planes, width, height, luminancePlane(small, sw * sh));
+    const guide = luminancePlane(small, sw * sh);
+    state.stylized = jointBilateralUpsample(results.stylized.data, sw, sh, planes, width, height, guide);
   } else {
     const results = await state.session.run(feedsFor(planes, width, height, weights));
     state.stylized = Float32Array.from(results.stylized.data);

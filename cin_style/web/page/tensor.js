@@ -99,10 +99,10 @@ export function texturedRgba(width, height) {
 }
 
 // Style scale (cin_style/infer/scale.py, mirrored): the network runs on the photo shrunk
-// by S, and a fast guided filter with the photo's luminance brings its output back.
+// by S, and joint bilateral upsampling guided by the photo's luminance brings it back.
 export const MAX_STYLE_SCALE = 16;
-const RADIUS = 2;
-const EPS = 1e-2;
+const SIGMA = 0.1;
+const RANGE_FLOOR = 1e-3;
 const LUMA = [0.299, 0.587, 0.114];
 
 /** Python's round(): halves go to the even neighbour. */
@@ -175,28 +175,6 @@ export function luminancePlane(planes, plane) {
   return out;
 }
 
-// Mean over (2r+1)^2 windows clipped at the borders (infer/scale.box).
-function box(x, w, h, r) {
-  const sums = new Float64Array((w + 1) * (h + 1));
-  for (let y = 0; y < h; y++) {
-    let acc = 0;
-    for (let i = 0; i < w; i++) {
-      acc += x[y * w + i];
-      sums[(y + 1) * (w + 1) + i + 1] = sums[y * (w + 1) + i + 1] + acc;
-    }
-  }
-  const out = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) {
-    const y0 = Math.max(0, y - r), y1 = Math.min(h, y + r + 1);
-    for (let i = 0; i < w; i++) {
-      const x0 = Math.max(0, i - r), x1 = Math.min(w, i + r + 1);
-      const total = sums[y1 * (w + 1) + x1] - sums[y0 * (w + 1) + x1] - sums[y1 * (w + 1) + x0] + sums[y0 * (w + 1) + x0];
-      out[y * w + i] = total / ((y1 - y0) * (x1 - x0));
-    }
-  }
-  return out;
-}
-
 function bilinearAxis(full, small) {
   const lo = new Int32Array(full), hi = new Int32Array(full), t = new Float32Array(full);
   for (let i = 0; i < full; i++) {
@@ -209,35 +187,32 @@ function bilinearAxis(full, small) {
 }
 
 /** The network's output at [3, sh, sw] + the photo's planes [3, H, W] and the shrunk photo's
- *  luminance [sh*sw] -> the stylized image at [3, H, W] (infer/scale.guided_upsample). */
-export function guidedUpsample(small, sw, sh, photo, width, height, guideSmall) {
+ *  luminance [sh*sw] -> the stylized image at [3, H, W]: bilinear weights times how close each
+ *  sample's luminance is to the pixel's (infer/scale.joint_bilateral_upsample). */
+export function jointBilateralUpsample(small, sw, sh, photo, width, height, guideSmall) {
   const n = sw * sh;
-  const meanI = box(guideSmall, sw, sh, RADIUS);
-  const ii = Float32Array.from(guideSmall, (g) => g * g);
-  const varI = box(ii, sw, sh, RADIUS);
-  for (let p = 0; p < n; p++) varI[p] -= meanI[p] * meanI[p];
+  const gain = -0.5 / (SIGMA * SIGMA);
   const guide = luminancePlane(photo, width * height);
   const ys = bilinearAxis(height, sh), xs = bilinearAxis(width, sw);
   const out = new Float32Array(3 * width * height);
-  for (let c = 0; c < 3; c++) {
-    const target = small.subarray(c * n, (c + 1) * n);
-    const meanP = box(target, sw, sh, RADIUS);
-    const ip = Float32Array.from(target, (v, p) => v * guideSmall[p]);
-    const cov = box(ip, sw, sh, RADIUS);
-    const a = new Float32Array(n), b = new Float32Array(n);
-    for (let p = 0; p < n; p++) {
-      a[p] = (cov[p] - meanI[p] * meanP[p]) / (varI[p] + EPS);
-      b[p] = meanP[p] - a[p] * meanI[p];
-    }
-    const ma = box(a, sw, sh, RADIUS), mb = box(b, sw, sh, RADIUS);
-    for (let y = 0; y < height; y++) {
-      const y0 = ys.lo[y] * sw, y1 = ys.hi[y] * sw, ty = ys.t[y];
-      for (let x = 0; x < width; x++) {
-        const x0 = xs.lo[x], x1 = xs.hi[x], tx = xs.t[x];
-        const av = (ma[y0 + x0] * (1 - ty) + ma[y1 + x0] * ty) * (1 - tx) + (ma[y0 + x1] * (1 - ty) + ma[y1 + x1] * ty) * tx;
-        const bv = (mb[y0 + x0] * (1 - ty) + mb[y1 + x0] * ty) * (1 - tx) + (mb[y0 + x1] * (1 - ty) + mb[y1 + x1] * ty) * tx;
-        const p = y * width + x;
-        out[c * width * height + p] = Math.min(1, Math.max(0, av * guide[p] + bv));
+  const idx = [0, 0, 0, 0], wts = [0, 0, 0, 0];
+  for (let y = 0; y < height; y++) {
+    const rows = [ys.lo[y] * sw, ys.hi[y] * sw], wy = [1 - ys.t[y], ys.t[y]];
+    for (let x = 0; x < width; x++) {
+      const cols = [xs.lo[x], xs.hi[x]], wx = [1 - xs.t[x], xs.t[x]];
+      const g = guide[y * width + x];
+      let total = 0;
+      for (let k = 0; k < 4; k++) {
+        const q = rows[k >> 1] + cols[k & 1];
+        const d = g - guideSmall[q];
+        idx[k] = q;
+        wts[k] = wy[k >> 1] * wx[k & 1] * (Math.exp(gain * d * d) + RANGE_FLOOR);
+        total += wts[k];
+      }
+      for (let c = 0; c < 3; c++) {
+        let v = 0;
+        for (let k = 0; k < 4; k++) v += wts[k] * small[c * n + idx[k]];
+        out[c * width * height + y * width + x] = Math.min(1, Math.max(0, v / total));
       }
     }
   }
