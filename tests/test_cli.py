@@ -148,6 +148,13 @@ def test_resume_and_add_style_via_cli(runner, trained, style_dir, content_dir, v
     assert result.exit_code == 0, result.output
     assert "alpha, beta, gamma, fresh" in result.output
     assert (trained.parent / "model.pt.prev").exists()
+    # A larger-scale row: the new painting read at another size, recorded in the checkpoint.
+    from cin_style.nn.checkpoint import load_checkpoint
+
+    result = runner.invoke(cli, ["add-style", str(trained), f"fresh_x2={new}", "--steps", "1", "--style-size", "48",
+                                 "--vgg-weights", str(vgg_weights_file), "--device", "cpu", "-q"])
+    assert result.exit_code == 0 and "fresh, fresh_x2" in result.output, result.output
+    assert load_checkpoint(trained)["train_config"]["style_size"] == 48
 
 
 def test_weights_path_uses_env(runner, tmp_path, monkeypatch):
