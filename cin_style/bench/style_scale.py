@@ -154,7 +154,7 @@ def write_sheet(folder: Path, out: Path) -> None:
             cell = Image.open(folder / f"out-{scale:g}-{METHODS[0]}-{row}-0.png").crop(box)
             grid.paste(cell, (col * (CROP[0] + gap), header + row * (CROP[1] + gap)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out, quality=82)
+    grid.save(out, quality=72)
 
 
 def format_style_scale_table(report: dict) -> str:
