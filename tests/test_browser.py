@@ -188,3 +188,78 @@ def test_the_stroke_size_slider_runs_the_python_style_scale(tools, sites):
     got = np.array(scaled_out, np.float32).reshape(expected.shape)
     assert np.abs(got - expected).max() <= 2e-3
     assert np.abs(got - np.array(plain, np.float32).reshape(expected.shape)).max() > 0.05
+
+
+def y4m_clip(path: Path, width=96, height=72, frames=12) -> Path:
+    """A small moving clip for Chromium's fake camera (--use-file-for-fake-video-capture)."""
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(frames):
+            rgb = textured(height, width, seed=i, noise=10)
+            y = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.uint8)
+            u = np.full((height // 2, width // 2), 110 + 3 * i, np.uint8)
+            v = np.full((height // 2, width // 2), 150 - 3 * i, np.uint8)
+            out.write(b"FRAME\n" + y.tobytes() + u.tobytes() + v.tobytes())
+    return path
+
+
+def fake_camera(clip: Path) -> list[str]:
+    return ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}"]
+
+
+def test_the_camera_is_stylized_live_and_follows_the_sliders(tools, sites):
+    folder, site = sites
+    clip = y4m_clip(folder / "camera.y4m")
+    with serving(site["tiny"]) as url:
+        results = drive([
+            {"op": "open", "url": url + "?backend=wasm&threads=2"},
+            {"op": "slider", "id": "camera-smoothing", "value": 0, "wait": False},  # each frame on its own
+            {"op": "click", "selector": "#camera-start"},
+            {"op": "waitFor", "expression": "cam && cam.processed >= 3"},
+            {"op": "camera", "fn": "frame"},
+            {"op": "camera", "fn": "output"},
+            {"op": "slider", "id": "style-2", "value": 1.0, "wait": False},  # gamma joins the blend
+            {"op": "sleep", "ms": 300},
+            {"op": "camera", "fn": "pause", "args": [True]},
+            {"op": "sleep", "ms": 300},
+            {"op": "camera", "fn": "frame"},
+            {"op": "camera", "fn": "output"},
+            {"op": "camera", "fn": "snapshot"},
+            {"op": "camera", "fn": "pause", "args": [False]},
+            {"op": "camera", "fn": "record", "args": [800]},
+            {"op": "camera", "fn": "state"},
+            {"op": "text", "selector": "#camera-status"},
+        ], chromium_args=fake_camera(clip), **tools)
+    _, _, _, running, frame, output, _, _, _, _, frame2, output2, snapshot, _, recording, state, status = results
+    assert running["page"]["error"] == "" and running["camera"]["running"], running
+    width, height = running["camera"]["width"], running["camera"]["height"]
+    assert (width, height) == (96, 72)  # the clip's size: under the 256-px processing size
+    planes = np.array(frame, np.float32).reshape(1, 3, height, width)
+    expected = python_result(folder / "tiny.onnx", planes, [1, 0, 0])
+    got = np.array(output, np.float32).reshape(expected.shape)
+    assert np.abs(got - expected).max() <= 1e-4  # the camera frame, stylized with the sliders' blend
+    assert np.abs(got - planes).max() > 0.1  # and not the camera frame itself
+    after = python_result(folder / "tiny.onnx", np.array(frame2, np.float32).reshape(planes.shape), [0.5, 0, 0.5])
+    assert np.abs(np.array(output2, np.float32).reshape(after.shape) - after).max() <= 1e-4
+    assert snapshot["type"] == "image/png" and snapshot["size"] > 1000 and snapshot["head"][:4] == [137, 80, 78, 71]
+    assert recording["type"].startswith("video/webm") and recording["size"] > 1000
+    assert recording["head"][:4] == [0x1A, 0x45, 0xDF, 0xA3]  # a WebM (EBML) file
+    assert state["processed"] > 3 and 0 <= state["dropped"] < 1
+    assert "frames/s" in status and "ms/frame" in status
+
+
+@pytest.mark.parametrize("name,words", [("NotAllowedError", "camera permission was denied"),
+                                        ("NotFoundError", "no camera found")])
+def test_a_denied_or_missing_camera_says_so_in_the_page(tools, sites, name, words):
+    folder, site = sites
+    with serving(site["tiny"]) as url:
+        *_, console, message = drive([
+            {"op": "open", "url": url + "?backend=wasm"},
+            {"op": "refuseCamera", "name": name, "message": "Permission denied"},
+            {"op": "click", "selector": "#camera-start"},
+            {"op": "waitFor", "expression": "s.error !== ''"},
+            {"op": "state"},
+            {"op": "text", "selector": "#error"},
+        ], **tools)
+    assert words in message and console["error"] == message, message

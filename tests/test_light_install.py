@@ -55,12 +55,12 @@ def test_light_install_runs_the_bundled_graph(tmp_path):
 def test_light_install_help_works_and_torch_commands_explain_the_extra(tmp_path):
     from cin_style.cli.main import cli
 
-    for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo",
+    for command in ["train", "optimize", "evaluate", "export", "bench", "add-style", "demo", "batch",
                     "stylize", "styles", "weights", "web", "serve", "video", "api"]:
         result = light(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
     assert set(cli.commands) <= {"train", "optimize", "evaluate", "export", "bench", "add-style",
-                                 "demo", "stylize", "styles", "weights", "web", "serve", "video", "api"}
+                                 "demo", "stylize", "styles", "weights", "web", "serve", "video", "api", "batch"}
     model = tmp_path / "m.pt"
     model.write_bytes(b"not needed: torch is missing first")
     for args in (["train", "--styles", tmp_path, "--content", tmp_path, "--out", model],

@@ -64,6 +64,7 @@ def run(
     precisions: str = "fp16,bf16",
     compile: bool = False,
     sheet: str | Path | None = None,
+    camera: bool = False,
 ) -> BenchReport:
     """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
     ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
@@ -137,6 +138,12 @@ def run(
     size_list = int_list(sizes or ("256,512" if mode == "browser" else "256,512,1024"), "--sizes")
     if min(size_list) < 16 or repeats < 1:
         raise UsageError("sizes must be >= 16 px and --repeats >= 1")
+    if mode == "browser" and camera:
+        from cin_style.bench.camera import format_camera_table, run_camera_bench
+
+        models = (str(model),) if model else ("lite", "reference")
+        report = run_camera_bench(models, tuple(int_list(sizes or "256,384", "--sizes")), node_modules=node_modules)
+        return BenchReport(mode, report, format_camera_table(report))
     if mode == "browser":
         from cin_style.bench.browser import format_browser_table, run_browser_bench
 

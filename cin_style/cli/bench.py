@@ -105,6 +105,12 @@ from cin_style.cli.options import json_option, quiet_option
     help="With --style-scale: also write the contact sheet (JPEG) here.",
 )
 @click.option(
+    "--camera",
+    is_flag=True,
+    help="With --browser: the page's camera mode with a fake camera "
+    "(frames/s, dropped frames, flicker) for the lite and reference models.",
+)
+@click.option(
     "--memory",
     "memory_bench",
     is_flag=True,
@@ -176,6 +182,7 @@ def bench(
     batch_bench,
     style_scale_bench,
     sheet,
+    camera,
     memory_bench,
     video_bench,
     stability_model,
@@ -241,5 +248,6 @@ def bench(
         precisions=precisions,
         compile=compile,
         sheet=sheet,
+        camera=camera,
     )
     click.echo(result.to_json() if as_json else result.text)

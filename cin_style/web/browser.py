@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -84,8 +84,16 @@ class DriverError(CinStyleError):
     """The page or the driver failed; carries what the browser's console said."""
 
 
-def drive(steps: list[dict], *, node_modules: Path, chromium: Path | None = None, timeout_s: float = 300) -> list:
-    """Run ``steps`` (see driver.mjs) in one headless Chromium; one result per step."""
+def drive(
+    steps: list[dict],
+    *,
+    node_modules: Path,
+    chromium: Path | None = None,
+    timeout_s: float = 300,
+    chromium_args: Sequence[str] = (),
+) -> list:
+    """Run ``steps`` (see driver.mjs) in one headless Chromium, started with the extra
+    ``chromium_args`` (e.g. a fake camera); one result per step."""
     chromium = chromium or find_chromium()
     driver = resources.files("cin_style.web") / "driver.mjs"
     with tempfile.TemporaryDirectory(prefix="cin-style-driver-") as tmp:
@@ -96,6 +104,7 @@ def drive(steps: list[dict], *, node_modules: Path, chromium: Path | None = None
                     "chromium": str(chromium),
                     "node_modules": str(node_modules),
                     "timeout_ms": int(timeout_s * 1000),
+                    "args": list(chromium_args),
                     "steps": steps,
                 }
             )

@@ -16,7 +16,7 @@ const browser = await puppeteer.launch({
   headless: 'shell',
   // Root in a container needs --no-sandbox; the rest keeps Chromium off the (closed) network.
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', ...(job.args ?? [])],
   protocolTimeout: TIMEOUT,
 });
 const console_lines = [];
@@ -50,7 +50,7 @@ const ops = {
     await input.uploadFile(file);
     return waitIdle(before);
   },
-  async slider({ id, value }) {
+  async slider({ id, value, wait = true }) {
     // What releasing a dragged slider does: input events while moving, change on release.
     const before = await renders();
     await page.$eval(`#${id}`, (element, v) => {
@@ -58,7 +58,7 @@ const ops = {
       element.dispatchEvent(new Event('input', { bubbles: true }));
       element.dispatchEvent(new Event('change', { bubbles: true }));
     }, value);
-    return waitIdle(before);
+    return wait ? waitIdle(before) : true;
   },
   async testImage({ width, height }) {
     const before = await renders();
@@ -66,6 +66,30 @@ const ops = {
     return waitIdle(before);
   },
   state: () => page.evaluate(() => window.cinStyle.state()),
+  // window.cinStyle.camera[fn](...args), awaited (the camera tests and bench).
+  camera: ({ fn, args }) => page.evaluate((f, a) => window.cinStyle.camera[f](...(a ?? [])), fn, args),
+  async click({ selector }) {
+    await page.click(selector);
+    return true;
+  },
+  async waitFor({ expression }) {
+    // Until a JavaScript expression over `cam` (the camera's state) and `s` (the page's) holds.
+    await page.waitForFunction(`(() => { const cam = window.cinStyle.camera.state(); const s = window.cinStyle.state();
+      return (${expression}) || s.error !== ''; })()`, { timeout: TIMEOUT, polling: 50 });
+    return page.evaluate(() => ({ camera: window.cinStyle.camera.state(), page: window.cinStyle.state() }));
+  },
+  async refuseCamera({ name, message }) {
+    // What Chromium's getUserMedia rejects with when a person denies the prompt (NotAllowedError)
+    // or has no camera (NotFoundError): headless Chromium shows no prompt to deny.
+    await page.evaluate((n, m) => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException(m, n));
+    }, name, message);
+    return true;
+  },
+  async sleep({ ms }) {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return true;
+  },
   output: () => page.evaluate(() => window.cinStyle.output()),
   input: () => page.evaluate(() => window.cinStyle.input()),
   text: ({ selector }) => page.$eval(selector, (element) => (element.hidden ? '' : element.textContent)),

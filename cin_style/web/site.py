@@ -1,6 +1,6 @@
 """`cin-style web`: a self-contained static folder that runs a model in the browser.
 
-    index.html, app.js, tensor.js, style.css   the page (plain ES modules, no build step)
+    index.html, app.js, tensor.js, camera.js, style.css   the page (plain ES modules, no build step)
     model.onnx                                 the graph, as exported
     site.json                                  style names, model facts, preferred input size
     ort/                                       onnxruntime-web, only with --ort-dist
@@ -44,7 +44,7 @@ RUNTIME_INTEGRITY = {
     "ort-wasm-simd-threaded.asyncify.mjs": "sha384-qViEcCGzsR/m8nlQwIsbYh7afN4thuraqFYDQY6huvmoLVoZq/eYawQ1wrv8nnhA",
     "ort-wasm-simd-threaded.asyncify.wasm": "sha384-EPVDLTxuO663dkZO/pcKJF6vOyyfq/5z9FY1oksN0UWFX2ABH4wDDZQHeNoUleWR",
 }
-PAGE_FILES = ("index.html", "app.js", "tensor.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "tensor.js", "camera.js", "style.css")
 GRAPH_NAME = "model.onnx"
 MANIFEST_NAME = "site.json"
 RUNTIME_FOLDER = "ort"

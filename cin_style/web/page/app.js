@@ -7,6 +7,7 @@ import {
   fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, planesToRgba, preserveColor,
   rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
 } from './tensor.js';
+import { Camera, CameraError, download as offer } from './camera.js';
 
 const MIN_SIDE = 16;  // cin_style/infer/contract.py
 const $ = (id) => document.getElementById(id);
@@ -21,11 +22,21 @@ const state = {
 };
 
 class PageError extends Error {}
+let camera = null;
+let sessionQueue = Promise.resolve();
+
+/** session.run, one call at a time (the photo and the camera share the session). */
+function runSession(feeds) {
+  const result = sessionQueue.then(() => state.session.run(feeds));
+  sessionQueue = result.catch(() => {});
+  return result;
+}
 
 function showError(error) {
   // Our own errors are meant for people; anything else is a bug: say so and keep the console trace.
-  const message = error instanceof PageError ? error.message : `unexpected error: ${firstLine(error)}`;
-  if (!(error instanceof PageError)) console.error(error);
+  const ours = error instanceof PageError || error instanceof CameraError;
+  const message = ours ? error.message : `unexpected error: ${firstLine(error)}`;
+  if (!ours) console.error(error);
   state.error = message;
   $('error').textContent = message;
   $('error').hidden = false;
@@ -79,6 +90,8 @@ async function loadRuntime(backend, runtime, threads) {
   const base = new URL(runtime.base, location.href).href;
   ort.env.wasm.wasmPaths = base;
   ort.env.wasm.numThreads = threads;
+  // Inference runs in onnxruntime-web's proxy worker: the page (and the camera loop) stay responsive.
+  if (backend === 'wasm') ort.env.wasm.proxy = true;
   const wasmFile = runtime.wasm[backend];
   const integrity = runtime.integrity?.[wasmFile];
   if (integrity) {
@@ -200,9 +213,10 @@ async function loadPhoto(file) {
 
 function feedsFor(planes, width, height, weights) {
   const { Tensor } = state.ort;
-  const feeds = { image: new Tensor('float32', planes, [1, 3, height, width]) };
+  // Copies: the proxy worker takes over (detaches) the buffers it is given.
+  const feeds = { image: new Tensor('float32', planes.slice(), [1, 3, height, width]) };
   if (!state.manifest.baked_blend) {
-    feeds.style_weights = new Tensor('float32', weights, [1, weights.length]);
+    feeds.style_weights = new Tensor('float32', weights.slice(), [1, weights.length]);
   }
   return feeds;
 }
@@ -224,11 +238,11 @@ async function render() {
       throw new PageError(`stroke size ${scale} shrinks this ${width}x${height} photo under ${MIN_SIDE} px: lower it`);
     }
     const small = shrinkPlanes(planes, width, height, sw, sh);
-    const results = await state.session.run(feedsFor(small, sw, sh, weights));
+    const results = await runSession(feedsFor(small, sw, sh, weights));
     const guide = luminancePlane(small, sw * sh);
     state.stylized = jointBilateralUpsample(results.stylized.data, sw, sh, planes, width, height, guide);
   } else {
-    const results = await state.session.run(feedsFor(planes, width, height, weights));
+    const results = await runSession(feedsFor(planes, width, height, weights));
     state.stylized = Float32Array.from(results.stylized.data);
   }
   state.lastMs = performance.now() - started;
@@ -250,10 +264,7 @@ function backendText() {
 function finish() {
   if (!state.stylized) return;
   const { planes, width, height } = state.photo;
-  let shown = state.stylized;
-  if ($('preserve-color').checked) shown = preserveColor(shown, planes, width * height);
-  shown = mixStrength(shown, planes, Number($('strength').value));
-  drawPlanes($('output'), shown, width, height);
+  drawPlanes($('output'), finishPlanes(state.stylized, planes, width, height), width, height);
   $('download').disabled = false;
 }
 
@@ -307,6 +318,61 @@ function wireInputs() {
   $('download').addEventListener('click', download);
 }
 
+function cameraWeights() {
+  if (state.manifest.baked_blend) return null;
+  const weights = normalizeWeights(styleSliders().map((input) => Number(input.value)));
+  if (!weights) throw new PageError('every style weight is 0: raise at least one style slider');
+  return weights;
+}
+
+function finishPlanes(stylized, planes, width, height) {
+  let shown = stylized;
+  if ($('preserve-color').checked) shown = preserveColor(shown, planes, width * height);
+  return mixStrength(shown, planes, Number($('strength').value));
+}
+
+function wireCamera() {
+  camera = new Camera({
+    // The sliders as they are now: a move acts on the next frame.
+    stylize: async (planes, width, height) => {
+      const results = await runSession(feedsFor(planes, width, height, cameraWeights()));
+      return Float32Array.from(results.stylized.data);
+    },
+    finish: finishPlanes,
+    onError: (error) => { showError(error); cameraButtons(); },
+  });
+  const guarded = (fn) => (...args) => Promise.resolve(fn(...args)).catch(showError);
+  $('camera-start').addEventListener('click', guarded(async () => {
+    if (camera.running) {
+      camera.stop();
+    } else {
+      clearError();
+      await camera.start();
+    }
+    cameraButtons();
+  }));
+  $('camera-pause').addEventListener('click', () => { camera.paused = !camera.paused; cameraButtons(); });
+  $('camera-snapshot').addEventListener('click', guarded(async () => offer(await camera.snapshot(), 'cin-style-camera.png')));
+  $('camera-record').addEventListener('click', guarded(async () => {
+    if (camera.recorder) offer(await camera.record(false), 'cin-style-camera.webm');
+    else camera.record(true);
+    cameraButtons();
+  }));
+  const smoothing = $('camera-smoothing');
+  smoothing.addEventListener('input', () => { smoothing.nextElementSibling.value = smoothing.value; });
+}
+
+function cameraButtons() {
+  $('camera-start').textContent = camera.running ? 'Stop camera' : 'Start camera';
+  for (const id of ['camera-pause', 'camera-snapshot', 'camera-record']) $(id).disabled = !camera.running;
+  $('camera-pause').textContent = camera.paused ? 'Resume' : 'Pause';
+  $('camera-record').textContent = camera.recorder ? 'Stop recording' : 'Record WebM';
+}
+
+async function blobFacts(blob) {
+  return { type: blob.type, size: blob.size, head: Array.from(new Uint8Array(await blob.slice(0, 8).arrayBuffer())) };
+}
+
 async function bench(sides, repeats = 5) {
   // Times exactly session.run on a textured square, uniform blend: first run at a size, then warm.
   const rows = [];
@@ -343,7 +409,8 @@ async function start() {
   $('status').textContent = `loading onnxruntime-web (${backendText()}) …`;
   state.ort = await loadRuntime(state.backend, manifest.runtime, state.threads);
   state.session = await createSession(state.ort, manifest, state.backend);
-  $('status').textContent = `ready (${backendText()}): choose a photo`;
+  wireCamera();
+  $('status').textContent = `ready (${backendText()}): choose a photo, or start the camera`;
 }
 
 const ready = start().then(() => ({ ok: true }), (error) => {
@@ -364,4 +431,16 @@ window.cinStyle = {
   input: () => Array.from(state.photo?.planes ?? []),
   setTestImage: (width, height) => setPhoto(texturedRgba(width, height), width, height, 'textured.png'),
   bench,
+  camera: {
+    state: () => camera?.state() ?? null,
+    output: () => Array.from(camera?.last?.shown ?? []),
+    frame: () => Array.from(camera?.last?.planes ?? []),
+    snapshot: async () => blobFacts(await camera.snapshot()),
+    record: async (ms) => {
+      camera.record(true);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return blobFacts(await camera.record(false));
+    },
+    pause: (paused) => { camera.paused = paused; cameraButtons(); },
+  },
 };
