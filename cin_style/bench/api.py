@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cin_style.io.memory import peak_rss_mib
+
 MODES = {"dynamic batching": ("--max-batch", "8", "--batch-wait-ms", "5"), "no batching": ("--max-batch", "1")}
 
 
@@ -77,13 +79,6 @@ def _serve(graph: Path, threads: int, options: tuple[str, ...]) -> tuple[subproc
     raise RuntimeError(f"`cin-style api` did not start: {proc.stderr.read()[-500:] if proc.stderr else ''}")
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_api_bench(
     model: str | Path | None = None, side: int = 256, requests: int = 200, clients: int = 16, threads: int = 2
 ) -> dict:
@@ -117,7 +112,7 @@ def run_api_bench(
             _load(url + "/v1/stylize", body, 16, 4)  # warm up the sessions for this size
             rows[label] = {
                 **_load(url + "/v1/stylize", body, requests, clients),
-                "peak_rss_mib": _peak_rss_mib(proc.pid),
+                "peak_rss_mib": peak_rss_mib(proc.pid),
             }
         finally:
             proc.terminate()

@@ -6,15 +6,17 @@ from __future__ import annotations
 import resource
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident set in MiB.  VmHWM belongs to this program's address
-    space; ru_maxrss (the fallback off Linux) would carry over the parent's peak through
-    fork + exec."""
+def peak_rss_mib(pid: int | None = None) -> float:
+    """The peak resident set in MiB of this process (or of ``pid``, Linux only).  VmHWM
+    belongs to this program's address space; ru_maxrss (the fallback off Linux) would
+    carry over the parent's peak through fork + exec."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid or 'self'}/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
+    if pid is not None:
+        return float("nan")  # not Linux, or the process is gone
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
