@@ -59,7 +59,7 @@ def test_site_from_cdn_pins_every_runtime_file(graphs, tmp_path):
     result = write_site(tmp_path / "site", graphs / "tiny.onnx", max_side=320)
     site = result.path
     assert sorted(p.name for p in site.iterdir()) == sorted(
-        ["index.html", "app.js", "tensor.js", "style.css", "model.onnx", "site.json"])
+        ["index.html", "app.js", "tensor.js", "camera.js", "style.css", "model.onnx", "site.json"])
     assert (site / "model.onnx").read_bytes() == (graphs / "tiny.onnx").read_bytes()
     manifest = json.loads((site / "site.json").read_text())
     assert manifest["style_names"] == NAMES and manifest["baked_blend"] == ""
