@@ -1,9 +1,10 @@
 """`cin-style bench --memory`: peak resident memory of `cin-style stylize` end to end
 (decode, network, encode), each case in a fresh process, against the README's cap.
 
-Cases: an 8K photo mosaic (7680x4320, bench/big.py's) and a pixel bomb (a small JPEG
-that decodes to 8000x8000 = 64 MP, the default --max-pixels), each through the .pt
-model and its .onnx graph (plain, tiling through its tiled sibling).  Numbers only.
+Cases: an 8K photo mosaic (7680x4320, bench/big.py's), the same at --style-scale 2, and a
+pixel bomb (a small JPEG that decodes to 8000x8000 = 64 MP, the default --max-pixels), each
+through the .pt model and its .onnx graph (plain, tiling through its tiled sibling).
+Numbers only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     return inputs
 
 
-def run_memory_bench(model: str | Path | None = None) -> dict:
+CASES = {
+    "8K photo": ("8K photo", ()),
+    "8K photo, --style-scale 2": ("8K photo", ("--style-scale", "2")),
+    "64 MP bomb": ("64 MP bomb", ()),
+}
+
+
+def run_memory_bench(model: str | Path | None = None, cases=tuple(CASES)) -> dict:
     """``model``: a bundled name or .pt file with a .onnx graph beside it (default: the
     bundled reference model, whose graph ships with its tiled sibling)."""
     from cin_style.assets.bundled import BUNDLED_MODELS, bundled_graph, resolve_model
@@ -66,11 +74,13 @@ def run_memory_bench(model: str | Path | None = None) -> dict:
     rows = []
     with tempfile.TemporaryDirectory(prefix="cin-style-memory-") as tmp:
         inputs = write_inputs(Path(tmp))
-        for label, image in inputs.items():
+        for label in cases:
+            source, extra = CASES[label]
+            image = inputs[source]
             for path in (checkpoint, graph):
                 out = Path(tmp) / f"out-{path.suffix[1:]}.jpg"
                 log.info(f"{label} through {path.name} ...")
-                command = [sys.executable, "-c", _CASE, "stylize", str(path), str(image), "-o", str(out)]
+                command = [sys.executable, "-c", _CASE, "stylize", str(path), str(image), "-o", str(out), *extra]
                 proc = subprocess.run(command, capture_output=True, text=True)
                 lines = proc.stdout.strip().splitlines()
                 result = json.loads(lines[-1]) if lines else {"error": proc.stderr.strip()[-300:]}

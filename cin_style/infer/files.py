@@ -82,7 +82,9 @@ def stylize_files(
             if style_scale != 1.0:
                 photo = check_min_side(load_image(path, limit, max_size=max_size, as_uint8=True), path)
                 stylized = stylize_photo(stylizer, photo, weights, style_scale=style_scale, tile=tile)
-                save_image(target, finish(stylized, photo.astype(np.float32) / 255))
+                if not finish.is_identity:  # a full-size float copy of the photo only when needed
+                    stylized = finish(stylized, photo.astype(np.float32) / 255)
+                save_image(target, stylized)
                 yield FileResult(path, target, (width, height), round(time.perf_counter() - started, 4))
                 continue
             if not masks and use_tiles(stylizer, height, width, tile, masks=False):
