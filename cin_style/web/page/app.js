@@ -433,8 +433,8 @@ window.cinStyle = {
   bench,
   camera: {
     state: () => camera?.state() ?? null,
-    output: () => Array.from(camera?.last?.shown ?? []),
-    frame: () => Array.from(camera?.last?.planes ?? []),
+    // The last camera frame and its output, together (another frame may follow any moment).
+    latest: () => ({ frame: Array.from(camera?.last?.planes ?? []), output: Array.from(camera?.last?.shown ?? []) }),
     snapshot: async () => blobFacts(await camera.snapshot()),
     record: async (ms) => {
       camera.record(true);
