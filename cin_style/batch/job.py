@@ -82,7 +82,7 @@ def graph_of(model: str | None) -> Path:
 def run_batch(job: BatchJob, show_progress: bool = True) -> BatchSummary:
     from cin_style.infer.onnx_runner import StyleRunner, tiled_sibling_path
     from cin_style.infer.stylizer import blend_for
-    from cin_style.io.atomic import refuse_overwriting_inputs
+    from cin_style.io.atomic import refuse_overwriting_inputs, remove_stale_temps_under
     from cin_style.progress import progress
 
     started = time.perf_counter()
@@ -95,7 +95,7 @@ def run_batch(job: BatchJob, show_progress: bool = True) -> BatchSummary:
     if store.local:
         local_inputs = [Path(i.input) for i in items if "://" not in i.input]
         refuse_overwriting_inputs([Path(i.output) for i in items], local_inputs)
-        _remove_stale_temps(Path(root))
+        remove_stale_temps_under(root)
     done = done_inputs(store, manifest)
     pending = [item for item in items if item.input not in done]
     if pending:
@@ -172,17 +172,3 @@ def _run_on_ray(job: BatchJob, pending: list[Item], actor_args: dict):
     finally:
         if started_here:
             ray.shutdown()
-
-
-def _remove_stale_temps(root: Path) -> None:
-    """Temp files our atomic writes left in OUTPUT when a run was killed mid-write."""
-    from cin_style.io.atomic import PROCESS_STARTED
-
-    if not root.is_dir():
-        return
-    for candidate in root.rglob(".*.tmp"):
-        try:
-            if candidate.is_file() and candidate.stat().st_mtime < PROCESS_STARTED:
-                candidate.unlink()
-        except OSError:
-            pass

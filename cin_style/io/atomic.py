@@ -31,15 +31,26 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     pattern (``.NAME.XXXX.tmp``), only those last written before this process started.
     Returns what was removed."""
     path = Path(path)
+    return _remove_older_than_this_run(
+        c for pattern in {f".{path.name}.*.tmp", temp_pattern(path)} for c in path.parent.glob(pattern)
+    )
+
+
+def remove_stale_temps_under(folder: str | os.PathLike) -> list[Path]:
+    """``remove_stale_temps`` for every file under ``folder`` (an output tree of a batch job)."""
+    folder = Path(folder)
+    return _remove_older_than_this_run(folder.rglob(".*.tmp")) if folder.is_dir() else []
+
+
+def _remove_older_than_this_run(candidates: Iterable[Path]) -> list[Path]:
     removed = []
-    for pattern in {f".{path.name}.*.tmp", temp_pattern(path)}:
-        for candidate in path.parent.glob(pattern):
-            try:
-                if candidate.is_file() and candidate.stat().st_mtime < PROCESS_STARTED:
-                    candidate.unlink()
-                    removed.append(candidate)
-            except OSError:
-                continue  # gone already, or not ours to remove
+    for candidate in candidates:
+        try:
+            if candidate.is_file() and candidate.stat().st_mtime < PROCESS_STARTED:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue  # gone already, or not ours to remove
     return removed
 
 
