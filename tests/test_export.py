@@ -157,6 +157,22 @@ def test_phase_kernels_equal_upsample_pad_conv(rows, cols):
         torch.testing.assert_close(block.conv(block.pad(resized)), expected)
 
 
+@pytest.mark.slow
+def test_the_crop_older_torch_exports_is_the_same_graph(model, exported, tmp_path, monkeypatch):
+    """torch.export before 2.13 cannot trace the upsampling layers' crop as a slice
+    (nn/stylenet.crop_to); the negative pad it gets instead exports, plain and tiled,
+    with the same parity."""
+    from cin_style.deploy.onnx_tiled import export_tiled_onnx
+    from cin_style.nn import stylenet
+
+    monkeypatch.setattr(stylenet, "SLICE_EXPORTS", False)
+    plain = export_onnx(model, NAMES, tmp_path / "m.onnx")
+    assert plain.parity["max_abs_diff"] < 1e-5
+    pads = [sum(n.op_type == "Pad" for n in onnx.load(str(p)).graph.node) for p in (plain.path, exported["fp32"].path)]
+    assert pads[0] == pads[1] + 2  # one per upsampling layer
+    assert export_tiled_onnx(model, NAMES, tmp_path / "t.onnx").parity["max_abs_diff_uint8"] <= 1
+
+
 def test_export_refuses_bad_requests(model, tmp_path):
     with pytest.raises(ExportError, match="precision"):
         export_onnx(model, NAMES, tmp_path / "x.onnx", precision="int8")

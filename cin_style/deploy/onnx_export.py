@@ -43,7 +43,7 @@ from cin_style.infer.contract import (
 from cin_style.infer.onnx_runner import cpu_session
 from cin_style.io.atomic import atomic_write
 from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
-from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN
+from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN, crop_to
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class _PhaseUpsampleConv(UpsampleConvCIN):
             for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))
         ]
         interleaved = torch.stack(cut, dim=2).reshape(x.shape[0], 4 * out, h, w)  # channel 4c + 2a + b
-        return F.pixel_shuffle(interleaved, 2)[..., : size[0], : size[1]]
+        return crop_to(F.pixel_shuffle(interleaved, 2), size)
 
 
 class _Graph(nn.Module):

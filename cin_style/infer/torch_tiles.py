@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cin_style.infer.tiles import BACK, FRONT, Stats
-from cin_style.nn.stylenet import ConvCIN, StyleNet
+from cin_style.nn.stylenet import ConvCIN, StyleNet, crop_to
 
 
 def _apply_norm(block: ConvCIN, pre: torch.Tensor, weights: torch.Tensor, stats: torch.Tensor):
@@ -61,7 +61,7 @@ class TileStages(nn.Module):
             if size is None:
                 out[name] = block.conv(block.pad(x))
             else:
-                out[name] = self.up_layers[name].pre_norm(x, size)
+                out[name] = crop_to(self.up_layers[name].uncropped(x), size)
             if fetch == name:
                 return out
             x = _apply_norm(block, out[name], weights, stats[name])

@@ -95,6 +95,20 @@ class ResidualBlock(nn.Module):
         return x + self.conv2(self.conv1(x, style_weights), style_weights)
 
 
+# torch.export before 2.13 gives a slice by a size taken from elsewhere in the graph an
+# unknown size, which the next reflection pad or instance norm cannot check (export fails);
+# a negative pad has exactly that size.  Newer versions keep the slice: onnxruntime runs it
+# a few percent faster.
+SLICE_EXPORTS = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 13)
+
+
+def crop_to(y: torch.Tensor, size) -> torch.Tensor:
+    """``y`` cut to ``size`` (H, W) from its top left, in a form torch.export can trace."""
+    if SLICE_EXPORTS:
+        return y[..., : size[0], : size[1]]
+    return F.pad(y, (0, size[1] - y.shape[3], 0, size[0] - y.shape[2]))
+
+
 class UpsampleConvCIN(nn.Module):
     """Nearest 2x upsample, reflection pad, conv, then crop to ``size`` (an odd size
     drops the last row or column) → CIN → ReLU.
@@ -103,7 +117,7 @@ class UpsampleConvCIN(nn.Module):
     convolutions (Odena et al. 2016).  Cropping after the conv (rather than resizing to
     an odd size first) makes the layer, at every size, four 2x2 convolutions of the
     edge-padded input, one per output phase, with kernels summed from this 3x3 one —
-    what export writes (export/onnx_export.py): no full-size upsampled copy, and 4/9 of
+    what export writes (deploy/onnx_export.py): no full-size upsampled copy, and 4/9 of
     the multiply-adds.
     """
 
@@ -111,10 +125,13 @@ class UpsampleConvCIN(nn.Module):
         super().__init__()
         self.block = ConvCIN(num_styles, in_ch, out_ch, kernel)
 
+    def uncropped(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv's output at twice the input's size, before the crop and the norm."""
+        return self.block.conv(self.block.pad(F.interpolate(x, scale_factor=2.0, mode="nearest")))
+
     def pre_norm(self, x: torch.Tensor, size) -> torch.Tensor:
         """The conv's output at ``size``, before the norm."""
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return self.block.conv(self.block.pad(x))[..., : size[0], : size[1]]
+        return self.uncropped(x)[..., : size[0], : size[1]]
 
     def forward(self, x, style_weights, size):
         x = self.block.norm(self.pre_norm(x, size), style_weights)
