@@ -4,10 +4,11 @@ in fp32/fp16/bf16, export of a GPU-trained checkpoint, tiling on the GPU.
 
 Skipped without a GPU; `CIN_STYLE_CUDA_DRY_RUN=1` runs them on the CPU (gloo instead of
 NCCL) to prove the tests themselves.  Tolerances, and why:
-- GPU training is not bit-reproducible (cuDNN picks algorithms, atomics reorder sums), so a
-  resumed run matches a straight one like two DDP runs do: per-step losses to RESUME_LOSS_RTOL,
-  99 % of the weights to 1e-4, all within 2·lr·steps (Adam's first steps move a weight by
-  about lr·sign(g), whatever the gradient's rounding).
+- GPU training is not bit-reproducible (bf16 atomics in the reflection-pad and upsample
+  gradients add in any order), so the resumed run is held to what two straight runs differ
+  by: within RESUME_NOISE_FACTOR times the larger of two such gaps, per-step loss (relative)
+  and mean weight difference, with floors RESUME_LOSS_RTOL and RESUME_WEIGHT_ATOL for a
+  device that happens to repeat itself exactly.
 - fp32 inference on the GPU uses TF32 convolutions by default (10-bit mantissa): outputs
   match the CPU's to FP32_MAX_DIFF; fp16/bf16 autocast to a PSNR floor (bf16 has 8 bits of
   mantissa, so its floor is lower).
@@ -32,7 +33,9 @@ from cin_style.train.recipes import StyleRows, build_trainer, train
 
 pytestmark = pytest.mark.cuda
 
-RESUME_LOSS_RTOL = 1e-2
+RESUME_LOSS_RTOL = 1e-3
+RESUME_WEIGHT_ATOL = 1e-6
+RESUME_NOISE_FACTOR = 4
 FP32_MAX_DIFF = 5e-3
 MIN_PSNR_DB = {"fp16": 40.0, "bf16": 30.0}
 LR = 1e-2
@@ -45,17 +48,29 @@ def trained_run(style_dir, content_dir, out, device, steps, resume=False):
 
 
 def test_bf16_channels_last_training_resumes_like_a_straight_run(style_dir, content_dir, tmp_path, cuda_device):
+    """A resumed run is as close to a straight run as two straight runs are to each other
+    (on the GPU, bf16 atomics in the reflection-pad and upsample gradients make every run a
+    little different; on the CPU all three are identical)."""
     straight = trained_run(style_dir, content_dir, tmp_path / "a.pt", cuda_device, 6)
+    repeats = [trained_run(style_dir, content_dir, tmp_path / f"r{i}.pt", cuda_device, 6) for i in range(2)]
     trained_run(style_dir, content_dir, tmp_path / "b.pt", cuda_device, 3)
     resumed = trained_run(style_dir, content_dir, tmp_path / "b.pt", cuda_device, 6, resume=True)
-    a, b = load_checkpoint(tmp_path / "a.pt"), load_checkpoint(tmp_path / "b.pt")
+    a = load_checkpoint(tmp_path / "a.pt")
     assert a["train_config"]["precision"] == "bf16" and resumed.step == 6
-    la, lb = [h["loss"] for h in a["history"]], [h["loss"] for h in b["history"]]
-    assert len(la) == len(lb) == 6
-    assert all(abs(x - y) <= RESUME_LOSS_RTOL * abs(x) for x, y in zip(la, lb)), (la, lb)
-    diffs = torch.cat([(a["model"][k].float() - b["model"][k].float()).abs().flatten() for k in a["model"]])
-    assert (diffs <= 1e-4).float().mean() >= 0.99
-    assert diffs.max() <= 2 * LR * 6
+
+    def gaps(path):
+        other = load_checkpoint(path)
+        la, lb = [h["loss"] for h in a["history"]], [h["loss"] for h in other["history"]]
+        assert len(la) == len(lb) == 6
+        loss_gap = max(abs(x - y) / abs(x) for x, y in zip(la, lb))
+        weights = [(a["model"][k].float() - other["model"][k].float()).abs().flatten() for k in a["model"]]
+        return loss_gap, float(torch.cat(weights).mean())
+
+    noise = [gaps(tmp_path / f"r{i}.pt") for i in range(len(repeats))]
+    resume = gaps(tmp_path / "b.pt")
+    print(f"straight vs straight (loss rel, weight mean abs): {noise}; resumed vs straight: {resume}")
+    for k, floor in enumerate((RESUME_LOSS_RTOL, RESUME_WEIGHT_ATOL)):
+        assert resume[k] <= max(floor, RESUME_NOISE_FACTOR * max(n[k] for n in noise)), (resume, noise)
     assert all(torch.isfinite(v).all() for v in straight.model.state_dict().values())
 
 
