@@ -126,14 +126,17 @@ def test_identity_stylizer_scores_content_zero_and_ssim_one(content_dir, style_d
     assert alpha["tv"] == beta["tv"] and alpha["style"] != beta["style"]
 
 
+@pytest.mark.parametrize("model", [None, "reference"])
 def test_bundled_model_sheet_lands_in_the_current_folder(tiny_checkpoint, content_dir, vgg_weights_file,
-                                                         tmp_path, monkeypatch):
+                                                         tmp_path, monkeypatch, model):
+    """Named or by default, a bundled model's sheet never lands in the installed package."""
     from cin_style.assets import bundled
     from cin_style.evaluate.scores import evaluate_model
 
     monkeypatch.setattr(bundled, "reference_model", lambda: tiny_checkpoint)
+    monkeypatch.setattr(bundled, "bundled_model", lambda name: tiny_checkpoint)
     monkeypatch.chdir(tmp_path / "content")
-    result = evaluate_model(None, content_dir, limit=1, vgg_weights=vgg_weights_file, device="cpu")
+    result = evaluate_model(model, content_dir, limit=1, vgg_weights=vgg_weights_file, device="cpu")
     assert result.sheet == (tmp_path / "content" / "m_evaluation.png").relative_to(tmp_path / "content")
     assert (tmp_path / "content" / "m_evaluation.png").is_file()
     assert not (tiny_checkpoint.parent / "m_evaluation.png").exists()

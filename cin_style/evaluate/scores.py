@@ -288,10 +288,10 @@ def evaluate_model(
     ``styles`` names the paintings (folders, files, NAME=FILE); by default the
     checkpoint's own, else the bundled painting of each style name.  The
     evaluation network runs where the model does.  The sheet defaults to
-    MODEL_evaluation.png beside an explicit model, in the current folder for
-    the bundled one.
+    MODEL_evaluation.png beside a model file, in the current folder for a
+    bundled one.
     """
-    from cin_style.assets.bundled import resolve_model
+    from cin_style.assets.bundled import names_bundled_model, resolve_model
     from cin_style.data.styles import parse_style_inputs
     from cin_style.evaluate.sheet import contact_sheet
     from cin_style.infer.loader import load_stylizer
@@ -330,7 +330,8 @@ def evaluate_model(
     )
     if sheet is None:
         name = f"{model_path.stem}_evaluation.png"
-        sheet = Path(name) if model is None else model_path.with_name(name)
+        bundled = model is None or names_bundled_model(str(model))  # never write into the package
+        sheet = Path(name) if bundled else model_path.with_name(name)
     columns = list(result["columns"])
     rows = [[photo, *(result["columns"][c][i] for c in columns)] for i, photo in enumerate(result["photos"])]
     return EvaluationResult(result["report"], save_image(sheet, contact_sheet(rows, ["photo", *columns], cell=160)))
