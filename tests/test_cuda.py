@@ -4,8 +4,7 @@ in fp32/fp16/bf16, export of a GPU-trained checkpoint, tiling on the GPU.
 
 Skipped without a GPU; `CIN_STYLE_CUDA_DRY_RUN=1` runs them on the CPU (gloo instead of
 NCCL) to prove the tests themselves.  Tolerances, and why:
-- GPU training is not bit-reproducible (bf16 atomics in the reflection-pad and upsample
-  gradients add in any order), so the resumed run is held to what two straight runs differ
+- GPU training is not bit-reproducible (its kernels add in no fixed order), so the resumed run is held to what two straight runs differ
   by: within RESUME_NOISE_FACTOR times the larger of two such gaps, per-step loss (relative)
   and mean weight difference, with floors RESUME_LOSS_RTOL and RESUME_WEIGHT_ATOL for a
   device that happens to repeat itself exactly.
@@ -49,8 +48,7 @@ def trained_run(style_dir, content_dir, out, device, steps, resume=False):
 
 def test_bf16_channels_last_training_resumes_like_a_straight_run(style_dir, content_dir, tmp_path, cuda_device):
     """A resumed run is as close to a straight run as two straight runs are to each other
-    (on the GPU, bf16 atomics in the reflection-pad and upsample gradients make every run a
-    little different; on the CPU all three are identical)."""
+    (on the GPU every run differs a little; on the CPU all three are identical)."""
     straight = trained_run(style_dir, content_dir, tmp_path / "a.pt", cuda_device, 6)
     repeats = [trained_run(style_dir, content_dir, tmp_path / f"r{i}.pt", cuda_device, 6) for i in range(2)]
     trained_run(style_dir, content_dir, tmp_path / "b.pt", cuda_device, 3)
