@@ -51,6 +51,17 @@ EXTRA_NAMES = {
     "clip": "the CLIP install",
     "serve": "the serve install",
     "batch": "the batch install",
+    "openvino": "the OpenVINO install",
+    "tflite": "the LiteRT install",
+    "coreml": "the Core ML install",
+}
+# The deploy targets' converters and runtimes, each in its own extra.
+TARGET_EXTRA_MODULES = {
+    "openvino": "openvino",
+    "ai_edge_litert": "tflite",
+    "litert_torch": "tflite",
+    "ai_edge_quantizer": "tflite",
+    "coremltools": "coreml",
 }
 
 
@@ -63,7 +74,7 @@ def extra_of_module(name: str | None) -> str | None:
         return "serve"
     if top in ("ray", "pyarrow"):
         return "batch"
-    return None
+    return TARGET_EXTRA_MODULES.get(top)
 
 
 def install_hint(extra: str) -> str:

@@ -4,10 +4,10 @@ in fp32/fp16/bf16, export of a GPU-trained checkpoint, tiling on the GPU.
 
 Skipped without a GPU; `CIN_STYLE_CUDA_DRY_RUN=1` runs them on the CPU (gloo instead of
 NCCL) to prove the tests themselves.  Tolerances, and why:
-- GPU training is not bit-reproducible (its kernels add in no fixed order), so the resumed run is held to what two straight runs differ
-  by: within RESUME_NOISE_FACTOR times the larger of two such gaps, per-step loss (relative)
-  and mean weight difference, with floors RESUME_LOSS_RTOL and RESUME_WEIGHT_ATOL for a
-  device that happens to repeat itself exactly.
+- GPU training is not bit-reproducible (its kernels add in no fixed order), so the resumed
+  run is held to what two straight runs differ by: within RESUME_NOISE_FACTOR times the
+  larger of two such gaps, in per-step loss (relative) and mean weight difference, with
+  floors RESUME_LOSS_RTOL and RESUME_WEIGHT_ATOL for a device that repeats itself exactly.
 - fp32 inference on the GPU uses TF32 convolutions by default (10-bit mantissa): outputs
   match the CPU's to FP32_MAX_DIFF; fp16/bf16 autocast to a PSNR floor (bf16 has 8 bits of
   mantissa, so its floor is lower).

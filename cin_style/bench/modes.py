@@ -12,6 +12,7 @@ table to print.  Numbers only — nothing is asserted.
     api      the HTTP service's requests/s and p99, batched and not, beside the runner (bench/api.py)
     batch    images/s of `batch` on Ray Data against `stylize` of the same folder (bench/batch.py)
     style-scale  texture statistics, content and cost of --style-scale 1, 2, 4 at 2048 px (bench/style_scale.py)
+    runtimes the bundled graphs in onnxruntime, its ORT format, OpenVINO and LiteRT (bench/runtimes.py)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch", "style-scale")
+MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch", "style-scale", "runtimes")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ def run(
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "runtimes":
+        from cin_style.bench.runtimes import format_runtimes_table, run_runtimes_bench
+
+        thread_list = int_list(threads, "--threads")
+        report = run_runtimes_bench(int_list(sizes or "256,512", "--sizes"), threads=max(thread_list), repeats=repeats)
+        return BenchReport(mode, report, format_runtimes_table(report))
     if mode == "style-scale":
         from cin_style.bench.style_scale import format_style_scale_table, run_style_scale_bench
 

@@ -164,6 +164,13 @@ from cin_style.cli.options import json_option, quiet_option
     help="With --torch: comma list of fp32, fp16, bf16 (16-bit ones by autocast).",
 )
 @click.option("--compile", is_flag=True, help="With --train on CUDA: also time the step through torch.compile.")
+@click.option(
+    "--runtimes",
+    "runtimes_bench",
+    is_flag=True,
+    help="Measure the bundled graphs in each runtime that runs here (onnxruntime, its ORT "
+    "format, OpenVINO, LiteRT) side by side, at --sizes (default 256,512) on the most --threads.",
+)
 @quiet_option
 def bench(
     sizes,
@@ -192,6 +199,7 @@ def bench(
     batches,
     precisions,
     compile,
+    runtimes_bench,
 ):
     """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA fp16 when present).
 
@@ -211,6 +219,7 @@ def bench(
     With --api: the HTTP service's requests/s and p99, batched and not.
     With --batch: images/s of `batch` on Ray Data against `stylize`.
     With --style-scale: what S = 1, 2, 4 do to texture statistics at 2048 px.
+    With --runtimes: the bundled graphs in onnxruntime, OpenVINO and LiteRT.
     Numbers only — nothing is asserted.
     """
     from cin_style.bench.modes import run
@@ -226,6 +235,7 @@ def bench(
         "browser": browser,
         "train": train_step,
         "torch": torch_infer,
+        "runtimes": runtimes_bench,
     }
     chosen = [name for name, on in flags.items() if on]
     if len(chosen) > 1:

@@ -6,6 +6,7 @@ import click
 
 from cin_style.cli.options import quiet_option
 from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
+from cin_style.deploy.targets import FORMATS
 
 
 @click.command("export")
@@ -15,7 +16,24 @@ from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The .onnx graph to write, or a .pt file: a slim checkpoint (no training state) for shipping.",
+    help="The file to write: .onnx (a graph), .pt (a slim checkpoint, no training state), or a "
+    "--format's file (.xml, .ort, .tflite, .mlpackage).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default=None,
+    help="onnx; openvino (IR .xml + .bin, the openvino extra); ort (ONNX Runtime Mobile's "
+    ".ort + the operator config a reduced build needs); tflite (LiteRT, one fixed --size, "
+    "the tflite extra); coreml (.mlpackage, flexible size, fp16 by default, the coreml extra).  "
+    "Default: from the output's suffix.  Each is checked against onnxruntime.",
+)
+@click.option(
+    "--size",
+    default=None,
+    metavar="HxW",
+    help="With --format tflite: the fixed image size it takes  [default: 512x512].",
 )
 @click.option(
     "--bake",
@@ -26,10 +44,9 @@ from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
 )
 @click.option(
     "--precision",
-    type=click.Choice(list(PRECISIONS)),
-    default="fp32",
-    show_default=True,
-    help="fp16: weights and compute in fp16 (for GPUs: onnxruntime's CPU kernels run it "
+    type=click.Choice(sorted({*PRECISIONS, "fp16"})),
+    default=None,
+    help="Default fp32 (Core ML: fp16).  fp16: weights and compute in fp16 (for GPUs: onnxruntime's CPU kernels run it "
     "slower than fp32); fp16-weights: weights stored in fp16, compute in fp32 (half the "
     "file at fp32's speed; what the package ships); int8: the residual blocks' "
     "convolutions quantized, calibrated on --calibrate photos (refused below 30 dB "
@@ -74,10 +91,13 @@ from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
     "then run through it in bounded memory (without it they are refused).",
 )
 @quiet_option
-def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled, tiled_sibling):
+def export_cmd(
+    model, output, fmt, size, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled, tiled_sibling
+):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
     or to a slim .pt checkpoint (weights only, fp16 halves it again).
-    Without MODEL: the bundled reference model.
+    Without MODEL: the bundled reference model; `lite` and `reference` name the bundled ones.
+    Other runtimes: --format openvino, ort, tflite or coreml (each keeps the style-weight input).
 
     \b
     Graph: image [N,3,H,W] float32 in [0,1] + style_weights [N,S] float32
@@ -89,12 +109,19 @@ def export_cmd(model, output, bake, precision, calibrate, int8_floor, opset, no_
       cin-style export run.pt -o model.pt --precision fp16   # what the package ships
       cin-style export model.pt -o model.onnx --precision fp16-weights   # and its graph
       cin-style export model.pt -o small.onnx --precision int8 --calibrate photos/
+      cin-style export lite -o lite.xml                  # OpenVINO IR
+      cin-style export lite -o lite.tflite --size 256x256
+      cin-style export lite -o Lite.mlpackage            # Core ML, fp16
+      cin-style export lite -o lite.ort                  # ONNX Runtime Mobile
     """
     from cin_style.deploy.export import export, format_export
+    from cin_style.deploy.targets import parse_size
 
     summary = export(
         model,
         output,
+        format=fmt,
+        size=parse_size(size) if size else None,
         bake=bake,
         precision=precision,
         calibrate=calibrate,

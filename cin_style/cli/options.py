@@ -41,6 +41,15 @@ device_option = click.option(
     show_default=True,
     help="Where to run; auto picks CUDA when available.",
 )
+runtime_option = click.option(
+    "--runtime",
+    type=click.Choice(["onnxruntime", "openvino"]),
+    default="onnxruntime",
+    show_default=True,
+    help="What runs an .onnx model (and a bundled model's graph): onnxruntime, or OpenVINO on "
+    "the CPU (the openvino extra; it picks bf16 on CPUs that have it: several times faster "
+    "there, `cin-style bench --runtimes` shows by how much on yours).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 quiet_option = click.option(
     "-q",

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cin_style.cli.options import device_option, json_option, quiet_option, style_scale_option
+from cin_style.cli.options import device_option, json_option, quiet_option, runtime_option, style_scale_option
 
 
 @click.command()
@@ -89,6 +89,7 @@ def styles(model, as_json):
 )
 @style_scale_option
 @device_option
+@runtime_option
 @json_option
 @quiet_option
 def stylize(
@@ -105,6 +106,7 @@ def stylize(
     mask_specs,
     style_scale,
     device,
+    runtime,
     as_json,
 ):
     """Stylize photos with a blend of a model's styles.
@@ -142,7 +144,7 @@ def stylize(
         raise click.UsageError("no INPUT given: name the photos to stylize after the model")
     paths = expand_inputs(inputs)
     targets = output_paths(paths, output, fmt)
-    stylizer = load_stylizer(resolve_model(model), device=device)
+    stylizer = load_stylizer(resolve_model(model), device=device, runtime=runtime)
     weights, blend = blend_for(stylizer, style_specs, normalize=not no_normalize)
     failures = 0
     for done in stylize_files(

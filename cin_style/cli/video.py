@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cin_style.cli.options import device_option, quiet_option, style_scale_option
+from cin_style.cli.options import device_option, quiet_option, runtime_option, style_scale_option
 
 
 @click.command()
@@ -73,6 +73,7 @@ from cin_style.cli.options import device_option, quiet_option, style_scale_optio
     "--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels [default: 4096x2160]."
 )
 @device_option
+@runtime_option
 @style_scale_option
 @quiet_option
 def video(
@@ -92,6 +93,7 @@ def video(
     max_pixels,
     style_scale,
     device,
+    runtime,
 ):
     """Stylize a video with a blend of a model's styles, without flicker.
 
@@ -115,7 +117,7 @@ def video(
         raise click.UsageError("give one VIDEO (after an optional MODEL)")
     if (output is None) == (frames_dir is None):
         raise click.UsageError("give either -o OUTPUT or --frames DIR")
-    stylizer = load_stylizer(resolve_model(model), device=device)
+    stylizer = load_stylizer(resolve_model(model), device=device, runtime=runtime)
     weights, blend = blend_for(stylizer, style_specs)
     count = stylize_video(
         stylizer,

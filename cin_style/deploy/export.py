@@ -36,6 +36,8 @@ class ExportSummary:
     baked_blend: str | None = None
     masks: bool = False
     parity: dict = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)  # every file a target format wrote
+    facts: dict = field(default_factory=dict)  # what a target's check found (Core ML: its spec)
     int8: dict = field(default_factory=dict)  # the int8 report (quantize_int8) and the sizes
     sibling: ExportSummary | None = None  # the tiled sibling written beside a plain graph
 
@@ -68,7 +70,7 @@ def export(
     output: str | os.PathLike,
     *,
     bake: str | None = None,
-    precision: str = "fp32",
+    precision: str | None = None,
     calibrate: str | os.PathLike | None = None,
     int8_floor: float = DEFAULT_INT8_FLOOR,
     opset: int = 18,
@@ -76,13 +78,31 @@ def export(
     masks: bool = False,
     tiled: bool = False,
     tiled_sibling: bool = True,
+    format: str | None = None,
+    size: tuple[int, int] | None = None,
 ) -> ExportSummary:
     """Export ``model`` (a .pt path or a bundled model's name; None: the bundled reference
-    model) to ``output``.  ``bake`` is a blend spec ("NAME=W,...") folded into the graph.
+    model) to ``output``, in ``format`` (None: the one the output's suffix names;
+    deploy/targets.py has the other runtimes; ``size`` is the fixed size of a tflite
+    export; ``precision`` None is the format's default).  ``bake`` is a blend spec ("NAME=W,...") folded into the graph.
     ``tiled_sibling``: a plain graph (not baked, not masks) gets its tiled variant beside it."""
     from cin_style.assets.bundled import resolve_model
+    from cin_style.deploy.targets import check_target_options, default_precision, export_target, format_of
 
     source, output = resolve_model(model), Path(output)
+    fmt = "onnx" if output.suffix.lower() == ".pt" and format is None else format_of(output, format)
+    precision = precision or default_precision(fmt)
+    if fmt != "onnx":
+        check_target_options(fmt, precision, bake, masks, tiled, calibrate)
+        from cin_style.nn.checkpoint import load_model
+
+        net, names = load_model(source)
+        done = export_target(fmt, net, names, source, output, precision=precision, bake=bake, size=size, verify=verify)
+        return ExportSummary(
+            done.path, fmt, precision, names, source, parity=done.parity, files=done.files, facts=done.facts
+        )
+    if size is not None:
+        raise UsageError("--size is for --format tflite (a fixed image size)")
     _check_options(output, bake, precision, calibrate, masks, tiled)
     if output.suffix.lower() == ".pt":
         from cin_style.nn.checkpoint import export_checkpoint
@@ -193,6 +213,8 @@ def _format_one(summary: ExportSummary) -> list[str]:
             f"wrote {s.path} (int8, opset {s.opset}, {styles}, {r['int8_bytes'] / 1e6:.1f} MB vs "
             f"{r['fp32_bytes'] / 1e6:.1f} MB fp32)",
         ]
+    if s.kind in TARGET_KINDS:
+        return _format_target(s)
     if parity:
         lines.append(
             f"parity vs PyTorch ({parity['runtime']}): max |diff| {parity['max_abs_diff']:.3g}, "
@@ -201,3 +223,32 @@ def _format_one(summary: ExportSummary) -> list[str]:
         )
     kind = ", per-pixel blends" if s.masks else (f", baked {s.baked_blend}" if s.baked_blend else "")
     return [*lines, f"wrote {s.path} ({s.precision}, opset {s.opset}, {styles}{kind})"]
+
+
+TARGET_KINDS = ("openvino", "ort", "tflite", "coreml")
+
+
+def _format_target(s: ExportSummary) -> list[str]:
+    lines = []
+    if s.parity:
+        p = s.parity
+        lines.append(
+            f"parity vs {p['against']} ({p['runtime']}): max |diff| {p['max_abs_diff']:.3g}, "
+            f"min PSNR {p['min_psnr_db']:.1f} dB over "
+            + ", ".join(f"{c['size'][0]}x{c['size'][1]}" for c in p["cases"])
+        )
+    if s.facts:
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(s.facts["ops"].items(), key=lambda kv: -kv[1])[:6])
+        sides = [r for f in s.facts["inputs"] for r in f["ranges"][2:]]
+        lines.append(
+            f"Core ML spec: inputs {', '.join(f['name'] for f in s.facts['inputs'])} (H, W in {sides[0]}), "
+            f"output {', '.join(f['name'] for f in s.facts['outputs'])}; ops: {ops}; not run (predictions need macOS)"
+        )
+    size = sum(_size(f) for f in s.files)
+    names = " + ".join(f.name for f in s.files)
+    lines.append(f"wrote {names} ({s.kind}, {s.precision}, {len(s.style_names)} styles, {size / 1e6:.1f} MB)")
+    return lines
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size

@@ -51,6 +51,10 @@ def session_options(threads: int | None = None, *, arena: bool = True, optimize:
     return options
 
 
+# What runs a graph: onnxruntime (CPU or CUDA), or OpenVINO on the CPU (the `openvino` extra).
+RUNTIMES = ("onnxruntime", "openvino")
+
+
 def cpu_session(graph: str | os.PathLike | bytes, threads: int | None = None, **options):
     """An onnxruntime CPU session of a graph file or serialized bytes (``session_options``)."""
     import onnxruntime as ort
@@ -138,17 +142,29 @@ class StyleRunner:
     ``run_tiled`` works and large images stay in bounded memory.
     """
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto", threads: int | None = None, warmup: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: str = "auto",
+        threads: int | None = None,
+        warmup: bool = True,
+        runtime: str = "onnxruntime",
+    ):
         import onnxruntime as ort
 
         if device not in ("auto", "cpu", "cuda"):
             raise RunnerError(f"device must be auto, cpu or cuda, got {device!r}")
+        if runtime not in RUNTIMES:
+            raise RunnerError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        if runtime == "openvino" and device == "cuda":
+            raise RunnerError("--runtime openvino runs on the CPU here; use onnxruntime for --device cuda")
+        self.runtime = runtime
         self.path = Path(path)
         if not self.path.is_file():
             raise RunnerError(f"{self.path}: no such file")
         self._threads = threads
         providers: list = ["CPUExecutionProvider"]
-        want_cuda = device in ("auto", "cuda")
+        want_cuda = device in ("auto", "cuda") and runtime == "onnxruntime"
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present():
             _preload_cuda_libraries(ort)
             providers.insert(
@@ -194,6 +210,10 @@ class StyleRunner:
     def _make_session(self, providers: list, arena: bool):
         import onnxruntime as ort
 
+        if self.runtime == "openvino":
+            from cin_style.infer.openvino_session import OpenVinoSession
+
+            return OpenVinoSession(self.path, self._threads)
         try:
             return ort.InferenceSession(
                 str(self.path), session_options(self._threads, arena=arena), providers=providers
@@ -207,7 +227,8 @@ class StyleRunner:
         memory of a large image (docs/design-notes.md, "CPU arena").  So images up to
         ARENA_MAX_PIXELS (all of a batch together) run on the arena session; larger ones,
         and the tiled variant (``pixels`` None: the memory-bounded path), on a lean one."""
-        if self.device == "cuda" or (pixels is not None and pixels <= ARENA_MAX_PIXELS):
+        whole = pixels is not None and pixels <= ARENA_MAX_PIXELS
+        if self.device == "cuda" or self.runtime != "onnxruntime" or whole:
             return self.session
         if self._lean_session is None:
             self._lean_session = self._make_session(["CPUExecutionProvider"], arena=False)
@@ -250,7 +271,9 @@ class StyleRunner:
     def _tiled_sibling(self) -> StyleRunner:
         if self._sibling is None:
             assert self._sibling_path is not None  # capabilities.tiles without tiles_only
-            sibling = StyleRunner(self._sibling_path, device=self.device, threads=self._threads, warmup=False)
+            sibling = StyleRunner(
+                self._sibling_path, device=self.device, threads=self._threads, warmup=False, runtime=self.runtime
+            )
             same = ("style_names", "model_config", "weights_sha256")
             if not sibling.capabilities.tiles_only or any(
                 sibling.metadata.get(k) != self.metadata.get(k) for k in same
