@@ -162,3 +162,12 @@ def test_a_missing_converter_names_its_extra(checkpoint, tmp_path, monkeypatch, 
     result = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / f"m{suffix}")])
     assert result.exit_code == 1 and f"pip install -e '.[{extra}]'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_file_that_does_not_match_is_not_written(checkpoint, tmp_path, monkeypatch):
+    from cin_style.deploy import targets
+
+    monkeypatch.setattr(targets, "FP32_MAX_DIFF", 0.0)  # any rounding difference now fails
+    with pytest.raises(UsageError, match="does not match onnxruntime"):
+        export(checkpoint, tmp_path / "tiny.xml")
+    assert not any(tmp_path.iterdir())  # neither the .xml nor its .bin

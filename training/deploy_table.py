@@ -39,7 +39,9 @@ for model in ("reference", "lite"):
             "bytes": sum(size_of(f) for f in files),
             "max_abs_diff": summary.parity.get("max_abs_diff"),
             "min_psnr_db": summary.parity.get("min_psnr_db"),
-            "checked": "spec + MIL ops" if fmt == "coreml" else f"{summary.parity.get('runtime', 'onnxruntime')} vs "
+            "checked": "spec + MIL ops"
+            if fmt == "coreml"
+            else f"{summary.parity.get('runtime', 'onnxruntime')} vs "
             + ("PyTorch" if fmt == "onnx" else "onnxruntime fp32"),
         }
         print(json.dumps(row), flush=True)

@@ -143,13 +143,17 @@ def export_target(
         elif fmt == "tflite":
             files = _tflite(model, names, output, meta, precision, size or DEFAULT_TFLITE_SIZE)
         else:
-            result = _coreml(model, names, output, meta, precision)
-            return result
-        parity = check_parity(output, reference, len(names), precision, baked is not None) if verify else {}
+            return _coreml(model, names, output, meta, precision)
+        try:
+            parity = check_parity(output, reference, len(names), precision) if verify else {}
+        except UsageError:
+            for written in files:  # a file that does not match is not left behind, nor its parts
+                written.unlink(missing_ok=True)
+            raise
     return TargetResult(output, fmt, precision, files, parity)
 
 
-def check_parity(path: Path, reference: Path, num_styles: int, precision: str, baked: bool = False) -> dict:
+def check_parity(path: Path, reference: Path, num_styles: int, precision: str) -> dict:
     """``path`` against onnxruntime on ``reference`` (the fp32 ONNX graph): random images at
     odd and even sizes (a fixed-size model at its size) and random blends."""
     from cin_style.infer.runtimes import input_shape, runtime_of
@@ -176,7 +180,6 @@ def check_parity(path: Path, reference: Path, num_styles: int, precision: str, b
     floor = MIN_PSNR_DB.get(precision)
     ok = report["min_psnr_db"] >= floor if floor else report["max_abs_diff"] <= FP32_MAX_DIFF
     if not ok:
-        path.unlink(missing_ok=True)
         limit = f"PSNR {floor} dB" if floor else f"max |diff| {FP32_MAX_DIFF}"
         raise UsageError(
             f"{path.name} does not match onnxruntime (max |diff| {report['max_abs_diff']:.3g}, "
