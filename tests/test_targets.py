@@ -171,3 +171,22 @@ def test_a_file_that_does_not_match_is_not_written(checkpoint, tmp_path, monkeyp
     with pytest.raises(UsageError, match="does not match onnxruntime"):
         export(checkpoint, tmp_path / "tiny.xml")
     assert not any(tmp_path.iterdir())  # neither the .xml nor its .bin
+
+
+def test_video_runs_a_graph_in_openvino(checkpoint, reference, tmp_path, monkeypatch):
+    import av
+    from clips import panning_frames, write_clip
+
+    from cin_style.infer.openvino_session import OpenVinoSession
+
+    calls = []
+    real_run = OpenVinoSession.run
+    monkeypatch.setattr(OpenVinoSession, "run", lambda self, *a: calls.append(1) or real_run(self, *a))
+    write_clip(tmp_path / "in.mp4", panning_frames(6, 48, 64), audio=False)
+    graph = checkpoint.with_name("tiny.onnx")
+    args = ["video", str(graph), str(tmp_path / "in.mp4"), "--style", "beta"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "out.mp4"), "--runtime", "openvino"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 6
+    assert calls  # the frames went through OpenVINO
