@@ -4,10 +4,10 @@
 // runtime comes from.  window.cinStyle is the hook the browser tests and
 // `cin-style bench --browser` drive.
 import {
-  fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, planesToRgba, preserveColor,
+  fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, preserveColor,
   rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
 } from './tensor.js';
-import { Camera, CameraError, download as offer } from './camera.js';
+import { Camera, CameraError, download as offer, drawPlanes } from './camera.js';
 
 const MIN_SIDE = 16;  // cin_style/infer/contract.py
 const $ = (id) => document.getElementById(id);
@@ -41,6 +41,9 @@ function showError(error) {
   $('error').textContent = message;
   $('error').hidden = false;
 }
+
+/** An event handler whose errors, thrown or rejected, are shown in the page. */
+const guarded = (fn) => (...args) => Promise.resolve(fn(...args)).catch(showError);
 
 function clearError() {
   state.error = '';
@@ -172,12 +175,6 @@ function showFacts(manifest) {
   }
 }
 
-function drawPlanes(canvas, planes, width, height) {
-  canvas.width = width;
-  canvas.height = height;
-  canvas.getContext('2d').putImageData(new ImageData(planesToRgba(planes, width, height), width, height), 0, 0);
-}
-
 function setPhoto(rgba, width, height, name) {
   state.photo = { planes: rgbaToPlanes(rgba, width, height), width, height, name };
   const canvas = $('input');
@@ -288,18 +285,11 @@ async function requestRender() {
 }
 
 function download() {
-  $('output').toBlob((blob) => {
-    const link = Object.assign(document.createElement('a'), {
-      href: URL.createObjectURL(blob),
-      download: `${(state.photo?.name ?? 'photo').replace(/\.[^.]*$/, '')}-stylized.png`,
-    });
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-  }, 'image/png');
+  const name = `${(state.photo?.name ?? 'photo').replace(/\.[^.]*$/, '')}-stylized.png`;
+  $('output').toBlob((blob) => offer(blob, name), 'image/png');
 }
 
 function wireInputs() {
-  const guarded = (fn) => (...args) => Promise.resolve(fn(...args)).catch(showError);
   $('photo').addEventListener('change', guarded((event) => loadPhoto(event.target.files[0])));
   const drop = $('drop');
   // Dropping anywhere must not navigate away from the page.
@@ -341,7 +331,6 @@ function wireCamera() {
     finish: finishPlanes,
     onError: (error) => { showError(error); cameraButtons(); },
   });
-  const guarded = (fn) => (...args) => Promise.resolve(fn(...args)).catch(showError);
   $('camera-start').addEventListener('click', guarded(async () => {
     if (camera.running) {
       camera.stop();

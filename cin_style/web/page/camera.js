@@ -77,14 +77,14 @@ export class Camera {
 
   countFrames() {
     // Frames the camera delivered: what the dropped share is measured against.
+    const next = () => (this.video.requestVideoFrameCallback
+      ? this.video.requestVideoFrameCallback(tick) : requestAnimationFrame(tick));
     const tick = () => {
       if (!this.running) return;
       this.presented += 1;
-      if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(tick);
-      else requestAnimationFrame(tick);
+      next();
     };
-    if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(tick);
-    else requestAnimationFrame(tick);
+    next();
   }
 
   size() {
@@ -126,9 +126,7 @@ export class Camera {
         this.flickerCount += 1;
       }
       this.last = { planes, shown, width, height };
-      this.canvas.width = width;
-      this.canvas.height = height;
-      this.canvas.getContext('2d').putImageData(new ImageData(planesToRgba(shown, width, height), width, height), 0, 0);
+      drawPlanes(this.canvas, shown, width, height);
       const seconds = (performance.now() - this.started) / 1000;
       this.fps = this.processed / Math.max(seconds, 1e-3);
       $('camera-status').textContent = `${this.fps.toFixed(1)} frames/s · ${this.lastMs.toFixed(0)} ms/frame · ` +
@@ -171,6 +169,13 @@ export class Camera {
       flicker: this.flickerCount ? this.flickerSum / this.flickerCount : null,
     };
   }
+}
+
+/** Planes [3, H, W] in [0, 1] onto a canvas of their size (the photo's output and the camera's). */
+export function drawPlanes(canvas, planes, width, height) {
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext('2d').putImageData(new ImageData(planesToRgba(planes, width, height), width, height), 0, 0);
 }
 
 /** Hands a blob to the person as a download. */
