@@ -133,6 +133,9 @@ def test_coreml_package_has_the_blend_input_flexible_size_and_metadata(checkpoin
     assert "cast" not in fp32["ops"] and fp32["ops"]["conv"] == 8
     lines = format_export(summary)
     assert "not run (predictions need macOS)" in lines[0] and lines[-1].startswith("wrote Tiny.mlpackage")
+    again = CliRunner().invoke(cli, ["export", str(checkpoint), "-o", str(tmp_path / "Tiny.mlpackage")])
+    assert again.exit_code == 0 and "wrote Tiny.mlpackage" in again.output  # replaces the package
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Full.mlpackage", "Tiny.mlpackage"]
 
 
 @pytest.mark.parametrize(
@@ -144,13 +147,17 @@ def test_coreml_package_has_the_blend_input_flexible_size_and_metadata(checkpoin
         (["-o", "m.ort", "--precision", "int8"], "offers --precision fp32"),
         (["-o", "m.tflite", "--size", "big"], "--size takes HxW"),
         (["-o", "m.onnx", "--size", "64x64"], "--size is for --format tflite"),
+        (["-o", "folder.xml"], "is a folder"),
     ],
 )
 def test_export_refuses_what_a_target_cannot_express(checkpoint, tmp_path, args, message):
-    args = [a if not a.startswith("m.") else str(tmp_path / a) for a in args]
+    args = [a if not a.startswith(("m.", "folder.")) else str(tmp_path / a) for a in args]
+    made = [tmp_path / "folder.xml"] if "folder.xml" in args[1] else []
+    for folder in made:  # a folder where the file would go
+        folder.mkdir()
     result = CliRunner().invoke(cli, ["export", str(checkpoint), *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
-    assert not any(tmp_path.iterdir())
+    assert sorted(tmp_path.iterdir()) == made and not any(any(f.iterdir()) for f in made)
 
 
 @pytest.mark.parametrize(

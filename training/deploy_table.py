@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cin_style.deploy.export import export
+from cin_style.deploy.export import export, file_size
 
 TARGETS = [
     ("onnx", "{m}.onnx", {}),
@@ -21,10 +21,6 @@ TARGETS = [
 ]
 
 
-def size_of(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
-
-
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="cin-style-deploy-"))
 rows = []
 for model in ("reference", "lite"):
@@ -36,7 +32,7 @@ for model in ("reference", "lite"):
             "format": fmt,
             "file": " + ".join(f.name for f in files),
             "precision": summary.precision,
-            "bytes": sum(size_of(f) for f in files),
+            "bytes": sum(file_size(f) for f in files),
             "max_abs_diff": summary.parity.get("max_abs_diff"),
             "min_psnr_db": summary.parity.get("min_psnr_db"),
             "checked": "spec + MIL ops"

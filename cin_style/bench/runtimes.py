@@ -23,7 +23,8 @@ def _rows_for(name: str, sizes: list[int], threads: int, repeats: int, folder: P
     from cin_style.deploy.export import export
     from cin_style.infer.runtimes import open_converted
 
-    graph = export(name, folder / f"{name}.onnx", verify=False, tiled_sibling=False).path  # fp32, as the others
+    plain = export(name, folder / f"{name}.onnx", verify=False, tiled_sibling=False)  # fp32, as the others
+    graph, num_styles = plain.path, len(plain.style_names)
     flops = onnx_conv_flops_by_side(graph)
     cases: list[tuple[str, str, object, int | None]] = [("onnxruntime", "fp32", graph, None)]
     skipped = []
@@ -45,7 +46,7 @@ def _rows_for(name: str, sizes: list[int], threads: int, repeats: int, folder: P
     rng = np.random.default_rng(0)
     for side in sizes:
         image = rng.random((1, 3, side, side), dtype=np.float32)
-        weights = np.full((1, 16), 1 / 16, np.float32)
+        weights = np.full((1, num_styles), 1 / num_styles, np.float32)
         reference = None
         for runtime, precision, path, only in cases:
             if only is not None and only != side:

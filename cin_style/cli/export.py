@@ -15,7 +15,7 @@ from cin_style.deploy.targets import FORMATS
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # a .mlpackage is a folder: export refuses any other folder
     help="The file to write: .onnx (a graph), .pt (a slim checkpoint, no training state), or a "
     "--format's file (.xml, .ort, .tflite, .mlpackage).",
 )

@@ -9,6 +9,7 @@ import sys
 import click
 
 from cin_style.config import ClipConfig, LossConfig
+from cin_style.infer.onnx_runner import RUNTIMES
 from cin_style.progress import configure_logging
 
 CLIP_DEFAULTS = ClipConfig()
@@ -43,7 +44,7 @@ device_option = click.option(
 )
 runtime_option = click.option(
     "--runtime",
-    type=click.Choice(["onnxruntime", "openvino"]),
+    type=click.Choice(list(RUNTIMES)),
     default="onnxruntime",
     show_default=True,
     help="What runs an .onnx model (and a bundled model's graph): onnxruntime, or OpenVINO on "

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cin_style.deploy.targets import TARGETS, check_target_options, default_precision, export_target, format_of
 from cin_style.errors import UsageError
 
 PRECISIONS = ("fp32", "fp16", "fp16-weights", "int8")
@@ -87,11 +88,12 @@ def export(
     export; ``precision`` None is the format's default).  ``bake`` is a blend spec ("NAME=W,...") folded into the graph.
     ``tiled_sibling``: a plain graph (not baked, not masks) gets its tiled variant beside it."""
     from cin_style.assets.bundled import resolve_model
-    from cin_style.deploy.targets import check_target_options, default_precision, export_target, format_of
 
     source, output = resolve_model(model), Path(output)
     fmt = "onnx" if output.suffix.lower() == ".pt" and format is None else format_of(output, format)
     precision = precision or default_precision(fmt)
+    if output.is_dir() and fmt != "coreml":
+        raise UsageError(f"{output} is a folder: name the file to write")
     if fmt != "onnx":
         check_target_options(fmt, precision, bake, masks, tiled, calibrate)
         from cin_style.nn.checkpoint import load_model
@@ -213,7 +215,7 @@ def _format_one(summary: ExportSummary) -> list[str]:
             f"wrote {s.path} (int8, opset {s.opset}, {styles}, {r['int8_bytes'] / 1e6:.1f} MB vs "
             f"{r['fp32_bytes'] / 1e6:.1f} MB fp32)",
         ]
-    if s.kind in TARGET_KINDS:
+    if s.kind in TARGETS:
         return _format_target(s)
     if parity:
         lines.append(
@@ -223,9 +225,6 @@ def _format_one(summary: ExportSummary) -> list[str]:
         )
     kind = ", per-pixel blends" if s.masks else (f", baked {s.baked_blend}" if s.baked_blend else "")
     return [*lines, f"wrote {s.path} ({s.precision}, opset {s.opset}, {styles}{kind})"]
-
-
-TARGET_KINDS = ("openvino", "ort", "tflite", "coreml")
 
 
 def _format_target(s: ExportSummary) -> list[str]:
@@ -244,11 +243,12 @@ def _format_target(s: ExportSummary) -> list[str]:
             f"Core ML spec: inputs {', '.join(f['name'] for f in s.facts['inputs'])} (H, W in {sides[0]}), "
             f"output {', '.join(f['name'] for f in s.facts['outputs'])}; ops: {ops}; not run (predictions need macOS)"
         )
-    size = sum(_size(f) for f in s.files)
+    size = sum(file_size(f) for f in s.files)
     names = " + ".join(f.name for f in s.files)
     lines.append(f"wrote {names} ({s.kind}, {s.precision}, {len(s.style_names)} styles, {size / 1e6:.1f} MB)")
     return lines
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """Bytes on disk of a file, or of every file in a folder (an .mlpackage)."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size

@@ -133,6 +133,8 @@ def export_target(
     meta = graph_metadata(model, names, precision, source.name, format=fmt)
     if baked is not None:
         meta["baked_blend"] = json.dumps([float(v) for v in baked])
+    if fmt == "coreml":  # checked by its spec: no ONNX reference to run against
+        return _coreml(model, names, output, meta, precision)
     with tempfile.TemporaryDirectory(prefix="cin-style-target-") as tmp:
         reference = Path(tmp) / "reference.onnx"
         export_onnx(model, names, reference, bake=baked, verify=False, model_source=source.name)
@@ -140,10 +142,8 @@ def export_target(
             files = _openvino(reference, output, meta, precision)
         elif fmt == "ort":
             files = _ort(reference, output, Path(tmp))
-        elif fmt == "tflite":
-            files = _tflite(model, names, output, meta, precision, size or DEFAULT_TFLITE_SIZE)
         else:
-            return _coreml(model, names, output, meta, precision)
+            files = _tflite(model, names, output, meta, precision, size or DEFAULT_TFLITE_SIZE)
         try:
             parity = check_parity(output, reference, len(names), precision) if verify else {}
         except UsageError:
@@ -297,8 +297,8 @@ def _coreml(model, names: list[str], output: Path, meta: dict, precision: str) -
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".cin-style-") as tmp:
         staged = Path(tmp) / output.name
         mlmodel.save(str(staged))
-        if output.exists():
-            shutil.rmtree(output)
+        if output.exists():  # the old package goes into the temp folder, the new one takes its place
+            output.replace(Path(tmp) / "previous.mlpackage")
         staged.replace(output)
     return TargetResult(output, "coreml", precision, [output], facts=coreml_facts(output))
 
@@ -307,11 +307,10 @@ def coreml_facts(path: Path) -> dict:
     """What Linux can check of an .mlpackage: its inputs, outputs, shapes, metadata and
     the MIL program's operations (predictions need macOS)."""
     import coremltools as ct
+    from coremltools.proto import FeatureTypes_pb2
 
     spec = ct.utils.load_spec(str(path))
     desc = spec.description
-
-    from coremltools.proto import FeatureTypes_pb2
 
     def shape(feature) -> dict:
         array = feature.type.multiArrayType

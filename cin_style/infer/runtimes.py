@@ -49,20 +49,18 @@ def open_converted(
 def _open_onnxruntime(path: Path, threads: int | None) -> RunFn:
     from cin_style.infer.onnx_runner import cpu_session
 
-    session = cpu_session(path, threads)
-    names = {i.name for i in session.get_inputs()}
-
-    def run(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        feed = {INPUT_IMAGE: image, INPUT_WEIGHTS: weights}
-        return session.run(None, {k: v for k, v in feed.items() if k in names})[0]
-
-    return run
+    return _session_run(cpu_session(path, threads))
 
 
 def _open_openvino(path: Path, threads: int | None, precision: str | None) -> RunFn:
     from cin_style.infer.openvino_session import OpenVinoSession
 
-    session = OpenVinoSession(path, threads, precision)
+    return _session_run(OpenVinoSession(path, threads, precision))
+
+
+def _session_run(session) -> RunFn:
+    """``run`` over an onnxruntime session or an OpenVinoSession (the same interface); a
+    baked graph has no weights input, and is fed none."""
     names = {i.name for i in session.get_inputs()}
 
     def run(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
