@@ -6,11 +6,14 @@ neither torch nor onnxruntime::
     import cin_style
     model, names = cin_style.load_model()                # the bundled 16-style model
     out = cin_style.stylize(model, pil_image, "starry_night=0.7,great_wave=0.3")
+    out = cin_style.stylize("lite", pil_image, "poppies")  # a model file or bundled name
     runner = cin_style.StyleRunner("model.onnx")         # torch-free: an exported graph
 
-The package is laid out by capability, each layer importing only those below it:
-cli → bench → web → evaluate → video, deploy, optimize → train → infer → losses →
-nn, data → assets, blend, io → config, progress → errors.
+The package is laid out by capability, each layer importing only those below it
+(`lint-imports` enforces the same list, from pyproject.toml):
+
+cli → bench → web → evaluate → video | deploy | optimize | api | batch → train → infer →
+losses → nn | data → assets | blend → config → io | progress | timing → errors
 """
 
 from importlib import import_module
@@ -19,7 +22,7 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "load_model": "cin_style.nn.checkpoint",
-    "stylize": "cin_style.infer.torch_stylizer",
+    "stylize": "cin_style.infer.python_api",
     "load_stylizer": "cin_style.infer.loader",
     "Stylizer": "cin_style.infer.stylizer",
     "StyleRunner": "cin_style.infer.onnx_runner",

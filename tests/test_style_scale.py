@@ -13,8 +13,8 @@ from cin_style.deploy.export import export
 from cin_style.errors import ConfigError
 from cin_style.infer import scale as scale_mod
 from cin_style.infer.loader import load_stylizer
+from cin_style.infer.pipeline import stylize_images
 from cin_style.infer.scale import check_style_scale, joint_bilateral_upsample, luminance, shrink, stylize_at_scale
-from cin_style.infer.stylizer import stylize_images
 from cin_style.io.synthetic import textured
 from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 

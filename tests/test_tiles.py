@@ -14,7 +14,7 @@ from cin_style.deploy.onnx_export import export_onnx
 from cin_style.deploy.onnx_tiled import export_tiled_onnx
 from cin_style.infer import tiles as tiles_mod
 from cin_style.infer.onnx_runner import RunnerError, StyleRunner
-from cin_style.infer.stylizer import use_tiles
+from cin_style.infer.pipeline import use_tiles
 from cin_style.infer.tiles import stylize_tiled
 from cin_style.infer.torch_stylizer import TorchStylizer
 from cin_style.infer.torch_tiles import TorchTileBackend

@@ -3,8 +3,9 @@ one onnxruntime call (N is a dynamic axis of our graphs).
 
 One thread per process feeds the runner (onnxruntime parallelises inside a call with
 its own threads); the queue is bounded by requests and by decoded pixels, so a burst
-gets 503s instead of unbounded memory.  Images above the tiling threshold run alone,
-in tiles.  Torch-free.
+gets 503s instead of unbounded memory.  Every image takes its route through
+``infer.pipeline``: only those that run whole are batched; the others run alone.
+Torch-free.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 from cin_style.errors import CinStyleError
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import StyleRunner
-from cin_style.infer.stylizer import stylize_photo
-from cin_style.io.image import to_uint8
+from cin_style.infer.pipeline import WHOLE, Pipeline
 
 
 class QueueFull(CinStyleError, RuntimeError):
@@ -30,23 +30,23 @@ class QueueFull(CinStyleError, RuntimeError):
 
 @dataclass(eq=False)  # a job is itself: the queue removes jobs by identity
 class Job:
-    """One request's image: float32 [H, W, 3] in [0, 1] (batched), or uint8 when it runs
-    alone (``tiled``, or a ``style_scale`` above 1)."""
+    """One request's image, as ``Pipeline.route`` said to decode it: float32 [H, W, 3] in
+    [0, 1] for the WHOLE route (batched), else uint8 (it runs alone)."""
 
     image: np.ndarray
     weights: np.ndarray  # [S]
     finish: Finish
-    tiled: bool = False
+    route: str = WHOLE
     style_scale: float = 1.0
     future: Future = field(default_factory=Future)  # → uint8 [H, W, 3]
 
     @property
     def alone(self) -> bool:
-        return self.tiled or self.style_scale != 1.0
+        return self.route != WHOLE
 
     @property
     def key(self) -> tuple:
-        return (self.alone, *self.image.shape[:2])
+        return (self.route, self.style_scale, *self.image.shape[:2])
 
     @property
     def pixels(self) -> int:
@@ -139,11 +139,7 @@ class Batcher:
                 job.future.set_result(result)
 
     def _run(self, jobs: list[Job]) -> list[np.ndarray]:
-        job = jobs[0]
-        if job.style_scale != 1.0:  # as `stylize --style-scale` does it (infer/files.py)
-            stylized = stylize_photo(self.runner, job.image, job.weights, style_scale=job.style_scale)
-            return [to_uint8(job.finish(stylized, job.image.astype(np.float32) / 255))]
-        if job.tiled:
-            return [self.runner.run_tiled(job.image, job.weights, finish=job.finish)]
-        stylized = self.runner.run(np.stack([job.image for job in jobs]), np.stack([job.weights for job in jobs]))
-        return [to_uint8(job.finish(out, job.image)) for job, out in zip(jobs, stylized)]
+        pipeline = Pipeline(self.runner, style_scale=jobs[0].style_scale, batch_size=len(jobs))
+        return pipeline.stylize(
+            [job.image for job in jobs], np.stack([job.weights for job in jobs]), finishes=[job.finish for job in jobs]
+        )

@@ -1,4 +1,4 @@
-"""`cin-style bench --style-scale`: does a larger style scale bring a big photo's texture
+"""`cin-style bench style-scale`: does a larger style scale bring a big photo's texture
 statistics closer to the painting's?  Photos resized to 2048 px long side, stylized at
 S = 1, 2, 4 by each upsampling method (infer/scale.py), then scored at
 512 px on the evaluation network (evaluate/scores.py): style loss against the painting's
@@ -32,7 +32,8 @@ import numpy as np
 from PIL import Image
 from cin_style.infer.loader import load_stylizer
 from cin_style.infer.scale import stylize_at_scale
-from cin_style.infer.stylizer import blend_for, use_tiles
+from cin_style.infer.pipeline import Pipeline
+from cin_style.infer.stylizer import blend_for
 from cin_style.io.memory import peak_rss_mib
 
 model, folder, scale, method, styles = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
@@ -42,9 +43,7 @@ seconds = []
 for s, style in enumerate(styles.split(",")):
     weights, _ = blend_for(stylizer, [style])
     def run(image):
-        if use_tiles(stylizer, image.shape[0], image.shape[1], None):
-            return stylizer.run_tiled(image, weights).astype(np.float32) / 255
-        return stylizer.run(image[None].astype(np.float32) / 255, weights[None])[0]
+        return Pipeline(stylizer).network(image, weights)
     for p, path in enumerate(photos):
         photo = np.asarray(Image.open(path).convert("RGB"))
         started = time.perf_counter()

@@ -3,10 +3,9 @@
 
 Instance norm makes every output pixel depend on statistics of the whole image at
 every norm layer, so tiles that normalise themselves disagree (seams), and
-statistics taken from a downscaled copy are not the full image's: measured on a
-1024² mosaic of photos with the reference model, statistics from a 512² copy give
-30.9 dB against the untiled output, from 256² 24.5 dB.  So the statistics here
-are exact, gathered layer by layer:
+statistics taken from a downscaled copy are not the full image's (docs/deploy.md
+measures how far they move the output).  So the statistics here are exact, gathered
+layer by layer:
 
 * The full- and half-resolution layers (head, down1, down2 and, at the end, up1,
   up2, tail) are cheap per pixel: they are recomputed tile by tile, once per norm
@@ -43,7 +42,7 @@ EPS = 1e-5  # ConditionalInstanceNorm2d's
 FRONT = ("head", "down1", "down2")
 BACK = ("up1", "up2", "tail")
 # `stylize` tiles images above this many pixels by default: untiled, larger images need
-# several GiB (`cin-style bench --big` measures it).
+# several GiB (`cin-style bench big` measures it).
 AUTO_TILE_PIXELS = 2048 * 2048
 # A quarter-resolution buffer larger than this lives in a temp file (_SpilledBuffer) so that
 # peak memory stays flat past 8K (each buffer is 1 GiB at 64 MP with the reference model).
@@ -300,3 +299,30 @@ def stylize_tiled(
     if isinstance(quarter, _SpilledBuffer):
         quarter.close()
     return result
+
+
+def stylize_tiled_each(
+    backend_for: Callable[[np.ndarray], TileBackend],
+    images: np.ndarray,
+    rows: np.ndarray,
+    *,
+    tile: int | None = None,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    progress=None,
+) -> np.ndarray:
+    """A batch [N, H, W, 3] (uint8, or float in [0, 1]) and its blends [N, S] → uint8
+    [N, H, W, 3], one image at a time; ``backend_for(row)`` is the network for one blend."""
+    from cin_style.io.image import to_uint8
+
+    return np.stack(
+        [
+            stylize_tiled(
+                backend_for(row),
+                image if image.dtype == np.uint8 else to_uint8(image),
+                tile=tile or DEFAULT_TILE,
+                finish=finish,
+                progress=progress,
+            )
+            for image, row in zip(images, rows)
+        ]
+    )

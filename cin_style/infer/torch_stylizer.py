@@ -1,5 +1,4 @@
-"""PyTorch models as stylizers: ``TorchStylizer`` (a ``.pt`` file) and the Python API
-``stylize(model, image, weights)``."""
+"""PyTorch models as stylizers: ``TorchStylizer`` (a ``.pt`` file, or a model in memory)."""
 
 from __future__ import annotations
 
@@ -9,24 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from cin_style.blend.weights import weight_matrix
 from cin_style.data.photos import to_array, to_tensor
 from cin_style.errors import ConfigError
-from cin_style.infer.stylizer import Capabilities, stylize_images
+from cin_style.infer.stylizer import Capabilities, image_batch, unit_float
 from cin_style.nn.stylenet import StyleNet
 
 # Inference precisions: fp32, or autocast to a 16-bit type (convolutions in 16 bits;
 # autocast keeps the norms' statistics in fp32).
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
+AUTOCAST_PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
 
 
 def autocast(device: torch.device, precision: str = "fp32"):
     """The autocast context for ``precision`` on ``device`` (none for fp32)."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    if precision not in AUTOCAST_PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(AUTOCAST_PRECISIONS)} (got {precision!r})")
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
@@ -48,6 +46,7 @@ class TorchStylizer:
     and tiles for images of any size."""
 
     capabilities = Capabilities(masks=True, tiles=True)
+    runtime = "pytorch"
 
     def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "fp32"):
         from cin_style.nn.checkpoint import load_model
@@ -71,42 +70,36 @@ class TorchStylizer:
         self.metadata: dict[str, str] = {}  # a checkpoint's facts live in the checkpoint, not here
         self.precision = "fp32"
 
-    def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        images = to_tensor(np.asarray(images, np.float32))
-        return to_array(stylize_tensor(self.model, images, weights, self.precision))
+    def run(self, images: np.ndarray, weights) -> np.ndarray:
+        """Images + blends (``image_batch``: uint8, or float in [0, 1]) → float32 in [0, 1]."""
+        batch, rows, single = image_batch(images, weights)
+        if np.ndim(rows) != 4:  # per-pixel blends [N, S, h, w] go as they are
+            rows = weight_matrix(rows, self.style_names, len(batch), normalize=False)
+        out = to_array(stylize_tensor(self.model, to_tensor(unit_float(batch)), rows, self.precision))
+        return out[0] if single else out
 
     def run_tiled(
-        self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None, finish=None, progress=None
+        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None
     ) -> np.ndarray:
-        """uint8 [H, W, 3] → uint8 [H, W, 3] in tiles, in bounded memory (infer/tiles.py)."""
-        from cin_style.infer.tiles import DEFAULT_TILE, stylize_tiled
+        """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory (infer/tiles.py)."""
+        from cin_style.infer.tiles import stylize_tiled_each
         from cin_style.infer.torch_tiles import TorchTileBackend
 
-        return stylize_tiled(
-            TorchTileBackend(self.model, weights), image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress
+        batch, rows, single = image_batch(images, weights)
+        rows = weight_matrix(rows, self.style_names, len(batch), normalize=False)
+        out = stylize_tiled_each(
+            lambda row: TorchTileBackend(self.model, row), batch, rows, tile=tile, finish=finish, progress=progress
         )
-
-
-def stylize(model: StyleNet, image, weights, *, normalize: bool = True, style_scale: float = 1.0):
-    """Stylize one image or a batch with a blend of the model's styles.
-
-    ``image``: a PIL image, a uint8 or float [H, W, 3] array (floats in
-    [0, 1]), a list of those, or a tensor [3, H, W] / [N, 3, H, W].
-    ``weights``: see ``weight_matrix``; names refer to ``model.style_names``.
-    Returns the kind it was given: PIL → PIL, uint8 → uint8, float → float,
-    tensor → tensor (the same convention as ``StyleRunner.stylize``).  ``style_scale`` > 1
-    makes the strokes that many times larger (not for tensors: infer/scale.py works on images).
-    """
-    names = model.style_names
-    if isinstance(image, torch.Tensor):
-        single = image.dim() == 3
-        batch = image[None] if single else image
-        if batch.dim() != 4 or batch.shape[1] != 3:
-            raise ValueError(f"image tensor must be [3, H, W] or [N, 3, H, W], got {list(image.shape)}")
-        if style_scale != 1:
-            raise ValueError("style_scale needs PIL images or arrays, not tensors")
-        out = stylize_tensor(model, batch, weight_matrix(weights, names, batch.shape[0], normalize))
         return out[0] if single else out
-    if not isinstance(image, (list, tuple, np.ndarray, Image.Image)):
-        raise TypeError(f"cannot stylize a {type(image).__name__}; pass a PIL image, array or tensor")
-    return stylize_images(TorchStylizer.from_model(model), image, weights, normalize=normalize, style_scale=style_scale)
+
+    def run_tensor(self, images: torch.Tensor, weights, *, normalize: bool = True, **options) -> torch.Tensor:
+        """A tensor [3, H, W] or [N, 3, H, W] in [0, 1] → the same shape, on the model's
+        device (``cin_style.stylize`` with tensors; ``options`` apply to arrays only)."""
+        if options.get("style_scale", 1) != 1:
+            raise ValueError("style_scale needs PIL images or arrays, not tensors")
+        single = images.dim() == 3
+        batch = images[None] if single else images
+        if batch.dim() != 4 or batch.shape[1] != 3:
+            raise ValueError(f"image tensor must be [3, H, W] or [N, 3, H, W], got {list(images.shape)}")
+        out = stylize_tensor(self.model, batch, weight_matrix(weights, self.style_names, batch.shape[0], normalize))
+        return out[0] if single else out

@@ -44,39 +44,25 @@ class FramePipeline:
 
         consistency_strength = DEFAULT_STRENGTH if consistency_strength is None else consistency_strength
         _check_mode(consistency)
-        self.stylizer, self.weights = stylizer, np.asarray(weights, np.float32)
-        self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
-        self.finish = Finish(strength, preserve_color)
-        self.size = size  # (width, height) to scale frames to first, or None
-        from cin_style.infer.scale import check_style_scale
+        from cin_style.infer.pipeline import Pipeline
 
-        self.style_scale = check_style_scale(style_scale)
+        self.weights = np.asarray(weights, np.float32)
+        self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
+        self.pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale)
+        self.size = size  # (width, height) to scale frames to first, or None
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        from cin_style.infer.stylizer import stylize_photo, use_tiles
-        from cin_style.io.image import check_min_side, to_uint8
+        """A batch of frames through ``infer.pipeline`` (the same route as `stylize` takes
+        for an image of their size), flow consistency between the network and the finish."""
+        from cin_style.io.image import check_min_side
 
         if self.size is not None and frames and frames[0].shape[1::-1] != tuple(self.size):
             from PIL import Image
 
             frames = [np.asarray(Image.fromarray(f).resize(self.size, Image.Resampling.LANCZOS)) for f in frames]
         check_min_side(frames[0], "video frame")
-        if self.style_scale != 1.0:  # one frame at a time, strokes larger (infer/scale.py)
-            stylized = [stylize_photo(self.stylizer, f, self.weights, style_scale=self.style_scale) for f in frames]
-            floats = [f.astype(np.float32) / 255 for f in frames]
-        elif use_tiles(self.stylizer, frames[0].shape[0], frames[0].shape[1], None):
-            # Large frames one at a time, through the same tiles as `stylize` (bounded memory).
-            stylized = [self.stylizer.run_tiled(f, self.weights).astype(np.float32) / 255 for f in frames]
-            floats = [f.astype(np.float32) / 255 for f in frames]
-        else:
-            floats = np.stack([f.astype(np.float32) / 255 for f in frames])
-            stylized = self.stylizer.run(floats, np.repeat(self.weights[None], len(frames), axis=0))
-        out = []
-        for frame, photo, result in zip(frames, floats, stylized):
-            if self.blender is not None:
-                result = self.blender(frame, result)
-            out.append(to_uint8(self.finish(result, photo)))
-        return out
+        weights = np.repeat(self.weights[None], len(frames), axis=0)
+        return self.pipeline.stylize(frames, weights, before_finish=self.blender)
 
 
 def stylize_frames(
