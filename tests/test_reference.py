@@ -93,7 +93,7 @@ def test_slim_fp32_is_exact_and_fp16_refuses_a_model_it_would_break(trained_chec
 def test_slim_export_refuses_below_the_psnr_bar(trained_checkpoint, tmp_path, monkeypatch):
     from cin_style.io import image
 
-    monkeypatch.setattr(image, "HALF_PRECISION_MIN_PSNR", 500.0)  # fp16 rounding cannot reach it
+    monkeypatch.setitem(image.MIN_PSNR_DB, "fp16", 500.0)  # fp16 rounding cannot reach it
     with pytest.raises(CheckpointError, match="PSNR"):
         export_checkpoint(trained_checkpoint, tmp_path / "out.pt", "fp16")
     assert not (tmp_path / "out.pt").exists()

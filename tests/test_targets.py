@@ -14,11 +14,11 @@ from conftest import TINY_NAMES
 
 from cin_style.cli.main import cli
 from cin_style.deploy.export import export, format_export
-from cin_style.deploy.targets import FP32_MAX_DIFF, MIN_PSNR_DB
+from cin_style.deploy.targets import FP32_MAX_DIFF
 from cin_style.errors import UsageError
 from cin_style.infer.onnx_runner import StyleRunner
 from cin_style.infer.runtimes import litert_metadata, open_converted
-from cin_style.io.image import psnr
+from cin_style.io.image import MIN_PSNR_DB, psnr
 from cin_style.io.synthetic import textured
 from cin_style.nn.checkpoint import atomic_torch_save, make_checkpoint
 

@@ -22,7 +22,7 @@ import torch
 
 from cin_style.bench.peak import measure_matmul_peak
 from cin_style.config import StyleNetConfig
-from cin_style.infer.onnx_runner import cpu_session
+from cin_style.infer.runtimes import cpu_session
 from cin_style.nn.stylenet import StyleNet
 from cin_style.timing import median_seconds
 

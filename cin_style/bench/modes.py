@@ -127,12 +127,12 @@ def run(
         return BenchReport(mode, report, format_train_table(report))
     if mode == "torch":
         from cin_style.bench.torch_infer import format_torch_infer_table, run_torch_infer_bench
-        from cin_style.infer.torch_stylizer import PRECISIONS
+        from cin_style.infer.torch_stylizer import AUTOCAST_PRECISIONS
 
         precision_list = tuple(p.strip() for p in precisions.split(",") if p.strip())
-        unknown = [p for p in precision_list if p not in PRECISIONS]
+        unknown = [p for p in precision_list if p not in AUTOCAST_PRECISIONS]
         if unknown or not precision_list:
-            raise UsageError(f"--precisions takes {', '.join(PRECISIONS)}; got {precisions!r}")
+            raise UsageError(f"--precisions takes {', '.join(AUTOCAST_PRECISIONS)}; got {precisions!r}")
         report = run_torch_infer_bench(
             (str(model),) if model else ("reference", "lite"),
             tuple(int_list(sizes or "256,512,1024", "--sizes")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cin_style.infer.onnx_runner import cpu_session
+from cin_style.infer.runtimes import cpu_session
 from cin_style.timing import best_seconds
 
 

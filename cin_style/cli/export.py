@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from cin_style.cli.options import quiet_option
-from cin_style.deploy.export import DEFAULT_INT8_FLOOR, PRECISIONS
-from cin_style.deploy.targets import FORMATS
+from cin_style.deploy.targets import DEFAULT_TFLITE_SIZE, FORMATS
+from cin_style.infer.contract import GRAPH_PRECISIONS
+from cin_style.infer.tiles import AUTO_TILE_PIXELS
+from cin_style.io.image import MIN_PSNR_DB
 
 
 @click.command("export")
@@ -33,7 +35,8 @@ from cin_style.deploy.targets import FORMATS
     "--size",
     default=None,
     metavar="HxW",
-    help="With --format tflite: the fixed image size it takes  [default: 512x512].",
+    help="With --format tflite: the fixed image size it takes  "
+    f"[default: {DEFAULT_TFLITE_SIZE[0]}x{DEFAULT_TFLITE_SIZE[1]}].",
 )
 @click.option(
     "--bake",
@@ -44,12 +47,12 @@ from cin_style.deploy.targets import FORMATS
 )
 @click.option(
     "--precision",
-    type=click.Choice(sorted({*PRECISIONS, "fp16"})),
+    type=click.Choice(sorted(GRAPH_PRECISIONS)),
     default=None,
     help="Default fp32 (Core ML: fp16).  fp16: weights and compute in fp16 (for GPUs: onnxruntime's CPU kernels run it "
     "slower than fp32); fp16-weights: weights stored in fp16, compute in fp32 (half the "
     "file at fp32's speed; what the package ships); int8: the residual blocks' "
-    "convolutions quantized, calibrated on --calibrate photos (refused below 30 dB "
+    f"convolutions quantized, calibrated on --calibrate photos (refused below {MIN_PSNR_DB['int8']:g} dB "
     "against fp32 on real photos).  Inputs and outputs stay float32.  A .pt output "
     "stores fp16 weights for fp16 and fp16-weights alike.",
 )
@@ -64,7 +67,7 @@ from cin_style.deploy.targets import FORMATS
 @click.option(
     "--int8-floor",
     type=float,
-    default=DEFAULT_INT8_FLOOR,
+    default=MIN_PSNR_DB["int8"],
     show_default=True,
     metavar="DB",
     help="With --precision int8: refuse the graph when its worst PSNR against fp32 on the sample photos is below this.",
@@ -87,7 +90,7 @@ from cin_style.deploy.targets import FORMATS
     "--tiled-sibling/--no-tiled-sibling",
     default=True,
     show_default=True,
-    help="With a plain graph NAME.onnx, also write NAME.tiled.onnx: images above 2048x2048 "
+    help=f"With a plain graph NAME.onnx, also write NAME.tiled.onnx: images above {AUTO_TILE_PIXELS / 1e6:.1f} MP "
     "then run through it in bounded memory (without it they are refused).",
 )
 @quiet_option

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from cin_style.deploy.targets import TARGETS, check_target_options, default_precision, export_target, format_of
 from cin_style.errors import UsageError
-
-PRECISIONS = ("fp32", "fp16", "fp16-weights", "int8")
-DEFAULT_INT8_FLOOR = 30.0  # dB: the worst PSNR against fp32 an int8 graph may have on real photos
+from cin_style.infer.contract import GRAPH_PRECISIONS
+from cin_style.io.image import MIN_PSNR_DB
 
 
 @dataclass
@@ -45,8 +44,8 @@ class ExportSummary:
 
 def _check_options(output: Path, bake, precision: str, calibrate, masks: bool, tiled: bool) -> None:
     """The variant matrix: which options go together, as usage errors."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in GRAPH_PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(GRAPH_PRECISIONS)}, got {precision!r}")
     if (precision == "int8") != (calibrate is not None):
         raise UsageError("--precision int8 and --calibrate PHOTOS go together")
     suffix = output.suffix.lower()
@@ -73,7 +72,7 @@ def export(
     bake: str | None = None,
     precision: str | None = None,
     calibrate: str | os.PathLike | None = None,
-    int8_floor: float = DEFAULT_INT8_FLOOR,
+    int8_floor: float = MIN_PSNR_DB["int8"],
     opset: int = 18,
     verify: bool = True,
     masks: bool = False,
@@ -121,7 +120,7 @@ def export(
         return _export_tiled(net, names, source, output, opset, verify, precision == "fp16-weights")
     sibling = None
     if tiled_sibling and not (bake or masks):
-        from cin_style.infer.onnx_runner import tiled_sibling_path
+        from cin_style.infer.contract import tiled_sibling_path
 
         # Half-precision graphs get a sibling with fp16-stored weights (half the file);
         # its arithmetic stays fp32 either way.

@@ -32,28 +32,25 @@ from torch import nn
 from cin_style import __version__
 from cin_style.errors import CinStyleError, first_line
 from cin_style.infer.contract import (
+    FLOAT_PRECISIONS,
     GRAPH_FORMAT_VERSION,
+    HALF_PRECISIONS,
     INPUT_IMAGE,
     INPUT_WEIGHTS,
     META_PREFIX,
     MIN_SIDE,
     OUTPUT,
+    PARITY_SIZES,
     VARIANT_MASKS,
 )
-from cin_style.infer.onnx_runner import cpu_session
+from cin_style.infer.runtimes import cpu_session
 from cin_style.io.atomic import atomic_write
-from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
+from cin_style.io.image import MIN_PSNR_DB, output_parity
 from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN, crop_to
 
 log = logging.getLogger(__name__)
 
 FP32_TOLERANCE = 1e-4
-# fp16: weights and arithmetic in fp16 (for GPUs); fp16-weights: weights stored in fp16,
-# arithmetic in fp32 (half the file at fp32's CPU speed: see store_weights_fp16).
-PRECISIONS = ("fp32", "fp16", "fp16-weights")
-HALF_PRECISIONS = ("fp16", "fp16-weights")
-# Sizes the parity check runs at: square, odd, and the minimum side.
-PARITY_SIZES = ((64, 64), (37, 53), (16, 23))
 
 
 class ExportError(CinStyleError, RuntimeError):
@@ -333,8 +330,8 @@ def verify_parity(
     }
     if precision == "fp32" and worst_diff > FP32_TOLERANCE:
         raise ExportError(f"parity check failed: max |diff| {worst_diff:.3g} > {FP32_TOLERANCE}")
-    if precision in HALF_PRECISIONS and worst_psnr < HALF_PRECISION_MIN_PSNR:
-        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB")
+    if precision in HALF_PRECISIONS and worst_psnr < MIN_PSNR_DB[precision]:
+        raise ExportError(f"parity check failed: {precision} PSNR {worst_psnr:.1f} dB < {MIN_PSNR_DB[precision]} dB")
     return report
 
 
@@ -383,8 +380,8 @@ def export_onnx(
     from cin_style.blend.weights import format_blend
 
     path = Path(path)
-    if precision not in PRECISIONS:
-        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in FLOAT_PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(FLOAT_PRECISIONS)}, got {precision!r}")
     if opset < 18:
         raise ExportError(f"opset {opset} is too old: the exporter needs opset >= 18")
     check_style_names(model, style_names)

@@ -22,7 +22,7 @@ from cin_style.deploy.onnx_export import (
     store_weights_fp16,
 )
 from cin_style.infer.contract import INPUT_WEIGHTS, OUTPUT
-from cin_style.infer.onnx_runner import cpu_session
+from cin_style.infer.runtimes import cpu_session
 from cin_style.io.image import psnr
 from cin_style.io.synthetic import textured
 from cin_style.nn.stylenet import StyleNet

@@ -23,15 +23,13 @@ import numpy as np
 
 from cin_style.errors import CinStyleError
 from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, OUTPUT
-from cin_style.infer.onnx_runner import cpu_session
+from cin_style.infer.runtimes import cpu_session
 from cin_style.io.atomic import atomic_write
-from cin_style.io.image import load_image, psnr, resize_short_side
+from cin_style.io.image import MIN_PSNR_DB, load_image, psnr, resize_short_side
 from cin_style.timing import median_seconds
 
 log = logging.getLogger(__name__)
 
-# Refuse an int8 graph whose worst photo is further than this from fp32.
-INT8_MIN_PSNR = 30.0
 CALIBRATION_SIDE = 256  # calibration crops: percentile calibration needs one size
 CALIBRATION_PERCENTILE = 99.99
 MAX_CALIBRATION_PHOTOS = 64
@@ -61,7 +59,7 @@ def quantize_int8(
     calibration: Sequence[Path],
     check_photos: Sequence[Path],
     *,
-    min_psnr: float = INT8_MIN_PSNR,
+    min_psnr: float = MIN_PSNR_DB["int8"],
 ) -> dict:
     """Write an int8 copy of ``fp32_graph`` to ``output``; returns the parity report.
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from cin_style.errors import UsageError
-from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, OUTPUT
+from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, OUTPUT, PARITY_SIZES
 from cin_style.infer.runtimes import LITERT_METADATA_NAME, open_converted
 from cin_style.io.atomic import atomic_write
-from cin_style.io.image import output_parity
+from cin_style.io.image import MIN_PSNR_DB, output_parity
 
 log = logging.getLogger(__name__)
 # format → (the output's suffix, the precisions it offers, the extra that brings its converter)
@@ -48,8 +48,6 @@ COREML_SIDE_RANGE = (16, 4096)
 # Parity against onnxruntime on the same fp32 weights: fp32 targets to this max |diff|
 # (outputs in [0, 1]); reduced-precision ones to a PSNR floor.
 FP32_MAX_DIFF = 1e-4
-MIN_PSNR_DB = {"fp16-weights": 40.0, "int8": 25.0}
-PARITY_SIZES = ((64, 64), (37, 53))
 
 
 @dataclass

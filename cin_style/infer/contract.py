@@ -9,6 +9,9 @@ Metadata props carry ``META_PREFIX`` + style_names, model_config, value_range,
 format_version, precision, baked_blend, parity.
 """
 
+import os
+from pathlib import Path
+
 from cin_style.io.image import MIN_SIDE
 
 INPUT_IMAGE = "image"
@@ -16,17 +19,30 @@ INPUT_WEIGHTS = "style_weights"
 OUTPUT = "stylized"
 META_PREFIX = "cin_style."
 GRAPH_FORMAT_VERSION = 1
+# A graph's precision (its cin_style.precision metadata): fp32; fp16 weights and arithmetic;
+# fp16-weights (fp16 storage, fp32 arithmetic); int8 (quantized weights, fp32 activations).
+GRAPH_PRECISIONS = ("fp32", "fp16", "fp16-weights", "int8")
+FLOAT_PRECISIONS = GRAPH_PRECISIONS[:3]  # what a float graph (and its tiled sibling) is traced in
+HALF_PRECISIONS = ("fp16", "fp16-weights")
+# The image sizes (H, W) every exported file is compared with its source at: square, odd
+# and the network's smallest side.
+PARITY_SIZES = ((64, 64), (37, 53), (16, 23))
 
 __all__ = [
+    "FLOAT_PRECISIONS",
     "GRAPH_FORMAT_VERSION",
+    "GRAPH_PRECISIONS",
+    "HALF_PRECISIONS",
     "INPUT_IMAGE",
     "INPUT_WEIGHTS",
     "META_PREFIX",
     "MIN_SIDE",
     "OUTPUT",
+    "PARITY_SIZES",
     "TILED_STATS",
     "VARIANT_MASKS",
     "VARIANT_TILED",
+    "tiled_sibling_path",
 ]
 
 # The tiled variant (`cin-style export --tiled`): the network cut at its norm layers,
@@ -48,3 +64,10 @@ VARIANT_TILED = "tiled"
 # map is a global blend.
 VARIANT_MASKS = "masks"
 TILED_STATS = ("head", "down1", "down2", "up1", "up2", "tail")
+
+
+def tiled_sibling_path(path: str | os.PathLike) -> Path:
+    """Where a plain graph's tiled sibling lives: ``NAME.onnx`` → ``NAME.tiled.onnx``
+    (`cin-style export` writes it; the bundled graphs ship with theirs)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.tiled.onnx")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -26,41 +25,22 @@ from cin_style.infer.contract import (
     OUTPUT,
     VARIANT_MASKS,
     VARIANT_TILED,
+    tiled_sibling_path,
 )
-from cin_style.infer.stylizer import Capabilities, stylize_images
+from cin_style.infer.runtimes import DEFAULT_RUNTIME, GRAPH_RUNTIMES, graph_session
+from cin_style.infer.stylizer import Capabilities, image_batch, unit_float
 from cin_style.io.image import chw_to_hwc, hwc_to_chw, to_uint8
 
 # Untiled CPU runs up to this many pixels use onnxruntime's CPU arena (StyleRunner._session_for).
 ARENA_MAX_PIXELS = 1024 * 1024
-
-
-def session_options(threads: int | None = None, *, arena: bool = True, optimize: bool = True):
-    """onnxruntime session options as every cin-style session uses them: quiet logs, all
-    graph optimisations (none with ``optimize=False``: the graph's own nodes stay
-    observable), ``threads`` intra-op threads (None: onnxruntime's choice)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = (
-        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    )
-    options.enable_cpu_mem_arena = arena
-    if threads:
-        options.intra_op_num_threads = int(threads)
-    return options
-
-
-# What runs a graph: onnxruntime (CPU or CUDA), or OpenVINO on the CPU (the `openvino` extra).
-RUNTIMES = ("onnxruntime", "openvino")
-
-
-def cpu_session(graph: str | os.PathLike | bytes, threads: int | None = None, **options):
-    """An onnxruntime CPU session of a graph file or serialized bytes (``session_options``)."""
-    import onnxruntime as ort
-
-    source = graph if isinstance(graph, bytes) else str(graph)
-    return ort.InferenceSession(source, session_options(threads, **options), providers=["CPUExecutionProvider"])
+DEVICES = ("auto", "cpu", "cuda")
+# The CUDA provider's options: heuristic algorithm choice, as exhaustive search would
+# re-benchmark cuDNN for every new image size.
+CUDA_PROVIDER_OPTIONS = {
+    "cudnn_conv_algo_search": "HEURISTIC",
+    "arena_extend_strategy": "kSameAsRequested",
+    "do_copy_in_default_stream": "1",
+}
 
 
 class RunnerError(CinStyleError, RuntimeError):
@@ -124,11 +104,49 @@ def _preload_cuda_libraries(ort) -> None:
         pass
 
 
-def tiled_sibling_path(path: str | os.PathLike) -> Path:
-    """Where a plain graph's tiled sibling lives: ``NAME.onnx`` → ``NAME.tiled.onnx``
-    (`cin-style export` writes it; the bundled graphs ship with theirs)."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.tiled.onnx")
+def execution_providers(device: str, runtime: str) -> list:
+    """The onnxruntime providers to ask for: CUDA first where ``device`` allows it and this
+    build and machine have it, then the CPU."""
+    import onnxruntime as ort
+
+    providers: list = ["CPUExecutionProvider"]
+    wants_cuda = device in ("auto", "cuda") and runtime == "onnxruntime"
+    if wants_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present():
+        _preload_cuda_libraries(ort)
+        providers.insert(0, ("CUDAExecutionProvider", CUDA_PROVIDER_OPTIONS))
+    return providers
+
+
+def _checked_runtime(runtime: str, device: str) -> str:
+    if device not in DEVICES:
+        raise RunnerError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if runtime not in GRAPH_RUNTIMES:
+        raise RunnerError(f"runtime must be one of {', '.join(GRAPH_RUNTIMES)}, got {runtime!r}")
+    if runtime != DEFAULT_RUNTIME and device == "cuda":
+        raise RunnerError(f"{runtime} runs on the CPU here; onnxruntime runs graphs on CUDA")
+    return runtime
+
+
+def _active_device(providers: list[str], asked: str) -> str:
+    """What the session really runs on; CUDA asked for but not active is an error that says why."""
+    device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
+    if asked == "cuda" and device != "cuda":
+        import onnxruntime as ort
+
+        raise RunnerError(f"CUDA was requested but onnxruntime runs on the CPU: {cuda_unavailable_reason(ort)}")
+    return device
+
+
+def graph_metadata(session) -> dict[str, str]:
+    """A graph's cin_style.* metadata, without the prefix."""
+    meta = session.get_modelmeta().custom_metadata_map
+    return {k[len(META_PREFIX) :]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
+
+
+def _style_names(metadata: dict[str, str], path: Path) -> list[str]:
+    if "style_names" not in metadata:
+        raise RunnerError(f"{path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
+    return json.loads(metadata["style_names"])
 
 
 class StyleRunner:
@@ -148,78 +166,38 @@ class StyleRunner:
         device: str = "auto",
         threads: int | None = None,
         warmup: bool = True,
-        runtime: str = "onnxruntime",
+        runtime: str = DEFAULT_RUNTIME,
     ):
-        import onnxruntime as ort
-
-        if device not in ("auto", "cpu", "cuda"):
-            raise RunnerError(f"device must be auto, cpu or cuda, got {device!r}")
-        if runtime not in RUNTIMES:
-            raise RunnerError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-        if runtime == "openvino" and device == "cuda":
-            raise RunnerError("--runtime openvino runs on the CPU here; use onnxruntime for --device cuda")
-        self.runtime = runtime
-        self.path = Path(path)
+        self.path, self.runtime, self._threads = Path(path), _checked_runtime(runtime, device), threads
         if not self.path.is_file():
             raise RunnerError(f"{self.path}: no such file")
-        self._threads = threads
-        providers: list = ["CPUExecutionProvider"]
-        want_cuda = device in ("auto", "cuda") and runtime == "onnxruntime"
-        if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present():
-            _preload_cuda_libraries(ort)
-            providers.insert(
-                0,
-                (
-                    "CUDAExecutionProvider",
-                    {
-                        # Heuristic algorithm choice: exhaustive search would re-benchmark
-                        # cuDNN for every new image size.
-                        "cudnn_conv_algo_search": "HEURISTIC",
-                        "arena_extend_strategy": "kSameAsRequested",
-                        "do_copy_in_default_stream": "1",
-                    },
-                ),
-            )
-        self.session = self._make_session(providers, arena=True)
+        self.session = self._open_session(execution_providers(device, runtime), arena=True)
         self._lean_session = None  # made when a large image first needs it (CPU only)
         self.providers = self.session.get_providers()
-        self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
-        if device == "cuda" and self.device != "cuda":
-            raise RunnerError(
-                f"--device cuda requested but onnxruntime runs on the CPU: {cuda_unavailable_reason(ort)}"
-            )
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = {k[len(META_PREFIX) :]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
-        if "style_names" not in self.metadata:
-            raise RunnerError(f"{self.path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
-        self.style_names: list[str] = json.loads(self.metadata["style_names"])
+        self.device = _active_device(self.providers, device)
+        self.metadata = graph_metadata(self.session)
+        self.style_names: list[str] = _style_names(self.metadata, self.path)
         self.input_names = [i.name for i in self.session.get_inputs()]
-        # The tiled variant (contract.py) runs only through run_tiled, for any image size;
-        # the masks variant takes per-pixel blends [N, S, h, w].
+        self.capabilities, self._sibling_path = self._capabilities()
+        self._sibling: StyleRunner | None = None
+        if warmup and not self.capabilities.tiles_only:
+            self._warmup()
+
+    def _capabilities(self) -> tuple[Capabilities, Path | None]:
+        """What the graph can do (contract.py), and its tiled sibling's path if it has one:
+        the tiled variant runs only through run_tiled, for any image size; the masks
+        variant takes per-pixel blends [N, S, h, w]; a baked graph has no weights input."""
         tiled = self.metadata.get("variant") == VARIANT_TILED
         baked, masks = INPUT_WEIGHTS not in self.input_names, self.metadata.get("variant") == VARIANT_MASKS
         sibling = tiled_sibling_path(self.path)
-        self._sibling_path = sibling if not (tiled or baked or masks) and sibling.is_file() else None
-        self._sibling: StyleRunner | None = None
-        self.capabilities = Capabilities(
-            baked=baked, masks=masks, tiles=tiled or self._sibling_path is not None, tiles_only=tiled
-        )
-        if warmup and not tiled:
-            self._warmup()
+        sibling_path = sibling if not (tiled or baked or masks) and sibling.is_file() else None
+        return Capabilities(baked, masks, tiled or sibling_path is not None, tiled), sibling_path
 
-    def _make_session(self, providers: list, arena: bool):
-        import onnxruntime as ort
-
-        if self.runtime == "openvino":
-            from cin_style.infer.openvino_session import OpenVinoSession
-
-            return OpenVinoSession(self.path, self._threads)
+    def _open_session(self, providers: list, arena: bool):
         try:
-            return ort.InferenceSession(
-                str(self.path), session_options(self._threads, arena=arena), providers=providers
-            )
+            return graph_session(self.path, self.runtime, threads=self._threads, providers=providers, arena=arena)
         except Exception as exc:
-            raise RunnerError(f"{self.path}: onnxruntime cannot load it ({first_line(exc)[:200]})") from None
+            raise RunnerError(f"{self.path}: {self.runtime} cannot load it ({first_line(exc)[:200]})") from None
 
     def _session_for(self, pixels: int | None):
         """The CPU arena makes a run faster (buffers are reused instead of being
@@ -231,7 +209,7 @@ class StyleRunner:
         if self.device == "cuda" or self.runtime != "onnxruntime" or whole:
             return self.session
         if self._lean_session is None:
-            self._lean_session = self._make_session(["CPUExecutionProvider"], arena=False)
+            self._lean_session = self._open_session(["CPUExecutionProvider"], arena=False)
         return self._lean_session
 
     def _warmup(self) -> None:
@@ -250,23 +228,32 @@ class StyleRunner:
         return weights
 
     def run_tiled(
-        self, image: np.ndarray, weights: np.ndarray, *, tile: int | None = None, finish=None, progress=None
+        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None
     ) -> np.ndarray:
-        """uint8 [H, W, 3] + one blend [S] → uint8 [H, W, 3] in tiles, in bounded memory,
-        as the untiled network gives it (infer/tiles.py); needs the tiled variant."""
-        from cin_style.infer.tiles import DEFAULT_TILE, stylize_tiled
+        """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory, as the
+        untiled network gives them (infer/tiles.py); needs the tiled variant or a sibling."""
+        from cin_style.infer.tiles import stylize_tiled_each
 
         if not self.capabilities.tiles:
             raise RunnerError(
                 f"{self.path} is not the tiled variant and has no tiled sibling "
-                f"({tiled_sibling_path(self.path).name}); `cin-style export MODEL -o {self.path.name}` writes both"
+                f"({tiled_sibling_path(self.path).name}); export the model again: that writes both"
             )
+        batch, rows, single = image_batch(images, weights)
+        rows = weight_matrix(rows, self.style_names, len(batch), normalize=False)
         if not self.capabilities.tiles_only:
-            return self._tiled_sibling().run_tiled(image, weights, tile=tile, finish=finish, progress=progress)
-        backend = OrtTileBackend(
-            self._session_for(None), np.asarray(weights, np.float32), int(self.metadata["residual_convs"])
+            out = self._tiled_sibling().run_tiled(batch, rows, tile=tile, finish=finish, progress=progress)
+            return out[0] if single else out
+        convs = int(self.metadata["residual_convs"])
+        out = stylize_tiled_each(
+            lambda row: OrtTileBackend(self._session_for(None), row, convs),
+            batch,
+            rows,
+            tile=tile,
+            finish=finish,
+            progress=progress,
         )
-        return stylize_tiled(backend, image, tile=tile or DEFAULT_TILE, finish=finish, progress=progress)
+        return out[0] if single else out
 
     def _tiled_sibling(self) -> StyleRunner:
         if self._sibling is None:
@@ -280,7 +267,7 @@ class StyleRunner:
             ):
                 raise RunnerError(
                     f"{self._sibling_path} is not the tiled variant of {self.path.name} (other styles or "
-                    f"weights); export them together with `cin-style export MODEL -o {self.path.name}`"
+                    f"weights); export the model again: that writes both together"
                 )
             self._sibling = sibling
         return self._sibling
@@ -297,43 +284,36 @@ class StyleRunner:
         pixels = images.shape[0] * images.shape[2] * images.shape[3]
         return self._session_for(pixels).run([OUTPUT], feeds)[0]
 
-    def run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """float32 [N, H, W, 3] in [0, 1] + [N, S] weights → [N, H, W, 3].
-
-        For a baked graph ``weights`` is ignored (its blend is fixed).
-        """
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or images.shape[3] != 3:
-            raise RunnerError(f"images must be [N, H, W, 3], got {list(images.shape)}")
-        if min(images.shape[1:3]) < MIN_SIDE:
+    def run(self, images: np.ndarray, weights) -> np.ndarray:
+        """Images + blends (``image_batch``: uint8, or float in [0, 1]) → float32 in [0, 1],
+        one image or a batch as given.  For a baked graph ``weights`` is ignored."""
+        batch, rows, single = image_batch(images, weights)
+        batch = unit_float(batch)
+        if batch.ndim != 4 or batch.shape[3] != 3:
+            raise RunnerError(f"images must be [N, H, W, 3] or [H, W, 3], got {list(np.shape(images))}")
+        if min(batch.shape[1:3]) < MIN_SIDE:
             raise RunnerError(
-                f"images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {images.shape[2]}x{images.shape[1]}"
+                f"images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {batch.shape[2]}x{batch.shape[1]}"
             )
-        if not np.all(np.isfinite(images)):
+        if not np.all(np.isfinite(batch)):
             raise RunnerError("input image contains NaN or infinite values")
-        if np.ndim(weights) == 4:  # per-pixel blends [N, S, h, w] (masks variant)
-            weights = np.asarray(weights, np.float32)
-            if weights.shape[:2] != (images.shape[0], len(self.style_names)) or not np.isfinite(weights).all():
+        if np.ndim(rows) == 4:  # per-pixel blends [N, S, h, w] (masks variant)
+            rows = np.asarray(rows, np.float32)
+            if rows.shape[:2] != (batch.shape[0], len(self.style_names)) or not np.isfinite(rows).all():
                 raise RunnerError(
-                    f"per-pixel blends must be finite [{images.shape[0]}, "
-                    f"{len(self.style_names)}, h, w], got {list(weights.shape)}"
+                    f"per-pixel blends must be finite [{batch.shape[0]}, "
+                    f"{len(self.style_names)}, h, w], got {list(rows.shape)}"
                 )
         else:
-            weights = weight_matrix(weights, self.style_names, images.shape[0], normalize=False)
-        return chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(images, 0, 1)), weights))
+            rows = weight_matrix(rows, self.style_names, batch.shape[0], normalize=False)
+        out = chw_to_hwc(self.run_nchw(hwc_to_chw(np.clip(batch, 0, 1)), rows))
+        return out[0] if single else out
 
-    def stylize(self, images, weights, *, normalize: bool = True, batch_size: int = 8, style_scale: float = 1.0):
-        """Stylize PIL images or uint8/float [H, W, 3] arrays with one blend (see
-        ``cin_style.infer.stylizer.stylize_images``)."""
-        return stylize_images(
-            self, images, weights, normalize=normalize, batch_size=batch_size, style_scale=style_scale
-        )
+    def stylize(self, images, weights, **options):
+        """Stylize PIL images or uint8/float [H, W, 3] arrays (``cin_style.stylize``)."""
+        from cin_style.infer.pipeline import stylize_images
 
-
-def available_devices() -> Sequence[str]:
-    import onnxruntime as ort
-
-    return ["cuda", "cpu"] if "CUDAExecutionProvider" in ort.get_available_providers() else ["cpu"]
+        return stylize_images(self, images, weights, **options)
 
 
 class OrtTileBackend:

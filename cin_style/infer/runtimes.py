@@ -2,7 +2,7 @@
 ONNX Runtime's ORT format, or plain ONNX) as one function ``run(image, weights)``, with the
 image [N,3,H,W] float32 in [0,1] and the weights [N,S], returning the stylized batch.
 
-This is what export's parity checks and ``bench --runtimes`` drive; ``StyleRunner`` stays
+This is what export's parity checks and ``bench runtimes`` drive; ``StyleRunner`` stays
 the way to stylize photos.  Each runtime's package comes with its own extra (``openvino``,
 ``tflite``); onnxruntime is in every install.  Torch-free.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,15 @@ from cin_style.errors import UsageError
 from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS
 
 RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-# Which runtime opens which file, by its suffix.
-RUNTIME_OF_SUFFIX = {".onnx": "onnxruntime", ".ort": "onnxruntime", ".xml": "openvino", ".tflite": "litert"}
+# Every runtime here, with the files it opens by suffix (the first to list a suffix opens it
+# by default).  onnxruntime is in every install; the others come with their extras.
+RUNTIMES = {"onnxruntime": (".onnx", ".ort"), "openvino": (".xml", ".onnx"), "litert": (".tflite",)}
+DEFAULT_RUNTIME = "onnxruntime"
+# The runtimes that stylize photos (`stylize`/`video --runtime`): those that run .onnx graphs,
+# every variant (tiled, masks, baked) included.
+GRAPH_RUNTIMES = tuple(name for name, suffixes in RUNTIMES.items() if ".onnx" in suffixes)
+# Which runtime opens a file by default: the first that lists its suffix.
+RUNTIME_OF_SUFFIX = {suffix: name for name, suffixes in reversed(RUNTIMES.items()) for suffix in suffixes}
 LITERT_METADATA_NAME = "cin_style"  # the TFLite metadata entry holding the graph's facts (JSON)
 
 
@@ -32,6 +39,50 @@ def runtime_of(path: str | os.PathLike) -> str:
     return RUNTIME_OF_SUFFIX[suffix]
 
 
+def session_options(threads: int | None = None, *, arena: bool = True, optimize: bool = True):
+    """onnxruntime session options as every cin-style session uses them: quiet logs, all
+    graph optimisations (none with ``optimize=False``: the graph's own nodes stay
+    observable), ``threads`` intra-op threads (None: onnxruntime's choice)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
+    options.enable_cpu_mem_arena = arena
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+def cpu_session(graph: str | os.PathLike | bytes, threads: int | None = None, **options):
+    """An onnxruntime CPU session of a graph file or serialized bytes (``session_options``)."""
+    import onnxruntime as ort
+
+    source = graph if isinstance(graph, bytes) else str(graph)
+    return ort.InferenceSession(source, session_options(threads, **options), providers=["CPUExecutionProvider"])
+
+
+def graph_session(
+    path: Path, runtime: str, *, threads: int | None = None, providers: Sequence = (), arena: bool = True
+):
+    """A session over an .onnx graph in ``runtime`` (one of GRAPH_RUNTIMES): onnxruntime's
+    ``InferenceSession`` with ``providers`` (default: the CPU), or an ``OpenVinoSession``
+    (the same interface) on the CPU."""
+    if runtime not in GRAPH_RUNTIMES:
+        raise UsageError(f"runtime must be one of {', '.join(GRAPH_RUNTIMES)}, got {runtime!r}", parameter="runtime")
+    if runtime == "openvino":
+        from cin_style.infer.openvino_session import OpenVinoSession
+
+        return OpenVinoSession(path, threads)
+    import onnxruntime as ort
+
+    return ort.InferenceSession(
+        str(path), session_options(threads, arena=arena), providers=list(providers) or ["CPUExecutionProvider"]
+    )
+
+
 def open_converted(
     path: str | os.PathLike, threads: int | None = None, runtime: str | None = None, precision: str | None = "f32"
 ) -> RunFn:
@@ -40,22 +91,12 @@ def open_converted(
     (f32; bf16 where the CPU has it; None: OpenVINO's own choice)."""
     runtime = runtime or runtime_of(path)
     if runtime == "openvino":
-        return _open_openvino(Path(path), threads, precision)
+        from cin_style.infer.openvino_session import OpenVinoSession
+
+        return _session_run(OpenVinoSession(Path(path), threads, precision))
     if runtime == "litert":
         return _open_litert(Path(path), threads)
-    return _open_onnxruntime(Path(path), threads)
-
-
-def _open_onnxruntime(path: Path, threads: int | None) -> RunFn:
-    from cin_style.infer.onnx_runner import cpu_session
-
-    return _session_run(cpu_session(path, threads))
-
-
-def _open_openvino(path: Path, threads: int | None, precision: str | None) -> RunFn:
-    from cin_style.infer.openvino_session import OpenVinoSession
-
-    return _session_run(OpenVinoSession(path, threads, precision))
+    return _session_run(cpu_session(Path(path), threads))
 
 
 def _session_run(session) -> RunFn:

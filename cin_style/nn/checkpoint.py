@@ -192,7 +192,7 @@ def export_checkpoint(
     Returns the parity numbers and the style names."""
     import math
 
-    from cin_style.io.image import HALF_PRECISION_MIN_PSNR, output_parity
+    from cin_style.io.image import MIN_PSNR_DB, output_parity
 
     data = load_checkpoint(source)
     reference, _ = model_from_checkpoint(data, str(source))
@@ -212,10 +212,10 @@ def export_checkpoint(
                 f"{precision} weights give non-finite outputs (values beyond the format's range?); keep fp32"
             )
         worst_diff, worst_psnr = max(worst_diff, parity[0]), min(worst_psnr, parity[1])
-    if worst_psnr < HALF_PRECISION_MIN_PSNR:
+    floor = MIN_PSNR_DB["fp16"]
+    if worst_psnr < floor:
         raise CheckpointError(
-            f"{precision} weights change the output too much: PSNR "
-            f"{worst_psnr:.1f} dB < {HALF_PRECISION_MIN_PSNR} dB; keep fp32"
+            f"{precision} weights change the output too much: PSNR {worst_psnr:.1f} dB < {floor} dB; keep fp32"
         )
     atomic_torch_save(slim, out, keep_previous=False)
     return {
