@@ -60,11 +60,9 @@ class ApiSettings:
 
     def graph_path(self) -> Path:
         """The graph to serve: a bundled model's .onnx by name, else the file given."""
-        from cin_style.assets.bundled import BUNDLED_MODELS, bundled_graph
+        from cin_style.assets.bundled import resolve_model
 
-        if self.model is None or (self.model in BUNDLED_MODELS and not Path(self.model).exists()):
-            return bundled_graph(self.model or "reference")
-        path = Path(self.model)
+        path = resolve_model(self.model, graph=True)
         if path.suffix.lower() != ".onnx":
             raise ConfigError(f"{path}: the API serves .onnx graphs or a bundled model's name")
         return path

@@ -67,11 +67,9 @@ class BatchSummary:
 
 
 def graph_of(model: str | None) -> Path:
-    from cin_style.assets.bundled import BUNDLED_MODELS, bundled_graph
+    from cin_style.assets.bundled import resolve_model
 
-    if model is None or (model in BUNDLED_MODELS and not Path(model).exists()):
-        return bundled_graph(model or "reference")
-    path = Path(model)
+    path = resolve_model(model, graph=True)
     if path.suffix.lower() != ".onnx":
         raise UsageError(f"{path}: batch runs .onnx graphs (torch-free); `cin-style export {path} -o model.onnx`")
     if not path.is_file():
@@ -80,7 +78,8 @@ def graph_of(model: str | None) -> Path:
 
 
 def run_batch(job: BatchJob, show_progress: bool = True) -> BatchSummary:
-    from cin_style.infer.onnx_runner import StyleRunner, tiled_sibling_path
+    from cin_style.infer.contract import tiled_sibling_path
+    from cin_style.infer.onnx_runner import StyleRunner
     from cin_style.infer.stylizer import blend_for
     from cin_style.io.atomic import refuse_overwriting_inputs, remove_stale_temps_under
     from cin_style.progress import progress

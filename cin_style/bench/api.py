@@ -1,4 +1,4 @@
-"""`cin-style bench --api`: the HTTP service under load, with and without dynamic
+"""`cin-style bench api`: the HTTP service under load, with and without dynamic
 batching, beside the runner called directly in one process (the ceiling: no HTTP, no
 decoding or encoding).  Each server is a real `cin-style api` subprocess on a loopback
 port; the clients are threads here.  Numbers only."""
@@ -84,11 +84,11 @@ def run_api_bench(
 ) -> dict:
     from PIL import Image
 
-    from cin_style.assets.bundled import BUNDLED_MODELS, bundled_graph, bundled_samples
+    from cin_style.assets.bundled import bundled_samples, resolve_model
     from cin_style.infer.onnx_runner import StyleRunner
     from cin_style.io.image import fit_long_side
 
-    graph = bundled_graph(str(model or "lite")) if model is None or str(model) in BUNDLED_MODELS else Path(model)
+    graph = resolve_model(model or "lite", graph=True)
     photo = fit_long_side(Image.open(sorted(bundled_samples().glob("*.jpg"))[0]).convert("RGB"), side)
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=90)

@@ -1,4 +1,4 @@
-"""`cin-style bench --memory`: peak resident memory of `cin-style stylize` end to end
+"""`cin-style bench memory`: peak resident memory of `cin-style stylize` end to end
 (decode, network, encode), each case in a fresh process, against the README's cap.
 
 Cases: an 8K photo mosaic (7680x4320, bench/big.py's), the same at --style-scale 2, and a
@@ -63,12 +63,11 @@ CASES = {
 def run_memory_bench(model: str | Path | None = None, cases=tuple(CASES)) -> dict:
     """``model``: a bundled name or .pt file with a .onnx graph beside it (default: the
     bundled reference model, whose graph ships with its tiled sibling)."""
-    from cin_style.assets.bundled import BUNDLED_MODELS, bundled_graph, resolve_model
+    from cin_style.assets.bundled import resolve_model
     from cin_style.errors import UsageError
 
     checkpoint = resolve_model(model)
-    named = model is None or str(model) in BUNDLED_MODELS
-    graph = bundled_graph(str(model or "reference")) if named else checkpoint.with_suffix(".onnx")
+    graph = checkpoint.with_suffix(".onnx")  # a bundled model's graph sits beside its checkpoint too
     if checkpoint.suffix != ".pt" or not graph.is_file():
         raise UsageError(f"--memory measures a .pt model and its .onnx graph beside it; {graph} is missing")
     rows = []

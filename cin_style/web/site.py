@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cin_style.assets.bundled import bundled_graph, models_folder, names_bundled_model
+from cin_style.assets.bundled import bundled_graph, models_folder, names_bundled_model, resolve_model
 from cin_style.errors import CinStyleError, UsageError
 from cin_style.io.atomic import atomic_folder
 
@@ -110,11 +110,11 @@ def _graph_source(model: str | os.PathLike | None) -> tuple[Path, str]:
     if model is None or names_bundled_model(str(model)):
         # The page's default is the lite model: the browser runs it several times faster.
         name = "lite" if model is None and bundled_graph("lite").is_file() else str(model or "reference")
-        source = bundled_graph(name)
+        source = resolve_model(name, graph=True)
         if not source.is_file():
             raise SiteError(f"this installation has no bundled graph ({source}); pass a MODEL file")
         return source, f"{name} model"
-    source = Path(model)
+    source = resolve_model(model)
     if not source.is_file():
         raise SiteError(f"{source}: no such file")
     if source.suffix.lower() not in (".onnx", ".pt"):
