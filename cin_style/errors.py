@@ -14,7 +14,15 @@ class CinStyleError(Exception):
 
 
 class UsageError(CinStyleError, ValueError):
-    """Options that do not go together (the CLI exits 2, as for any usage error)."""
+    """Options that do not go together (the CLI exits 2, as for any usage error).
+
+    ``parameter``: the library parameter it is about (``style``, ``tile``, ...); the
+    message names no command-line option, so the CLI and the service each name that
+    parameter in their own words."""
+
+    def __init__(self, message: str = "", parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class ConfigError(CinStyleError, ValueError):

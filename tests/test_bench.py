@@ -183,3 +183,24 @@ def test_bench_options_are_checked_before_any_work():
                             ({"mode": "nope"}, "unknown benchmark")):
         with pytest.raises(UsageError, match=message):
             run(**kwargs)
+
+
+def test_bench_is_a_group_of_subcommands_and_the_old_flags_still_work():
+    from click.testing import CliRunner
+
+    from cin_style.cli.bench import LEGACY_MODE_FLAGS
+    from cin_style.cli.main import cli
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["bench", "--help"])
+    assert listed.exit_code == 0
+    assert all(f"  {mode} " in listed.output for mode in ("infer", *LEGACY_MODE_FLAGS.values()))
+    own = runner.invoke(cli, ["bench", "train", "--help"])
+    assert own.exit_code == 0 and "--steps" in own.output and "--sizes" not in own.output
+    for flag, mode in LEGACY_MODE_FLAGS.items():  # the old spelling reaches the same subcommand
+        old = runner.invoke(cli, ["bench", flag, "--help"])
+        assert old.exit_code == 0 and f"bench {mode} [OPTIONS]" in old.output, (flag, old.output)
+    both = runner.invoke(cli, ["bench", "--train", "--big"])
+    assert both.exit_code == 2 and "choose one benchmark" in both.output
+    wrong = runner.invoke(cli, ["bench", "big", "--steps", "3"])  # an option of another benchmark
+    assert wrong.exit_code == 2 and "--steps" in wrong.output

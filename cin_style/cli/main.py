@@ -20,6 +20,27 @@ from cin_style.progress import configure_logging
 
 # What a user can fix prints as one line; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CinStyleError, OSError)
+# A library parameter (UsageError.parameter) as the command line names it, and what to do.
+OPTION_OF_PARAMETER = {
+    "style": ("--style", "drop --style"),
+    "tile": (
+        "--tile",
+        "drop --tile, or `cin-style export MODEL -o NAME.onnx`: it writes the tiled sibling too "
+        "(`export --tiled` writes the tiled graph alone)",
+    ),
+    "masks": ("--style-mask", "use a .pt model or a graph from `cin-style export --masks`"),
+    "style_scale": ("--style-scale", None),
+    "runtime": ("--runtime", "`cin-style export MODEL -o NAME.onnx` first"),
+}
+
+
+def usage_message(exc: UsageError) -> str:
+    """A library usage error in the command line's words."""
+    option, advice = OPTION_OF_PARAMETER.get(exc.parameter or "", (None, None))
+    message = first_line(exc)
+    if option is None:
+        return message
+    return f"{option}: {message}" + (f"; {advice}" if advice else "")
 
 
 class CinGroup(click.Group):
@@ -46,7 +67,7 @@ class CinGroup(click.Group):
             if secondary_rank():
                 sys.exit(1)  # under torchrun rank 0 says it: every rank meets the same error
             if isinstance(exc, UsageError):
-                raise click.UsageError(first_line(exc)) from None
+                raise click.UsageError(usage_message(exc)) from None
             raise click.ClickException(first_line(exc)) from None
 
 

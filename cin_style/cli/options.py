@@ -9,7 +9,8 @@ import sys
 import click
 
 from cin_style.config import ClipConfig, LossConfig
-from cin_style.infer.onnx_runner import RUNTIMES
+from cin_style.infer.runtimes import DEFAULT_RUNTIME, GRAPH_RUNTIMES
+from cin_style.infer.scale import MAX_STYLE_SCALE
 from cin_style.progress import configure_logging
 
 CLIP_DEFAULTS = ClipConfig()
@@ -44,12 +45,12 @@ device_option = click.option(
 )
 runtime_option = click.option(
     "--runtime",
-    type=click.Choice(list(RUNTIMES)),
-    default="onnxruntime",
+    type=click.Choice(list(GRAPH_RUNTIMES)),
+    default=DEFAULT_RUNTIME,
     show_default=True,
     help="What runs an .onnx model (and a bundled model's graph): onnxruntime, or OpenVINO on "
     "the CPU (the openvino extra; it picks bf16 on CPUs that have it: several times faster "
-    "there, `cin-style bench --runtimes` shows by how much on yours).",
+    "there, `cin-style bench runtimes` shows by how much on yours).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 quiet_option = click.option(
@@ -192,9 +193,43 @@ def clip_for_styles(styles, clip_model, clip_weights, clip_pretrained) -> ClipCo
 
 style_scale_option = click.option(
     "--style-scale",
-    type=click.FloatRange(1, 16),
+    type=click.FloatRange(1, MAX_STYLE_SCALE),
     default=1.0,
     show_default=True,
-    help="Brush strokes this many times larger: the network runs on the photo shrunk by it, and a "
-    "guided filter brings the result back to full size with the photo's edges (1 = off).",
+    help="Brush strokes this many times larger: the network runs on the photo shrunk by it, and "
+    "joint bilateral upsampling brings the result back to full size along the photo's edges (1 = off).",
 )
+
+# The options every command that stylizes takes, declared here once.
+style_option = click.option(
+    "-s",
+    "--style",
+    "style_specs",
+    multiple=True,
+    metavar="NAME=W",
+    help="Style name or index with weight; repeat or comma-separate to blend (default: the first style).",
+)
+strength_option = click.option(
+    "--strength",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Mix with the photo: 1 = fully stylized, 0 = the photo.",
+)
+preserve_color_option = click.option(
+    "--preserve-color", is_flag=True, help="Keep the photo's colours; transfer only the style's luminance."
+)
+
+
+def max_pixels_option(default: int, what: str = "images", *, show_default: bool = False):
+    """--max-pixels: the bomb guard, read from each image's header before decoding.
+    ``default`` is the library's own (None is passed on unless shown)."""
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=default if show_default else None,
+        show_default=show_default,
+        metavar="N",
+        help=f"Refuse {what} larger than this many pixels, from the header before decoding"
+        + ("." if show_default else f" [default: {default:,}]."),
+    )

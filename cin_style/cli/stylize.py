@@ -6,7 +6,19 @@ import json
 
 import click
 
-from cin_style.cli.options import device_option, json_option, quiet_option, runtime_option, style_scale_option
+from cin_style.cli.options import (
+    device_option,
+    json_option,
+    max_pixels_option,
+    preserve_color_option,
+    quiet_option,
+    runtime_option,
+    strength_option,
+    style_option,
+    style_scale_option,
+)
+from cin_style.infer.tiles import ALIGN, AUTO_TILE_PIXELS, DEFAULT_TILE
+from cin_style.io.image import DEFAULT_MAX_PIXELS
 
 
 @click.command()
@@ -40,14 +52,7 @@ def styles(model, as_json):
 @click.option(
     "-o", "--output", required=True, type=click.Path(), help="Output file (one input, .png/.jpg/.webp) or folder."
 )
-@click.option(
-    "-s",
-    "--style",
-    "style_specs",
-    multiple=True,
-    metavar="NAME=W",
-    help="Style name or index with weight; repeat or comma-separate to blend (default: the first style).",
-)
+@style_option
 @click.option("--no-normalize", is_flag=True, help="Use weights as given instead of scaling them to sum 1.")
 @click.option(
     "--format",
@@ -57,26 +62,19 @@ def styles(model, as_json):
     show_default=True,
     help="File type when writing into a folder.",
 )
-@click.option(
-    "--strength",
-    type=click.FloatRange(0, 1),
-    default=1.0,
-    show_default=True,
-    help="Mix with the photo: 1 = fully stylized, 0 = the photo.",
-)
-@click.option("--preserve-color", is_flag=True, help="Keep the photo's colours; transfer only the style's luminance.")
+@strength_option
+@preserve_color_option
 @click.option("--max-size", type=int, default=None, help="Downscale inputs so the long side fits (px).")
-@click.option(
-    "--max-pixels", type=int, default=None, help="Refuse inputs larger than this many pixels (default 64M; bomb guard)."
-)
+@max_pixels_option(DEFAULT_MAX_PIXELS)
 @click.option(
     "--tile",
     type=click.IntRange(min=64),
     default=None,
     metavar="SIZE",
-    help="Stylize in SIZE-px tiles (a multiple of 4) in bounded memory, seamless: instance-"
-    "norm statistics come from the whole image.  A .pt model tiles images above "
-    "2048x2048 pixels by itself (tiles of 512); an .onnx graph needs `export --tiled`.",
+    help=f"Stylize in SIZE-px tiles (a multiple of {ALIGN}) in bounded memory, seamless: instance-"
+    f"norm statistics come from the whole image.  Images above {AUTO_TILE_PIXELS / 1e6:.1f} MP go in "
+    f"tiles of {DEFAULT_TILE} by themselves: a .pt model always can, an .onnx graph through its tiled "
+    f"sibling NAME.tiled.onnx, which `export` writes beside it (the bundled models ship with theirs).",
 )
 @click.option(
     "--style-mask",
@@ -134,8 +132,8 @@ def stylize(
 
     if max_size is not None and max_size < MIN_SIDE:
         raise click.BadParameter(f"--max-size must be at least {MIN_SIDE}")
-    if tile is not None and tile % 4:
-        raise click.BadParameter(f"--tile must be a multiple of 4, got {tile}")
+    if tile is not None and tile % ALIGN:
+        raise click.BadParameter(f"--tile must be a multiple of {ALIGN}, got {tile}")
     from cin_style.blend.masks import parse_mask_specs
 
     masks = parse_mask_specs(mask_specs)
@@ -174,6 +172,8 @@ def stylize(
                         "strength": strength,
                         "preserve_color": preserve_color,
                         "device": stylizer.device,
+                        "model": str(stylizer.path),
+                        "runtime": stylizer.runtime,
                         "seconds": done.seconds,
                     }
                 )

@@ -133,7 +133,7 @@ TRAIN_DEFAULTS = TrainConfig()
     default=TRAIN_DEFAULTS.precision,
     show_default=True,
     help="bf16 autocast (Grams, norms and losses stay fp32); auto = bf16 on CUDA, fp32 on "
-    "the CPU. CPUs with AVX512-BF16/AMX train faster in bf16 (measure it: bench --train).",
+    "the CPU. CPUs with AVX512-BF16/AMX train faster in bf16 (measure it: bench train).",
 )
 @click.option(
     "--stability-weight",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from cin_style.cli.options import device_option, quiet_option, runtime_option, style_scale_option
+from cin_style.cli.options import (
+    device_option,
+    max_pixels_option,
+    preserve_color_option,
+    quiet_option,
+    runtime_option,
+    strength_option,
+    style_option,
+    style_scale_option,
+)
+from cin_style.video.stylize import DEFAULT_MAX_VIDEO_PIXELS
 
 
 @click.command()
@@ -23,21 +33,9 @@ from cin_style.cli.options import device_option, quiet_option, runtime_option, s
     default=None,
     help="Write PNG frames into this folder instead of a video.",
 )
-@click.option(
-    "--style",
-    "style_specs",
-    multiple=True,
-    metavar="NAME[=W]",
-    help="Style name or index with weight; repeat or comma-separate to blend.",
-)
-@click.option(
-    "--strength",
-    type=click.FloatRange(0, 1),
-    default=1.0,
-    show_default=True,
-    help="Mix with the input: 1 = fully stylized, 0 = the input.",
-)
-@click.option("--preserve-color", is_flag=True, help="Keep the input's colours.")
+@style_option
+@strength_option
+@preserve_color_option
 @click.option(
     "--consistency",
     type=click.Choice(["flow", "none"]),
@@ -69,9 +67,7 @@ from cin_style.cli.options import device_option, quiet_option, runtime_option, s
     default=None,
     help="Scale frames down so the long side fits (px); the video is written at that size.",
 )
-@click.option(
-    "--max-pixels", type=int, default=None, help="Refuse frames larger than this many pixels [default: 4096x2160]."
-)
+@max_pixels_option(DEFAULT_MAX_VIDEO_PIXELS, "frames")
 @device_option
 @runtime_option
 @style_scale_option
