@@ -285,6 +285,23 @@ def test_a_large_image_goes_in_tiles_as_stylize_does(graph, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_phone_sized_upload_to_the_bundled_model_runs_in_tiles(tmp_path):
+    """The service as a clone ships it: the bundled lite graph and its tiled sibling take a
+    3000x2250 photo (above the one-piece limit) and answer what `stylize` writes."""
+    from cin_style.assets.bundled import bundled_graph
+
+    photo = textured(2250, 3000, seed=8, noise=10)
+    expected = stylize_cli(bundled_graph("lite"), photo, tmp_path, "--style", "poppies")
+    server = Server(Path("lite"))
+    try:
+        status, headers, body = server.post_raw(png(photo), "?style=poppies")
+        assert status == 200, body[:300]
+        assert headers["x-image-size"] == "3000x2250" and np.array_equal(decoded(body), expected)
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 def test_load_2000_requests_at_32_clients_no_5xx(graph):
     """Mixed sizes, 1 request in 20 bad: no 5xx, latency and peak memory printed."""
     server = Server(graph)

@@ -22,13 +22,22 @@ import numpy as np
 from cin_style import __version__
 from cin_style.api.batcher import Batcher, Job, QueueFull
 from cin_style.api.metrics import Metrics
-from cin_style.api.params import OPTION_NAMES, OUTPUT_FORMATS, ApiError, StylizeOptions, parse_options
+from cin_style.api.params import (
+    OPTION_NAMES,
+    OUTPUT_FORMATS,
+    ApiError,
+    StylizeOptions,
+    StylizeParams,
+    merge_options,
+    resolve_options,
+    validation_error,
+)
 from cin_style.api.settings import SETTINGS_ENV, ApiSettings
-from cin_style.errors import ConfigError
+from cin_style.errors import CinStyleError
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import StyleRunner
-from cin_style.infer.scale import small_size
+from cin_style.infer.pipeline import WHOLE, Pipeline
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
 
 ROUTES = ("/v1/stylize", "/v1/styles", "/healthz", "/readyz", "/metrics")
@@ -152,9 +161,8 @@ def create_app(settings: ApiSettings | None = None):
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
+        error = validation_error(exc.errors())
+        return error_response(error.status, error.message)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
@@ -226,25 +234,14 @@ def create_app(settings: ApiSettings | None = None):
         responses={200: {"content": {media: {} for _, media in OUTPUT_FORMATS.values()}}},
         openapi_extra=body_doc,
     )
-    async def stylize(
-        request: Request,
-        style: Annotated[
-            list[str] | None, Query(description='a style name or index, or a blend "a=0.7,b=0.3"; may repeat')
-        ] = None,
-        strength: Annotated[str | None, Query(description="0..1, the mix with the photo (default 1)")] = None,
-        preserve_color: Annotated[str | None, Query(description="keep the photo's colours (true/false)")] = None,
-        format: Annotated[str | None, Query(description="png (default), jpeg or webp")] = None,
-        max_side: Annotated[str | None, Query(description="scale the photo down to this long side first")] = None,
-        quality: Annotated[str | None, Query(description="JPEG/WebP quality 1..100 (default 95)")] = None,
-        style_scale: Annotated[str | None, Query(description="1..16: brush strokes that many times larger")] = None,
-    ):
-        # The declared parameters document the API; parse_options reads the query itself, strictly.
+    async def stylize(request: Request, params: Annotated[StylizeParams, Query()]):
         runner = _ready(service)
         data, json_options, fields = await _read_body(request)
-        options = parse_options([*request.query_params.multi_items(), *fields], json_options, runner)
-        image, tiled = await run_in_threadpool(_decode, data, options, settings, runner)
+        merged = merge_options(params, request.query_params.multi_items(), fields, json_options)
+        options = resolve_options(merged, runner)
+        image, route = await run_in_threadpool(_decode, data, options, settings, runner)
         finish = Finish(options.strength, options.preserve_color)
-        job = Job(image, options.weights, finish, tiled, options.style_scale)
+        job = Job(image, options.weights, finish, route, options.style_scale)
         try:
             future = service.batcher.submit(job)  # type: ignore[union-attr]
         except QueueFull as exc:
@@ -316,32 +313,25 @@ async def _read_body(request) -> tuple[bytes, dict | None, list[tuple[str, str]]
 
 
 def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: StyleRunner):
-    """The header's size against the limits first, then the decode: float32 for a batch,
-    uint8 for a tiled image."""
+    """The header's size against the limits and the image's route (infer/pipeline.py)
+    first, then the decode: float32 for a batch, uint8 for an image that runs alone."""
     try:
         size = fitted_size(*encoded_size(data, "image", settings.max_pixels), options.max_side)
     except ImageError as exc:
         raise ApiError(413 if "exceeds the limit" in str(exc) else 400, str(exc)) from None
     if min(size) < MIN_SIDE:
         raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
-    scaled = options.style_scale != 1.0  # decoded as uint8 and run alone (infer/scale.py)
-    if scaled:
-        try:
-            small_size(*size, options.style_scale)
-        except ConfigError as exc:
-            raise ApiError(422, f"image: {exc}") from None
-    tiled = not scaled and size[0] * size[1] > tiles.AUTO_TILE_PIXELS
-    if tiled and not runner.capabilities.tiles:
-        raise ApiError(
-            413,
-            f"image: {size[0]}x{size[1]} is above the {tiles.AUTO_TILE_PIXELS / 1e6:.1f} MP this model runs in one "
-            f"piece and it has no tiled sibling; send max_side or a smaller image",
-        )
     try:
-        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=tiled or scaled)
+        route = Pipeline(runner, style_scale=options.style_scale).route(size[1], size[0])
+    except ImageError as exc:  # too large for a graph that cannot tile
+        raise ApiError(413, f"image: {exc}; send max_side or a smaller image") from None
+    except CinStyleError as exc:
+        raise ApiError(422, f"image: {exc}") from None
+    try:
+        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=route != WHOLE)
     except ImageError as exc:
         raise ApiError(400, str(exc)) from None
-    return image, tiled
+    return image, route
 
 
 def _encode(result: np.ndarray, options: StylizeOptions) -> bytes:

@@ -1,6 +1,7 @@
-"""The options of a stylize request, parsed strictly: from query parameters (or form
-fields, strings) and an optional JSON object (typed).  Every problem is an
-``ApiError`` with an HTTP status and one line.  Torch-free."""
+"""The options of a stylize request: one pydantic model, ``StylizeParams``, that FastAPI
+validates the query with (and documents on /docs), and that validates the form fields and
+the JSON ``options`` object the same way.  Every problem is an ``ApiError`` with an HTTP
+status and one line: an unknown name is 400, a bad value 422.  Torch-free."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cin_style.blend.weights import format_blend, weight_matrix
 from cin_style.errors import CinStyleError
@@ -18,8 +20,9 @@ from cin_style.infer.stylizer import Stylizer, blend_for
 
 # format → (Pillow's name, media type)
 OUTPUT_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
-OPTION_NAMES = ("style", "strength", "preserve_color", "format", "max_side", "quality", "style_scale")
 MAX_SIDE_RANGE = (16, 65535)
+QUALITY_RANGE = (1, 100)
+_VALUE_ERROR = "Value error, "  # what pydantic puts before a validator's own message
 
 
 class ApiError(CinStyleError, ValueError):
@@ -30,8 +33,70 @@ class ApiError(CinStyleError, ValueError):
         self.status, self.message, self.headers = status, message, dict(headers or {})
 
 
+class StylizeParams(BaseModel):
+    """What a stylize request may ask for, from the query, form fields or JSON options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: list[str] | dict[str, float] | list[float] | None = Field(
+        None,
+        description='a style name or index, or a blend "a=0.7,b=0.3"; may repeat (JSON: also '
+        "an object of weights or a weight vector)",
+    )
+    strength: float = Field(1.0, description="0..1, the mix with the photo")
+    preserve_color: bool = Field(False, description="keep the photo's colours (true/false)")
+    format: str = Field("png", description=f"the output: {', '.join(OUTPUT_FORMATS)}")
+    max_side: int | None = Field(None, description="scale the photo down to this long side first (px)")
+    quality: int = Field(95, description=f"JPEG/WebP quality {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}")
+    style_scale: float = Field(1.0, description=f"1..{MAX_STYLE_SCALE:g}: brush strokes that many times larger")
+
+    @field_validator("style", mode="before")
+    @classmethod
+    def _one_spec_is_a_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("strength", mode="before")
+    @classmethod
+    def _strength(cls, value):
+        return _number(value, "strength", 0.0, 1.0)
+
+    @field_validator("preserve_color", mode="before")
+    @classmethod
+    def _preserve_color(cls, value):
+        return _flag(value, "preserve_color")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value):
+        fmt = str(value).lower()
+        fmt = "jpeg" if fmt == "jpg" else fmt
+        if fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {value!r}")
+        return fmt
+
+    @field_validator("max_side", mode="before")
+    @classmethod
+    def _max_side(cls, value):
+        return None if value is None else int(_number(value, "max_side", *MAX_SIDE_RANGE, whole=True))
+
+    @field_validator("quality", mode="before")
+    @classmethod
+    def _quality(cls, value):
+        return int(_number(value, "quality", *QUALITY_RANGE, whole=True))
+
+    @field_validator("style_scale", mode="before")
+    @classmethod
+    def _style_scale(cls, value):
+        return _number(value, "style_scale", 1.0, MAX_STYLE_SCALE)
+
+
+OPTION_NAMES = tuple(StylizeParams.model_fields)
+
+
 @dataclass(frozen=True)
 class StylizeOptions:
+    """A request's options with its blend resolved against the model."""
+
     weights: np.ndarray  # [S], normalised
     blend: str
     strength: float = 1.0
@@ -42,42 +107,57 @@ class StylizeOptions:
     style_scale: float = 1.0
 
 
-def parse_options(
-    query: Sequence[tuple[str, str]], json_options: Mapping[str, Any] | None, stylizer: Stylizer
-) -> StylizeOptions:
-    """Query pairs (``style`` may repeat) and a JSON object → options.  Unknown names are
-    400; values out of range, unknown styles and bad weights are 422."""
-    values: dict[str, Any] = {}
-    for name, value in query:
-        if name not in OPTION_NAMES:
-            raise ApiError(400, f"unknown parameter {name!r}; the parameters are {', '.join(OPTION_NAMES)}")
+def validation_error(errors: Sequence[Mapping[str, Any]], where: str = "parameter") -> ApiError:
+    """pydantic's errors → one ApiError: an unknown name is 400, a bad value 422."""
+    first = errors[0] if errors else {}
+    name = str(first.get("loc", ("?",))[-1])
+    if first.get("type") == "extra_forbidden":
+        return ApiError(400, f"unknown {where} {name!r}; the parameters are {', '.join(OPTION_NAMES)}")
+    message = str(first.get("msg", "invalid request"))
+    if message.startswith(_VALUE_ERROR):
+        return ApiError(422, message[len(_VALUE_ERROR) :])
+    return ApiError(422, f"{name}: {message}")
+
+
+def merge_options(
+    query: StylizeParams,
+    query_pairs: Sequence[tuple[str, str]],
+    form_fields: Sequence[tuple[str, str]],
+    json_options: Mapping[str, Any] | None,
+) -> StylizeParams:
+    """The query (validated by FastAPI), form fields and JSON options as one set of
+    params: a name given twice, or both as a parameter and in JSON, is 400."""
+    given: dict[str, Any] = {}
+    for name, value in [*query_pairs, *form_fields]:
         if name == "style":
-            values.setdefault("style", []).append(value)
-        elif name in values:
+            given.setdefault("style", []).append(value)
+        elif name in given:
             raise ApiError(400, f"parameter {name!r} given twice")
         else:
-            values[name] = value
-    for name, value in (json_options or {}).items():
-        if name not in OPTION_NAMES:
-            raise ApiError(400, f"unknown option {name!r} in the JSON options; they are {', '.join(OPTION_NAMES)}")
-        if name in values:
+            given[name] = value
+    for name in json_options or {}:
+        if name in given:
             raise ApiError(400, f"{name!r} given both as a parameter and in the JSON options")
-        values[name] = value
-    weights, blend = _weights(values.get("style"), stylizer)
-    fmt = str(values.get("format", "png")).lower()
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt not in OUTPUT_FORMATS:
-        raise ApiError(422, f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {values['format']!r}")
-    max_side = values.get("max_side")
+    if not form_fields and not json_options:
+        return query
+    try:
+        return StylizeParams.model_validate({**given, **(json_options or {})})
+    except ValidationError as exc:
+        raise validation_error(exc.errors(), "option" if json_options else "parameter") from None
+
+
+def resolve_options(params: StylizeParams, stylizer: Stylizer) -> StylizeOptions:
+    """The params with their style resolved to a normalised blend of the model's styles."""
+    weights, blend = _weights(params.style, stylizer)
     return StylizeOptions(
         weights=weights,
         blend=blend,
-        strength=_number(values.get("strength", 1.0), "strength", 0.0, 1.0),
-        preserve_color=_flag(values.get("preserve_color", False), "preserve_color"),
-        format=fmt,
-        max_side=None if max_side is None else int(_number(max_side, "max_side", *MAX_SIDE_RANGE, whole=True)),
-        quality=int(_number(values.get("quality", 95), "quality", 1, 100, whole=True)),
-        style_scale=_number(values.get("style_scale", 1.0), "style_scale", 1.0, MAX_STYLE_SCALE),
+        strength=params.strength,
+        preserve_color=params.preserve_color,
+        format=params.format,
+        max_side=params.max_side,
+        quality=params.quality,
+        style_scale=params.style_scale,
     )
 
 
@@ -87,32 +167,28 @@ def _weights(style: Any, stylizer: Stylizer) -> tuple[np.ndarray, str]:
     try:
         if style is None or (isinstance(style, list) and all(isinstance(s, str) for s in style)):
             return blend_for(stylizer, style or [])
-        if isinstance(style, str):
-            return blend_for(stylizer, [style])
         if stylizer.capabilities.baked:
             raise ApiError(422, f"{stylizer.path.name} has a baked blend; send no style")
-        if isinstance(style, (Mapping, list)) and not isinstance(style, bool):
-            row = weight_matrix(style, stylizer.style_names, 1)[0]
-            return row, format_blend(row, stylizer.style_names)
+        row = weight_matrix(style, stylizer.style_names, 1)[0]
+        return row, format_blend(row, stylizer.style_names)
     except CinStyleError as exc:
         if isinstance(exc, ApiError):
             raise
         raise ApiError(422, str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise ApiError(422, f"style: {exc}") from None
-    raise ApiError(422, f"style must be a spec string, a list of them, an object of weights or a vector, got {style!r}")
 
 
 def _number(value: Any, name: str, low: float, high: float, whole: bool = False) -> float:
     if isinstance(value, bool):
-        raise ApiError(422, f"{name} must be a number, got {value!r}")
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ApiError(422, f"{name} must be a number, got {value!r}") from None
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number) or not low <= number <= high or (whole and number != int(number)):
         kind = "a whole number" if whole else "a number"
-        raise ApiError(422, f"{name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
+        raise ValueError(f"{name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
     return number
 
 
@@ -124,4 +200,4 @@ def _flag(value: Any, name: str) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ApiError(422, f"{name} must be true or false, got {value!r}")
+    raise ValueError(f"{name} must be true or false, got {value!r}")

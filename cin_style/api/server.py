@@ -12,8 +12,8 @@ def check_installed() -> None:
     """Import the `serve` extra's packages now, so that a missing one is said (in one line,
     by the CLI) before anything else happens."""
     import fastapi  # noqa: F401
-    import multipart  # noqa: F401  (python-multipart)
     import prometheus_client  # noqa: F401
+    import python_multipart  # noqa: F401
     import uvicorn  # noqa: F401
 
 
