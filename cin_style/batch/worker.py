@@ -2,13 +2,13 @@
 the same code as `cin-style stylize` (so each result equals its output), outputs
 written atomically, and the batch's manifest rows as one part file at the end.
 
-Images go one at a time: on this 2-core CPU one call of 8 same-size 256² images took
-longer than 8 single calls (docs/batch.md), and one at a time needs no size grouping.
+Images go one at a time: on a CPU a call of several same-size images was no faster than
+as many single calls (docs/batch.md has the numbers), and one at a time needs no size
+grouping.
 A file that cannot be read or stylized is an error row, never a failed batch."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,9 +19,6 @@ import numpy as np
 from cin_style.batch.manifest import DONE, ERROR, write_part
 from cin_style.batch.store import Store, is_uri
 from cin_style.errors import CinStyleError, first_line
-
-# Tests set this to a folder: each actor writes its PID there (to be killed mid-run).
-PID_FOLDER_ENV = "CIN_STYLE_BATCH_PID_FOLDER"
 
 
 class StylizeActor:
@@ -54,9 +51,6 @@ class StylizeActor:
         self.strength, self.preserve_color, self.max_pixels = strength, preserve_color, max_pixels
         self.out_store, _ = Store.for_location(output_location)
         self.manifest_folder = manifest_folder
-        pid_folder = os.environ.get(PID_FOLDER_ENV)
-        if pid_folder:
-            Path(pid_folder, f"{os.getpid()}.pid").write_text(str(os.getpid()))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [self._one(str(source), str(target)) for source, target in zip(batch["input"], batch["output"])]
