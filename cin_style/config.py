@@ -202,7 +202,7 @@ class TrainConfig(_Stored):
     network: StyleNetConfig = field(default_factory=StyleNetConfig)
     # "bf16": autocast the network and the loss network to bfloat16 (statistics,
     # Grams and losses stay float32); "auto": bf16 on CUDA, fp32 on the CPU.
-    # CPUs with AVX512-BF16/AMX run a bf16 step faster: `cin-style bench --train` measures it.
+    # CPUs with AVX512-BF16/AMX run a bf16 step faster: `cin-style bench train` measures it.
     precision: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
     # Video stability (Gupta et al. 2017, ReCoNet): penalise the difference between the

@@ -1,5 +1,5 @@
 """The README's Deploy table: both bundled models to every target, with each file's size and
-its parity against onnxruntime (latency: `cin-style bench --runtimes`).  Writes JSON to
+its parity against onnxruntime (latency: `cin-style bench runtimes`).  Writes JSON to
 training/quality/deploy.json.  Usage: .venv/bin/python training/deploy_table.py [OUT_DIR]"""
 
 import json

@@ -1,7 +1,7 @@
 """Style scale, method 2 (issue 26), measured on one style: a γ/β row trained on the painting
 read at twice the model's style size (`cin-style add-style --style-size 512`), against
 method 1 (`--style-scale 2`, the network on the photo shrunk by 2) on the photos of
-`cin-style bench --style-scale`, scored the same way (style loss against the painting's
+`cin-style bench style-scale`, scored the same way (style loss against the painting's
 Grams at 512 px, content loss and SSIM at 512, SSIM at full size).
 
     cin-style add-style cin_style/assets/models/reference.pt \\

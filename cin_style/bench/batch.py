@@ -1,4 +1,4 @@
-"""`cin-style bench --batch`: images/s of `cin-style batch` (Ray Data, a local cluster)
+"""`cin-style bench batch`: images/s of `cin-style batch` (Ray Data, a local cluster)
 against `cin-style stylize` of the same folder, one process after the other in one run,
 and the per-image cost that the README's cluster estimate starts from.  Numbers only."""
 

@@ -1,4 +1,4 @@
-"""`cin-style bench --big`: peak memory and time for large images, tiled and untiled,
+"""`cin-style bench big`: peak memory and time for large images, tiled and untiled,
 PyTorch and onnxruntime, and how far tiles are from the untiled result.
 
 Every case runs in a fresh process (its peak resident set is its own: VmHWM);

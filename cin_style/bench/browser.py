@@ -1,4 +1,4 @@
-"""`cin-style bench --browser`: the page's graph in headless Chromium (onnxruntime-web,
+"""`cin-style bench browser`: the page's graph in headless Chromium (onnxruntime-web,
 wasm backend) against onnxruntime in Python on the same machine and graph.
 
 Both sides time exactly one session run on a textured square with a uniform blend:

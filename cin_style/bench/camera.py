@@ -1,4 +1,4 @@
-"""`cin-style bench --browser --camera`: the page's camera mode in headless Chromium with a
+"""`cin-style bench browser --camera`: the page's camera mode in headless Chromium with a
 fake camera (a still textured scene with sensor noise, from a .y4m file): sustained
 frames/s, ms per frame and the share of camera frames dropped, per model and processing
 size, and the flicker between successive outputs with and without smoothing.  Numbers

@@ -1,4 +1,4 @@
-"""``bench --runtimes``: the same bundled graph in every runtime that runs here, side by
+"""``bench runtimes``: the same bundled graph in every runtime that runs here, side by
 side in one run — onnxruntime (.onnx and its ORT format), OpenVINO (f32, and its default
 precision: bf16 on CPUs that have it), LiteRT (a .tflite per size: its shapes are fixed).
 Median latency at each size on the same threads, with the conv GFLOP/s it amounts to,

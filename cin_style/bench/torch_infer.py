@@ -1,4 +1,4 @@
-"""`cin-style bench --torch`: PyTorch inference throughput of the bundled models (or any
+"""`cin-style bench torch`: PyTorch inference throughput of the bundled models (or any
 ``.pt``), per size, precision and batch, on the GPU (or the CPU).  Numbers only."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`cin-style bench --train`: images/s of one training step, ours against
+"""`cin-style bench train`: images/s of one training step, ours against
 pytorch/examples' fast_neural_style step, in the same process and run.
 
 Ours is the real trainer step (``Trainer.train_step``: crop sampling, the

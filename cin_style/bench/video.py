@@ -1,4 +1,4 @@
-"""`cin-style bench --video`: flicker (warping error), style loss and speed of the
+"""`cin-style bench video`: flicker (warping error), style loss and speed of the
 video modes on synthetic clips with known camera motion.
 
 Clips are made from a still (a mosaic of the bundled sample photos at their own

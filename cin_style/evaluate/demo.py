@@ -1,5 +1,5 @@
 """`cin-style demo`: the bundled reference model on the sample photos, as a
-contact sheet of every style and a few blends (10-20 s on 2 CPU cores); with
+contact sheet of every style and a few blends (seconds on a CPU); with
 ``--train``, a short training run on eight bundled paintings instead — the
 whole pipeline on built-in defaults."""
 

@@ -5,7 +5,7 @@ look small.  At scale S the network runs on the photo shrunk by S (area average)
 its output comes back to full size by joint bilateral upsampling guided by the
 full-resolution photo's luminance: the network's own values, so the texture keeps its
 larger size, with transitions snapped to the photo's edges.  S = 1 is the network
-unchanged.  Two other upsamplers are kept for `cin-style bench --style-scale`: a fast
+unchanged.  Two other upsamplers are kept for `cin-style bench style-scale`: a fast
 guided filter (He and Sun 2015), which models the output as a local linear function of
 the photo's luminance and so trades the network's texture for the photo's (measured:
 closer to the photo, farther from the painting), and plain bilinear.

@@ -54,10 +54,8 @@ class ConditionalInstanceNorm2d(nn.Module):
         Each style's region is normalised with its own statistics (weighted by its
         map), then gets that style's γ/β: a region stylized as if on its own.  With
         one global statistic instead, the sky's normalisation would also see the
-        town.  Measured with the reference model on a half/half split, 64 px from the
-        boundary: 30.3 / 26.9 dB against each style's own output with regional
-        statistics, 24.6 / 23.7 dB with global ones (the two styles: 15 dB apart).
-        A constant map gives exactly the global blend.
+        town (docs/deploy.md measures how much closer each region stays to its
+        style's own output).  A constant map gives exactly the global blend.
         """
         x32 = x.float()
         maps = F.interpolate(maps.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)

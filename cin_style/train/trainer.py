@@ -61,7 +61,7 @@ class Trainer:
 
     ``objective`` is what training minimises; ``scorer`` is what validation reports
     (the perceptual loss, also when distilling, so student and teacher compare).
-    ``channels_last`` and ``prefetch`` default to on for CUDA (``bench --train`` sets them).
+    ``channels_last`` and ``prefetch`` default to on for CUDA (``bench train`` sets them).
     """
 
     def __init__(
@@ -82,7 +82,7 @@ class Trainer:
     ):
         self.model, self.style_names, self.config, self.device = model, style_names, config, device
         self.objective, self.scorer = objective, scorer
-        # NHWC feeds cuDNN's tensor-core kernels; on the CPU `bench --train` measures it.
+        # NHWC feeds cuDNN's tensor-core kernels; on the CPU `bench train` measures it.
         self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         if self.channels_last:
             for module in (model, scorer.loss_fn, teacher):

@@ -1,5 +1,5 @@
 """Headless Chromium driving the page (driver.mjs, through Node and puppeteer-core):
-shared by the browser tests and `cin-style bench --browser`.
+shared by the browser tests and `cin-style bench browser`.
 
 Nothing here is needed to write or serve a site; it needs Node.js, a Chromium
 and a node_modules folder holding puppeteer-core and onnxruntime-web

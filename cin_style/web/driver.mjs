@@ -1,5 +1,5 @@
 // Drives the cin-style page in headless Chromium with puppeteer-core, for the
-// browser tests and `cin-style bench --browser` (cin_style/web/browser.py).
+// browser tests and `cin-style bench browser` (cin_style/web/browser.py).
 // Usage: node driver.mjs JOB.json  — JOB: {chromium, node_modules, steps: [...]};
 // prints {"results": [...]} with one entry per step.
 import { createRequire } from 'node:module';

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check (issue 28), one prepared script for a lent GPU machine that can fetch nothing:
 #   1. the cuda tests (tests/test_cuda.py)
-#   2. bench --train on CUDA: bf16 + channels-last at batch 8 and 16, with and without
+#   2. bench train on CUDA: bf16 + channels-last at batch 8 and 16, with and without
 #      torch.compile, beside pytorch/examples' step on the same GPU
-#   3. bench --torch: PyTorch inference img/s of both bundled models, 256²/512²/1024²,
+#   3. bench torch: PyTorch inference img/s of both bundled models, 256²/512²/1024²,
 #      fp16/bf16, batch 1 and 8
 #   4. the reference recipe on the full network at 256-px crops for the minutes left
 #      (--max-seconds), checkpointing; the slim model, the training state (in parts under
@@ -61,8 +61,8 @@ print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.is_
 print(\"onnxruntime\", onnxruntime.__version__, onnxruntime.get_available_providers()); \
 print(\"numpy\", numpy.__version__)'"
 run cuda_tests "$py" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider -o addopts="" -rs
-run bench_train cs bench --train --device "$device" --peer "$carry/peers" "${bench_train[@]}" --json -q
-run bench_torch cs bench --torch --device "$device" "${bench_torch[@]}" --json -q
+run bench_train cs bench train --device "$device" --peer "$carry/peers" "${bench_train[@]}" --json -q
+run bench_torch cs bench torch --device "$device" "${bench_torch[@]}" --json -q
 
 left=$(( budget - ($(date +%s) - started) - reserve ))
 [ "$dry" = 1 ] && left=$(( left < 15 ? left : 15 ))

@@ -2,7 +2,7 @@
 // run locally with onnxruntime-web.  Plain ES module, no build step; `cin-style web`
 // writes site.json (the model's facts) and the import map that says where the
 // runtime comes from.  window.cinStyle is the hook the browser tests and
-// `cin-style bench --browser` drive.
+// `cin-style bench browser` drive.
 import {
   fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, preserveColor,
   rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,

@@ -111,7 +111,7 @@ export class Camera {
       let stylized = await this.stylize(planes, width, height);
       const smoothing = Number($('camera-smoothing').value);
       if (smoothing > 0 && this.previous?.length === stylized.length) {
-        // An exponential blend of outputs (measured in `cin-style bench --browser --camera`).
+        // An exponential blend of outputs (measured in `cin-style bench browser --camera`).
         for (let k = 0; k < stylized.length; k++) stylized[k] = smoothing * this.previous[k] + (1 - smoothing) * stylized[k];
       }
       this.previous = stylized;
