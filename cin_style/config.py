@@ -43,6 +43,15 @@ def _not_finite_nonnegative(config, *names: str) -> list[str]:
     return problems
 
 
+MAX_STYLES = 1024  # styles one network (and its graph's style_names) may hold
+STYLENET_BOUNDS = (
+    ("num_styles", 1, MAX_STYLES),
+    ("base_width", 1, 1024),
+    ("num_residual_blocks", 0, 64),
+    ("outer_kernel", 1, 31),
+)
+
+
 @dataclass(frozen=True)
 class StyleNetConfig(_Stored):
     """Shape of a style network.  Stored inside every checkpoint (``model_config``).
@@ -55,10 +64,12 @@ class StyleNetConfig(_Stored):
     outer_kernel: int = 9  # first and last conv (9x9 in Johnson et al.)
 
     def __post_init__(self) -> None:
-        if self.num_styles < 1:
-            raise ConfigError(f"num_styles must be >= 1, got {self.num_styles}")
-        if self.base_width < 1 or self.num_residual_blocks < 0:
-            raise ConfigError(f"invalid network shape: {self}")
+        # Bounds far past any real network, checked before anything is built: a crafted
+        # checkpoint's config could otherwise ask for millions of layers.
+        for name, low, high in STYLENET_BOUNDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
         if self.outer_kernel % 2 != 1:
             raise ConfigError(f"outer_kernel must be odd, got {self.outer_kernel}")
 

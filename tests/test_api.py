@@ -207,6 +207,12 @@ BAD_REQUESTS = [
     ("a weight vector too short", lambda s, p: s.post_form({"image": ("p.png", p)},
                                                             {"options": '{"style": [1, 0]}'}), 422, "[1, 3]"),
     ("given twice", lambda s, p: s.post_raw(p, "?strength=1&strength=0.5"), 400, "twice"),
+    ("options nested past the stack", lambda s, p: s.post_form({"image": ("p.png", p)},
+                                                                {"options": "[" * 5000 + "]" * 5000}), 400, "options"),
+    ("options with a 5,000-digit number", lambda s, p: s.post_form(
+        {"image": ("p.png", p)}, {"options": '{"quality": ' + "9" * 5000 + "}"}), 400, "options"),
+    ("options too long", lambda s, p: s.post_form({"image": ("p.png", p)},
+                                                  {"options": '{"a": "' + "x" * 20_000 + '"}'}), 400, "limit"),
     ("wrong method", lambda s, p: s.get("/v1/stylize"), 405, "Method Not Allowed"),
     ("no such route", lambda s, p: s.get("/v2/stylize"), 404, "Not Found"),
 ]
@@ -332,3 +338,16 @@ def test_load_2000_requests_at_32_clients_no_5xx(graph):
     print(f"\n2000 requests, 32 clients: {2000 / seconds:.0f} req/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
           f"server peak RSS {peak:.0f} MiB")
     assert peak < 1024
+
+
+def test_a_taken_port_is_one_line_before_any_url(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "cin_style.cli.main", "api", "lite", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "cannot serve on 127.0.0.1" in done.stderr, done.stderr
+    assert "http://" not in done.stderr + done.stdout and "Traceback" not in done.stderr

@@ -189,3 +189,16 @@ def test_a_killed_driver_then_a_rerun_does_every_image_once(tmp_path):
                 image.load()
                 assert image.size == (row["width"], row["height"])
     assert not [p for p in out.rglob("*.tmp")] and not [p for p in out.rglob(".*")]
+
+
+def test_an_output_folder_inside_the_input_is_not_read_as_input(tmp_path):
+    """`batch in -o in/styled` once took its own outputs for inputs on a rerun."""
+    from cin_style.batch.inputs import resolve_items
+
+    photos = tmp_path / "in"
+    (photos / "styled").mkdir(parents=True)
+    for name in ("a.png", "styled/a.png", "styled/b.png"):
+        Image.fromarray(textured(20, 20, seed=1)).save(photos / name)
+    items = resolve_items(str(photos), str(photos / "styled"))
+    assert [Path(i.input).name for i in items] == ["a.png"]
+    assert Path(items[0].output) == photos / "styled" / "a.png"

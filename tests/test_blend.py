@@ -7,6 +7,7 @@ from cin_style.blend.weights import (
     check_weight_matrix,
     format_blend,
     parse_style_spec,
+    weight_matrix,
     weights_from_specs,
 )
 
@@ -89,3 +90,13 @@ def test_weight_matrix_accepts_every_documented_form_alike():
     np.testing.assert_array_equal(weight_matrix([3.0, 0.0, 1.0], NAMES, 1, normalize=False), [[3, 0, 1]])
     with pytest.raises(BlendError, match="sum to 0"):
         weight_matrix([0.0, 0.0, 0.0], NAMES, 1)
+
+
+@pytest.mark.parametrize("spec", ["a=1e308,b=1e308", "a=1e308,a=1e308", "a=3e38,b=3e38", "a=1e39"])
+def test_weights_that_overflow_are_refused_not_zeroed(spec):
+    """An infinite sum once made every weight 0: a flat grey image with exit 0."""
+    with pytest.raises(BlendError, match="too large"):
+        weights_from_specs([spec], ["a", "b"])
+    with pytest.raises(BlendError, match="too large|infinity"):
+        weight_matrix(np.array([3e38, 3e38], np.float32) if "3e38" in spec else np.array([1e39, 1.0]), ["a", "b"], 1)
+    assert np.allclose(weights_from_specs(["a=1e30,b=3e30"], ["a", "b"]), [0.25, 0.75])  # large but fine

@@ -126,3 +126,18 @@ def test_many_kills_while_saving_leave_a_loadable_file_and_no_temps_after_the_ne
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt", "ckpt.pt.prev"]
     assert load_checkpoint(path)["step"] == 1
+
+
+@pytest.mark.parametrize("field,value", [("num_residual_blocks", 10**7), ("base_width", 10**6),
+                                         ("num_styles", 10**5), ("outer_kernel", 10**4 + 1),
+                                         ("num_residual_blocks", 2.5), ("base_width", True)])
+def test_a_crafted_config_is_refused_before_anything_is_built(tmp_path, field, value):
+    """A 350 KB .pt asking for 10**7 residual blocks once allocated gigabytes before its
+    config was checked against its weights."""
+    from conftest import TINY_NAMES, make_tiny_model
+
+    data = make_checkpoint(make_tiny_model(), TINY_NAMES)
+    data["model_config"][field] = value
+    torch.save(data, tmp_path / "crafted.pt")
+    with pytest.raises(CheckpointError, match=field):
+        load_model(tmp_path / "crafted.pt")

@@ -199,3 +199,12 @@ def test_progress_and_log_lines_go_to_stderr_and_quiet_silences_them(runner, sty
     assert loud.stdout.startswith("wrote") and len(loud.stdout.splitlines()) == 1  # the result only
     quiet = runner.invoke(cli, [*args, "--out", str(tmp_path / "b.pt"), "-q"])
     assert quiet.exit_code == 0 and quiet.stderr == "" and "wrote" in quiet.stdout
+
+
+def test_an_empty_output_is_refused(tmp_path):
+    from conftest import write_image
+
+    photo = write_image(tmp_path / "p.png", seed=1)
+    result = CliRunner().invoke(cli, ["stylize", "lite", str(photo), "-o", ""])
+    assert result.exit_code == 2 and "output is empty" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]

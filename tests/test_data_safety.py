@@ -110,3 +110,22 @@ def test_resume_with_a_damaged_training_state_is_one_line(style_dir, content_dir
     with pytest.raises(CheckpointError, match="cannot be resumed"):
         train([style_dir], content_dir, out, tiny_train_config(steps=4), resume=True, device="cpu",
               encoder=random_encoder())
+
+
+def test_export_never_replaces_its_source_or_a_training_run_unasked(model_file, tmp_path):
+    """`export X.pt -o X.pt` once wrote a slim checkpoint over the training state it read."""
+    run = tmp_path / "run.pt"
+    atomic_torch_save(make_checkpoint(make_tiny_model(), TINY_NAMES, optimizer={"state": {}, "param_groups": []},
+                                      step=7), run)
+    before = run.read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", str(run), "-o", str(run), "-q"])
+    assert result.exit_code == 2 and "replace the input" in result.output and run.read_bytes() == before
+    result = runner.invoke(cli, ["export", str(model_file), "-o", str(run), "-q"])  # another run's state
+    assert result.exit_code == 2 and "--replace-training-state" in result.output and run.read_bytes() == before
+    result = runner.invoke(cli, ["export", str(model_file), "-o", str(run), "-q", "--replace-training-state"])
+    assert result.exit_code == 0, result.output
+    assert "optimizer" not in load_checkpoint(run)
+    slim = tmp_path / "slim.pt"  # a slim checkpoint holds nothing of a run: replaced as asked
+    for _ in range(2):
+        assert runner.invoke(cli, ["export", str(model_file), "-o", str(slim), "-q"]).exit_code == 0

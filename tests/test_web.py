@@ -2,6 +2,7 @@
 manifest, the pinned runtime, the server's headers, the page's maths (in Node)."""
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -235,7 +236,8 @@ def test_serve_keeps_to_its_folder_and_lets_go_of_idle_clients(graphs, tmp_path,
     url = site_url(server)
     host, port = server.server_address[:2]
     try:
-        for path in ("etcdir/passwd", "leak.txt", "ort/", "%00", "a%00b.txt"):
+        os.mkfifo(site / "pipe.txt")  # opening a FIFO blocks until a writer comes: never
+        for path in ("etcdir/passwd", "leak.txt", "ort/", "%00", "a%00b.txt", "pipe.txt"):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(url + path)
             assert refused.value.code == 404, path
@@ -329,3 +331,19 @@ def test_a_crafted_site_manifest_cannot_make_web_delete_outside_its_folder(graph
     write_site(target, graphs / "baked.onnx")
     assert victim.read_text() == "keep"
     assert json.loads((target / "site.json").read_text())["baked_blend"]
+
+
+def test_web_force_never_replaces_a_users_own_files(graphs, tmp_path):
+    """`web -o DIR --force` once replaced the user's index.html and model.onnx in a folder
+    the site did not write; and `web -o /` walked the whole file system."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("my page")
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(SiteError, match="index.html.*nothing was changed"):
+        write_site(mine, graphs / "tiny.onnx", force=True)
+    assert (mine / "index.html").read_text() == "my page" and sorted(p.name for p in mine.iterdir()) == [
+        "index.html", "notes.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    with pytest.raises(SiteError, match="root"):
+        write_site("/", graphs / "tiny.onnx", force=True)

@@ -33,7 +33,7 @@ from cin_style.api.params import (
     validation_error,
 )
 from cin_style.api.settings import SETTINGS_ENV, ApiSettings
-from cin_style.errors import CinStyleError
+from cin_style.errors import CinStyleError, first_line
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import StyleRunner
@@ -41,6 +41,7 @@ from cin_style.infer.pipeline import WHOLE, Pipeline
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
 
 ROUTES = ("/v1/stylize", "/v1/styles", "/healthz", "/readyz", "/metrics")
+MAX_OPTIONS_CHARS = 16_384  # the JSON options: a blend of every style fits many times over
 
 
 class UploadTooLarge(Exception):
@@ -303,10 +304,14 @@ async def _read_body(request) -> tuple[bytes, dict | None, list[tuple[str, str]]
         raise ApiError(400, "the image is empty")
     json_options = None
     if json_text is not None:
+        if len(json_text) > MAX_OPTIONS_CHARS:
+            raise ApiError(400, f"options is {len(json_text):,} characters; the limit is {MAX_OPTIONS_CHARS:,}")
         try:
             json_options = json.loads(json_text)
         except json.JSONDecodeError as exc:
             raise ApiError(400, f"options is not valid JSON ({exc.msg} at {exc.pos})") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit integer; nesting past the stack
+            raise ApiError(400, f"options cannot be read ({type(exc).__name__}: {first_line(exc)[:120]})") from None
         if not isinstance(json_options, dict):
             raise ApiError(400, "options must be a JSON object")
     return data, json_options, fields

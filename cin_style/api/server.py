@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from cin_style.api.settings import SETTINGS_ENV, ApiSettings
+from cin_style.errors import CinStyleError
 
 
 def check_installed() -> None:
@@ -15,6 +16,28 @@ def check_installed() -> None:
     import prometheus_client  # noqa: F401
     import python_multipart  # noqa: F401
     import uvicorn  # noqa: F401
+
+
+class PortTaken(CinStyleError, OSError):
+    """The address to serve on is taken or not ours to bind."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind (host, port) once and let go, as uvicorn will (SO_REUSEADDR): a taken port is
+    one line before anything says the service is up."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PortTaken(f"cannot serve on {host}:{port}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortTaken(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def serve(settings: ApiSettings) -> None:

@@ -39,6 +39,9 @@ def resolve_items(source: str, output: str, fmt: str = "png") -> list[Item]:
         store, root = Store.for_location(source)
         files = [f for f in store.files(root) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
         files = [f for f in files if not any(part.startswith(".") for part in PurePosixPath(f[len(root) :]).parts)]
+        if store.local and out_store.local:  # an output folder inside the input: its images are not inputs
+            outputs = Path(out_root).resolve()
+            files = [f for f in files if outputs not in Path(f).resolve().parents]
         if not files and not _is_folder(source):
             raise UsageError(f"input not found, or not a folder, glob or list: {source}")
         prefix = "" if store.local else source[: len(source) - len(root)]  # the URI's scheme and host

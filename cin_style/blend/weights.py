@@ -19,6 +19,10 @@ class BlendError(CinStyleError, ValueError):
     """A style blend that cannot be built; the message is meant for users."""
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_OVERFLOW = "style weights too large: they or their sum overflow float32; use smaller weights (only ratios matter)"
+
+
 def parse_style_spec(spec: str) -> list[tuple[str, float]]:
     """``"starry_night=0.7,great_wave=0.3"`` → [("starry_night", 0.7), ("great_wave", 0.3)].
 
@@ -65,11 +69,15 @@ def blend_weights(
         index = name if isinstance(name, int) else resolve_style(str(name), style_names)
         if not 0 <= index < len(style_names):
             raise BlendError(f"style index {index} out of range (0..{len(style_names) - 1})")
-        vector[index] += weight
+        with np.errstate(over="ignore"):
+            vector[index] += weight
         count += 1
     if count == 0:
         raise BlendError("no styles given")
-    total = vector.sum()
+    with np.errstate(over="ignore"):  # an overflow is refused just below, in words
+        total = vector.sum()
+    if not total <= _FLOAT32_MAX:  # also catches an infinite or NaN sum
+        raise BlendError(_OVERFLOW)
     if normalize:
         if total <= 0:
             raise BlendError("style weights sum to 0; give at least one positive weight")
@@ -119,9 +127,13 @@ def weight_matrix(weights, style_names: Sequence[str], batch: int, normalize: bo
     else:
         if hasattr(weights, "detach"):  # a torch tensor, without importing torch here
             weights = weights.detach().cpu().numpy()
-        matrix = check_weight_matrix(np.asarray(weights, dtype=np.float32), len(style_names), batch)
+        with np.errstate(over="ignore"):  # a weight past float32 becomes inf, refused in words
+            as_float32 = np.asarray(weights, dtype=np.float32)
+        matrix = check_weight_matrix(as_float32, len(style_names), batch)
         if normalize:
-            sums = matrix.sum(axis=1, keepdims=True)
+            sums = matrix.sum(axis=1, keepdims=True, dtype=np.float64)
+            if not np.all(sums <= _FLOAT32_MAX):
+                raise BlendError(_OVERFLOW)
             if np.any(sums <= 0):
                 raise BlendError("style weights sum to 0; give at least one positive weight")
             matrix = matrix / sums

@@ -79,7 +79,7 @@ def api(
       curl -sf --data-binary @photo.jpg -H 'Content-Type: image/jpeg' \\
            'http://127.0.0.1:8000/v1/stylize?style=starry_night=0.7,great_wave=0.3&format=jpeg' -o out.jpg
     """
-    from cin_style.api.server import check_installed, serve
+    from cin_style.api.server import check_installed, check_port, serve
     from cin_style.infer.onnx_runner import StyleRunner
 
     check_installed()
@@ -97,5 +97,6 @@ def api(
         timeout_s=timeout_s,
     )
     StyleRunner(settings.graph_path(), device="cpu", warmup=False)  # a bad MODEL: one line, before binding
+    check_port(host, port)
     click.echo(f"cin-style api on http://{host}:{port} (docs at /docs); Ctrl-C stops it", err=True)
     serve(settings)

@@ -93,9 +93,28 @@ from cin_style.io.image import MIN_PSNR_DB
     help=f"With a plain graph NAME.onnx, also write NAME.tiled.onnx: images above {AUTO_TILE_PIXELS / 1e6:.1f} MP "
     "then run through it in bounded memory (without it they are refused).",
 )
+@click.option(
+    "--replace-training-state",
+    is_flag=True,
+    help="Allow -o to name an existing checkpoint that holds a training run's state (optimizer, "
+    "RNG, history): the slim export replaces it.  The source MODEL itself is never replaced.",
+)
 @quiet_option
 def export_cmd(
-    model, output, fmt, size, bake, precision, calibrate, int8_floor, opset, no_verify, masks, tiled, tiled_sibling
+    model,
+    output,
+    fmt,
+    size,
+    bake,
+    precision,
+    calibrate,
+    int8_floor,
+    opset,
+    no_verify,
+    masks,
+    tiled,
+    tiled_sibling,
+    replace_training_state,
 ):
     """Export a checkpoint to ONNX (checked, parity-verified, with metadata),
     or to a slim .pt checkpoint (weights only, fp16 halves it again).
@@ -134,6 +153,7 @@ def export_cmd(
         masks=masks,
         tiled=tiled,
         tiled_sibling=tiled_sibling,
+        replace_training_state=replace_training_state,
     )
     for line in format_export(summary):
         click.echo(line)

@@ -31,6 +31,7 @@ OPTION_OF_PARAMETER = {
     "masks": ("--style-mask", "use a .pt model or a graph from `cin-style export --masks`"),
     "style_scale": ("--style-scale", None),
     "runtime": ("--runtime", "`cin-style export MODEL -o NAME.onnx` first"),
+    "replace_training_state": ("-o", "or pass --replace-training-state"),
 }
 
 

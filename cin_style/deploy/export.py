@@ -42,6 +42,21 @@ class ExportSummary:
     sibling: ExportSummary | None = None  # the tiled sibling written beside a plain graph
 
 
+def _refuse_training_state(path: Path) -> None:
+    from cin_style.nn.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        data = load_checkpoint(path)
+    except CheckpointError:
+        return  # not a checkpoint of ours: nothing of a training run to lose
+    if "optimizer" in data:
+        raise UsageError(
+            f"{path} holds a training run's state (optimizer, RNG, history) that a slim export would "
+            f"replace; choose another output",
+            parameter="replace_training_state",
+        )
+
+
 def _check_options(output: Path, bake, precision: str, calibrate, masks: bool, tiled: bool) -> None:
     """The variant matrix: which options go together, as usage errors."""
     if precision not in GRAPH_PRECISIONS:
@@ -80,15 +95,22 @@ def export(
     tiled_sibling: bool = True,
     format: str | None = None,
     size: tuple[int, int] | None = None,
+    replace_training_state: bool = False,
 ) -> ExportSummary:
     """Export ``model`` (a .pt path or a bundled model's name; None: the bundled reference
     model) to ``output``, in ``format`` (None: the one the output's suffix names;
     deploy/targets.py has the other runtimes; ``size`` is the fixed size of a tflite
     export; ``precision`` None is the format's default).  ``bake`` is a blend spec ("NAME=W,...") folded into the graph.
-    ``tiled_sibling``: a plain graph (not baked, not masks) gets its tiled variant beside it."""
+    ``tiled_sibling``: a plain graph (not baked, not masks) gets its tiled variant beside it.
+    Nothing a user holds is replaced: never the source model, and a checkpoint with training
+    state (optimizer, RNG, history) only with ``replace_training_state``."""
     from cin_style.assets.bundled import resolve_model
+    from cin_style.io.atomic import refuse_overwriting_inputs
 
     source, output = resolve_model(model), Path(output)
+    refuse_overwriting_inputs([output], [source])
+    if output.suffix.lower() == ".pt" and output.is_file() and not replace_training_state:
+        _refuse_training_state(output)
     fmt = "onnx" if output.suffix.lower() == ".pt" and format is None else format_of(output, format)
     precision = precision or default_precision(fmt)
     if output.is_dir() and fmt != "coreml":

@@ -12,6 +12,7 @@ format_version, precision, baked_blend, parity.
 import os
 from pathlib import Path
 
+from cin_style.config import MAX_STYLES  # style_names: a JSON list of 1..MAX_STYLES distinct names
 from cin_style.io.image import MIN_SIDE
 
 INPUT_IMAGE = "image"
@@ -35,6 +36,7 @@ __all__ = [
     "HALF_PRECISIONS",
     "INPUT_IMAGE",
     "INPUT_WEIGHTS",
+    "MAX_STYLES",
     "META_PREFIX",
     "MIN_SIDE",
     "OUTPUT",

@@ -34,6 +34,8 @@ def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -
     from cin_style.io.atomic import refuse_overwriting_inputs
     from cin_style.io.image import output_format
 
+    if not str(output).strip():
+        raise UsageError("the output is empty: name a file or folder", parameter="output")
     out = Path(output)
     if out.suffix != "" and not out.is_dir():
         output_format(out)  # fail on .gif etc. before any work

@@ -20,6 +20,7 @@ from cin_style.errors import CinStyleError, first_line
 from cin_style.infer.contract import (
     INPUT_IMAGE,
     INPUT_WEIGHTS,
+    MAX_STYLES,
     META_PREFIX,
     MIN_SIDE,
     OUTPUT,
@@ -146,7 +147,46 @@ def graph_metadata(session) -> dict[str, str]:
 def _style_names(metadata: dict[str, str], path: Path) -> list[str]:
     if "style_names" not in metadata:
         raise RunnerError(f"{path}: not a cin-style graph (no {META_PREFIX}style_names metadata)")
-    return json.loads(metadata["style_names"])
+    try:
+        names = json.loads(metadata["style_names"])
+    except ValueError:
+        names = None
+    if (
+        not isinstance(names, list)
+        or not 1 <= len(names) <= MAX_STYLES
+        or not all(isinstance(name, str) and name for name in names)
+        or len(set(names)) != len(names)
+    ):
+        raise RunnerError(
+            f"{path}: its {META_PREFIX}style_names metadata must be a JSON list of 1 to {MAX_STYLES} distinct names"
+        )
+    return names
+
+
+def _check_signature(session, metadata: dict[str, str], style_count: int, path: Path) -> None:
+    """The graph's inputs and outputs are the contract's (contract.py), else one line."""
+    inputs = {item.name: item.shape for item in session.get_inputs()}
+    outputs = [item.name for item in session.get_outputs()]
+    if metadata.get("variant") == VARIANT_TILED:
+        convs = metadata.get("residual_convs", "")
+        if not (convs.isdigit() and 0 < int(convs) <= 256) or INPUT_WEIGHTS not in inputs:
+            raise RunnerError(f"{path}: a tiled-variant graph without its residual_convs or {INPUT_WEIGHTS}")
+        return
+    image, weights = inputs.get(INPUT_IMAGE), inputs.get(INPUT_WEIGHTS)
+    masks = metadata.get("variant") == VARIANT_MASKS
+    if (
+        image is None
+        or len(image) != 4
+        or set(inputs) - {INPUT_IMAGE, INPUT_WEIGHTS}
+        or (weights is not None and len(weights) != (4 if masks else 2))
+        or OUTPUT not in outputs
+    ):
+        raise RunnerError(
+            f"{path}: not a cin-style graph: it takes {sorted(inputs)} and gives {outputs}; a cin-style graph "
+            f"takes {INPUT_IMAGE} [N,3,H,W] (and {INPUT_WEIGHTS} [N,S]) and gives {OUTPUT}"
+        )
+    if weights is not None and isinstance(weights[1], int) and weights[1] != style_count:
+        raise RunnerError(f"{path}: its {INPUT_WEIGHTS} take {weights[1]} styles, its metadata names {style_count}")
 
 
 class StyleRunner:
@@ -177,6 +217,7 @@ class StyleRunner:
         self.device = _active_device(self.providers, device)
         self.metadata = graph_metadata(self.session)
         self.style_names: list[str] = _style_names(self.metadata, self.path)
+        _check_signature(self.session, self.metadata, len(self.style_names), self.path)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.capabilities, self._sibling_path = self._capabilities()
         self._sibling: StyleRunner | None = None
@@ -282,7 +323,12 @@ class StyleRunner:
         if not self.capabilities.baked:
             feeds[INPUT_WEIGHTS] = self._feed_weights(weights)
         pixels = images.shape[0] * images.shape[2] * images.shape[3]
-        return self._session_for(pixels).run([OUTPUT], feeds)[0]
+        out = self._session_for(pixels).run([OUTPUT], feeds)[0]
+        if out.shape != images.shape:
+            raise RunnerError(
+                f"{self.path}: gave {list(out.shape)} for images of {list(images.shape)}: not a cin-style graph"
+            )
+        return out
 
     def run(self, images: np.ndarray, weights) -> np.ndarray:
         """Images + blends (``image_batch``: uint8, or float in [0, 1]) → float32 in [0, 1],

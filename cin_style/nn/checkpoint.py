@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -82,7 +84,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # zip errors, unpickling errors, truncated files ...
+    except pickle.UnpicklingError:
+        # torch's own text here suggests loading unsafely: never repeat it to a user.
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path}: not a readable cin-style checkpoint (not a PyTorch file)") from None
+        raise CheckpointError(
+            f"{path}: refused: it holds Python objects besides tensors, which a weights-only load does not "
+            f"run; a cin-style checkpoint never does (do not load it any other way)"
+        ) from None
+    except Exception as exc:  # zip errors, truncated files ...
         raise CheckpointError(f"{path}: not a readable cin-style checkpoint ({first_line(exc)[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cin-style checkpoint")

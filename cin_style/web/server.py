@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import stat
 import sys
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -70,7 +71,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
     def send_head(self):
         path = self.translate_path(self.path)
-        if not path:
+        if not path or not (os.path.isdir(path) or _regular_file(path)):
+            # a FIFO or device would pin this thread on open() forever
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
         return super().send_head()
@@ -78,6 +80,13 @@ class SiteHandler(SimpleHTTPRequestHandler):
     def list_directory(self, path):  # no listings: the site serves its files, nothing else
         self.send_error(HTTPStatus.NOT_FOUND, "File not found")
         return None
+
+
+def _regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class SiteServer(ThreadingHTTPServer):

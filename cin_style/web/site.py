@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -177,7 +178,9 @@ def write_site(
     from cin_style.infer.onnx_runner import StyleRunner
 
     out = Path(out).resolve()  # "." has no name to build a temp folder beside
-    foreign = _foreign_files(out)
+    if out == Path(out.anchor):
+        raise SiteError(f"{out} is the file system's root: name a folder for the site")
+    foreign = _foreign_files(out, first=4)
     if foreign and not force:
         shown = ", ".join(str(p.relative_to(out)) for p in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise SiteError(
@@ -191,7 +194,7 @@ def write_site(
         check_ort_dist(dist)
     source, title = _graph_source(model)
     if source.suffix.lower() == ".onnx":
-        runner = StyleRunner(source, device="cpu", threads=1, warmup=False)  # ours? (else a clear error)
+        runner = StyleRunner(source, device="cpu", threads=1)  # ours, and sound? (else a clear error)
         if runner.capabilities.tiles_only or runner.capabilities.masks:
             raise SiteError(
                 f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
@@ -208,7 +211,7 @@ def write_site(
             shutil.copyfile(source, graph)
         else:
             _export(source, graph, precision)
-        runner = StyleRunner(graph, device="cpu", threads=1, warmup=False)
+        runner = StyleRunner(graph, device="cpu", threads=1)
         if dist is not None:
             (folder / RUNTIME_FOLDER).mkdir()
             for name in runtime_files():
@@ -279,14 +282,16 @@ def _plain_relative(name: str) -> bool:
     return not relative.is_absolute() and ".." not in relative.parts and bool(relative.parts)
 
 
-def _foreign_files(out: Path) -> list[Path]:
-    """What ``out`` holds that no earlier site of ours wrote (not a folder: everything)."""
+def _foreign_files(out: Path, first: int) -> list[Path]:
+    """The first few files ``out`` holds that no earlier site of ours wrote (not a folder:
+    itself); the walk stops there, so a huge folder is not read whole."""
     if not out.exists():
         return []
     if not out.is_dir():
         return [out]
     own = _own_files(out)
-    return sorted(p for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in own)
+    found = (p for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in own)
+    return sorted(itertools.islice(found, first))
 
 
 def _install(out: Path, build) -> None:
@@ -303,6 +308,12 @@ def _install(out: Path, build) -> None:
     try:
         build(staged)
         new = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+        clash = sorted(n for n in new - old if (out / n).exists() or (out / n).is_symlink())
+        if clash:  # --force keeps other files: one the site needs is in the way
+            raise SiteError(
+                f"{out} holds {', '.join(clash[:3])}, which an earlier site did not write and this one "
+                f"needs: move it away or choose another folder (nothing was changed)"
+            )
         for name in sorted(new, key=lambda n: n == MANIFEST_NAME):  # the manifest last
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)

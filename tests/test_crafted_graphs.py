@@ -1,0 +1,107 @@
+"""Crafted or foreign .onnx files (issue 37): each gets one line naming what is wrong, in
+`styles`, `stylize` and `web`, and never a traceback or a wrong-size image with exit 0."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from conftest import TINY_NAMES, make_tiny_model
+from onnx import TensorProto, helper
+from PIL import Image
+
+from cin_style.cli.main import cli
+from cin_style.deploy.onnx_export import export_onnx
+from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, OUTPUT
+from cin_style.io.synthetic import textured
+
+
+def _with_metadata(model: onnx.ModelProto, **changes) -> onnx.ModelProto:
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update({META_PREFIX + k: v for k, v in changes.items()})
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    return model
+
+
+def _renamed(model: onnx.ModelProto, old: str, new: str) -> onnx.ModelProto:
+    for value in [*model.graph.input, *model.graph.output]:
+        if value.name == old:
+            value.name = new
+    for node in model.graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    return model
+
+
+def _halving_graph() -> onnx.ModelProto:
+    """A graph with the right names that returns the image at half size."""
+    image = helper.make_tensor_value_info(INPUT_IMAGE, TensorProto.FLOAT, ["N", 3, "H", "W"])
+    weights = helper.make_tensor_value_info(INPUT_WEIGHTS, TensorProto.FLOAT, ["N", 3])
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", 3, "h", "w"])
+    pool = helper.make_node("AveragePool", [INPUT_IMAGE], [OUTPUT], kernel_shape=[2, 2], strides=[2, 2])
+    graph = helper.make_graph([pool], "half", [image, weights], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return _with_metadata(model, style_names=json.dumps(TINY_NAMES))
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crafted")
+    export_onnx(make_tiny_model(), TINY_NAMES, root / "good.onnx", verify=False)
+    good = onnx.load(root / "good.onnx")
+    cases = {
+        "not_json": _with_metadata(onnx.load(root / "good.onnx"), style_names="starry, wave"),
+        "empty_list": _with_metadata(onnx.load(root / "good.onnx"), style_names="[]"),
+        "a_number": _with_metadata(onnx.load(root / "good.onnx"), style_names="5"),
+        "too_many": _with_metadata(onnx.load(root / "good.onnx"),
+                                   style_names=json.dumps([f"s{i}" for i in range(100_000)])),
+        "duplicates": _with_metadata(onnx.load(root / "good.onnx"), style_names='["a", "a", "b"]'),
+        "wrong_count": _with_metadata(onnx.load(root / "good.onnx"), style_names='["a", "b"]'),
+        "other_input": _renamed(onnx.load(root / "good.onnx"), INPUT_IMAGE, "photo"),
+        "other_output": _renamed(onnx.load(root / "good.onnx"), OUTPUT, "out"),
+        "tiled_without_convs": _with_metadata(onnx.load(root / "good.onnx"), variant="tiled"),
+        "halves_the_image": _halving_graph(),
+    }
+    assert len(good.graph.input) == 2
+    paths = {}
+    for name, model in cases.items():
+        onnx.save(model, root / f"{name}.onnx")
+        paths[name] = root / f"{name}.onnx"
+    Image.fromarray(textured(40, 48, seed=1, noise=20)).save(root / "p.png")
+    return root, paths
+
+
+CASES = ["not_json", "empty_list", "a_number", "too_many", "duplicates", "wrong_count", "other_input",
+         "other_output", "tiled_without_convs", "halves_the_image"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_crafted_graph_gets_one_line_everywhere(crafted, case, tmp_path):
+    root, paths = crafted
+    graph = paths[case]
+    runner = CliRunner()
+    calls = {
+        "styles": ["styles", str(graph)],
+        "stylize": ["stylize", str(graph), str(root / "p.png"), "-o", str(tmp_path / "o.png")],
+        "web": ["web", str(graph), "-o", str(tmp_path / "site")],
+    }
+    for command, args in calls.items():
+        if case == "halves_the_image" and command == "styles":
+            continue  # its names are sound: listing them is right
+        result = runner.invoke(cli, args)
+        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), (case, command, result.output)
+        errors = [line for line in result.output.splitlines() if line.startswith(("Error", "error"))]
+        assert len(errors) >= 1 and len(errors[0]) < 400, (case, command, result.output)
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "site" / "index.html").exists()
+
+
+def test_the_good_graph_passes_the_same_checks(crafted, tmp_path):
+    root, paths = crafted
+    result = CliRunner().invoke(cli, ["stylize", str(root / "good.onnx"), str(root / "p.png"), "-o",
+                                      str(tmp_path / "o.png")])
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(tmp_path / "o.png")).shape == (40, 48, 3)
