@@ -24,8 +24,8 @@ with tempfile.TemporaryDirectory() as tmp:
     gradient = np.linspace(0, 255, 3000, dtype=np.float32)[None, :, None]
     photo = np.clip(gradient + rng.normal(0, 20, (2250, 3000, 3)), 0, 255).astype(np.uint8)
     Image.fromarray(photo).save(Path(tmp) / "photo.jpg", quality=90)
-    command = [str(Path(sys.executable).with_name("cin-style")), "stylize", "lite", "photo.jpg", "-o", "out.jpg",
-               "--style", "starry_night", "--json", "-q"]
+    cli = str(Path(sys.executable).with_name("cin-style"))
+    command = [cli, "stylize", "lite", "photo.jpg", "-o", "out.jpg", "--style", "starry_night", "--json", "-q"]
     done = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(done.stdout.strip(), done.stderr.strip(), f"peak RSS {peak_mib:.0f} MiB (cap {CAP_MIB:.0f})", sep="\n")
