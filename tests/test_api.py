@@ -351,3 +351,81 @@ def test_a_taken_port_is_one_line_before_any_url(tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "cannot serve on 127.0.0.1" in done.stderr, done.stderr
     assert "http://" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def _flat_png(side: int) -> bytes:
+    """A single-colour PNG: a few KB on the wire, side² pixels decoded (a memory bomb)."""
+    return png(np.full((side, side, 3), (90, 120, 150), np.uint8))
+
+
+@pytest.mark.slow
+def test_eight_2048_bombs_stay_under_the_cap_and_a_normal_client_is_answered_at_once():
+    """Eight concurrent 2048² PNGs of 12 KB once took the reference model's service to 7.4 GB
+    and left a normal client waiting out three 60 s deadlines.  With the memory budget the
+    ones that do not fit get 503 + Retry-After at once, and the process stays under 2 GB."""
+    from cin_style.api.settings import ApiSettings
+
+    bomb, normal = _flat_png(2048), png(textured(48, 64, seed=2, noise=20))
+    assert len(bomb) < 20_000
+    server = Server(Path("reference"), "--threads", "2")
+    try:
+        budget_mb = json.loads(server.get("/v1/styles")[2])["limits"]["memory_for_images_mb"]
+        assert 0 < budget_mb < ApiSettings().max_memory_mb
+        normal_answer: dict = {}
+
+        def normal_client():
+            time.sleep(0.5)  # while the bombs are in
+            started = time.monotonic()
+            status, headers, _ = server.post_raw(normal, "?style=poppies")
+            normal_answer.update(status=status, seconds=time.monotonic() - started, headers=headers)
+
+        client = threading.Thread(target=normal_client)
+        client.start()
+        answers = concurrently(8, lambda i: server.post_raw(bomb, "?style=poppies"))
+        client.join()
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses.count(200) >= 1 and set(statuses) <= {200, 503}, statuses
+        assert all(h.get("retry-after") for status, h, _ in answers if status == 503)
+        assert normal_answer["status"] == 200 or normal_answer["headers"].get("retry-after"), normal_answer
+        assert normal_answer["seconds"] < ApiSettings().timeout_s, normal_answer  # never waits out the deadline
+        peak = server.peak_rss_mib()
+        print(f"8 x 2048² bombs: {statuses}, normal client {normal_answer['status']} in "
+              f"{normal_answer['seconds']:.1f} s, server peak {peak:.0f} MiB (budget {budget_mb} MiB)")
+        assert peak < 2000 * 1000**2 / 2**20, peak
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_client_that_sends_a_byte_every_few_seconds_is_disconnected():
+    """500 half-open connections sending a byte every 5 s once stayed open past 90 s (and
+    20,000 of them exhausted the descriptors).  Now a request must arrive whole within
+    --read-timeout, and /healthz answers meanwhile."""
+    import socket
+
+    server = Server(Path("lite"), "--read-timeout", "3", "--max-connections", "16")
+    try:
+        slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
+        started = time.monotonic()
+        for s in slow:
+            s.sendall(b"POST /v1/stylize HTTP/1.1\r\nHost: x\r\n")
+        closed_after = []
+        while slow and time.monotonic() - started < 30:
+            time.sleep(1)
+            assert server.get("/healthz")[0] == 200  # past the cap too: the slow ones make room
+            for s in list(slow):
+                try:
+                    s.sendall(b"X")  # one more byte of a header that never ends
+                    s.settimeout(0.01)
+                    if s.recv(1) == b"":
+                        raise ConnectionResetError
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed_after.append(time.monotonic() - started)
+                    slow.remove(s)
+                    s.close()
+        assert not slow, f"{len(slow)} slow connections still open after 30 s"
+        assert max(closed_after) < 10, closed_after  # the 3 s deadline, with slack
+    finally:
+        server.stop()

@@ -21,6 +21,7 @@ import numpy as np
 
 from cin_style import __version__
 from cin_style.api.batcher import Batcher, Job, QueueFull
+from cin_style.api.budget import CostModel, MemoryBudget, OverBudget
 from cin_style.api.metrics import Metrics
 from cin_style.api.params import (
     OPTION_NAMES,
@@ -36,9 +37,10 @@ from cin_style.api.settings import SETTINGS_ENV, ApiSettings
 from cin_style.errors import CinStyleError, first_line
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
-from cin_style.infer.onnx_runner import StyleRunner
+from cin_style.infer.onnx_runner import ARENA_MAX_PIXELS, StyleRunner
 from cin_style.infer.pipeline import WHOLE, Pipeline
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
+from cin_style.io.memory import rss_mib
 
 ROUTES = ("/v1/stylize", "/v1/styles", "/healthz", "/readyz", "/metrics")
 MAX_OPTIONS_CHARS = 16_384  # the JSON options: a blend of every style fits many times over
@@ -55,9 +57,17 @@ class _Service:
         self.settings, self.metrics = settings, Metrics()
         self.runner: StyleRunner | None = None
         self.batcher: Batcher | None = None
+        self.budget = MemoryBudget(0)
+        self.costs = CostModel(base_width=32)
 
     def start(self) -> None:
         self.runner = StyleRunner(self.settings.graph_path(), threads=self.settings.threads)
+        self.costs = CostModel(base_width=_base_width(self.runner))
+        # What the model, the runtime and the CPU arena (which only grows, up to its largest
+        # batch) keep for good is not the images' to use.
+        arena = self.costs.bytes_for(WHOLE, 0, ARENA_MAX_PIXELS, 0)
+        left = self.settings.max_memory_mb * 2**20 - int(rss_mib() * 2**20) - arena
+        self.budget = MemoryBudget(max(left, 64 * 2**20))
         metrics = self.metrics
         self.batcher = Batcher(
             self.runner,
@@ -72,6 +82,15 @@ class _Service:
     def stop(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
+
+
+def _base_width(runner: StyleRunner) -> int:
+    """The width of the graph's first layer, from its model_config (the reference model's
+    when the graph does not say)."""
+    try:
+        return int(json.loads(runner.metadata.get("model_config", "{}")).get("base_width", 32))
+    except (ValueError, TypeError, AttributeError):
+        return 32
 
 
 def error_response(status: int, message: str, headers=None):
@@ -204,6 +223,8 @@ def create_app(settings: ApiSettings | None = None):
                 "tiled_above_pixels": tiles.AUTO_TILE_PIXELS,
                 "max_batch": settings.max_batch,
                 "timeout_s": settings.timeout_s,
+                "max_memory_mb": settings.max_memory_mb,
+                "memory_for_images_mb": round(service.budget.limit / 2**20),
             },
             "version": __version__,
         }
@@ -240,25 +261,45 @@ def create_app(settings: ApiSettings | None = None):
         data, json_options, fields = await _read_body(request)
         merged = merge_options(params, request.query_params.multi_items(), fields, json_options)
         options = resolve_options(merged, runner)
-        image, route = await run_in_threadpool(_decode, data, options, settings, runner)
-        finish = Finish(options.strength, options.preserve_color)
-        job = Job(image, options.weights, finish, route, options.style_scale)
+        header, size, route = _plan(data, options, settings, runner)
+        cost = service.costs.bytes_for(route, header[0] * header[1], size[0] * size[1], len(data))
         try:
-            future = service.batcher.submit(job)  # type: ignore[union-attr]
-        except QueueFull as exc:
+            reservation = service.budget.reserve(cost)
+        except OverBudget as exc:
             raise ApiError(503, f"{exc}; retry shortly", {"Retry-After": "1"}) from None
+        release_here = True
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise ApiError(
-                503, f"not done within {settings.timeout_s:g} s; retry later", {"Retry-After": "5"}
-            ) from None
-        encoded = await run_in_threadpool(_encode, result, options)
-        headers = {"X-Style-Blend": options.blend, "X-Image-Size": f"{result.shape[1]}x{result.shape[0]}"}
+            image = await run_in_threadpool(_decode, data, options, settings, route)
+            del data
+            finish = Finish(options.strength, options.preserve_color)
+            future = _submit(service, Job(image, options.weights, finish, route, options.style_scale))
+            del image
+            try:
+                result = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
+            except TimeoutError:
+                if not future.cancel():  # it runs on: its memory is held until it ends
+                    future.add_done_callback(lambda _: reservation.release())
+                    release_here = False
+                raise ApiError(
+                    503, f"not done within {settings.timeout_s:g} s; retry later", {"Retry-After": "5"}
+                ) from None
+            encoded = await run_in_threadpool(_encode, result, options)
+            answered = f"{result.shape[1]}x{result.shape[0]}"
+            del result
+        finally:
+            if release_here:
+                reservation.release()
+        headers = {"X-Style-Blend": options.blend, "X-Image-Size": answered}
         return Response(encoded, media_type=OUTPUT_FORMATS[options.format][1], headers=headers)
 
     return app
+
+
+def _submit(service: _Service, job: Job):
+    try:
+        return service.batcher.submit(job)  # type: ignore[union-attr]
+    except QueueFull as exc:
+        raise ApiError(503, f"{exc}; retry shortly", {"Retry-After": "1"}) from None
 
 
 def _ready(service: _Service) -> StyleRunner:
@@ -317,13 +358,14 @@ async def _read_body(request) -> tuple[bytes, dict | None, list[tuple[str, str]]
     return data, json_options, fields
 
 
-def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: StyleRunner):
-    """The header's size against the limits and the image's route (infer/pipeline.py)
-    first, then the decode: float32 for a batch, uint8 for an image that runs alone."""
+def _plan(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: StyleRunner):
+    """From the header alone, before any decoding: (header size, size after max_side,
+    route through infer/pipeline.py), or the request's refusal."""
     try:
-        size = fitted_size(*encoded_size(data, "image", settings.max_pixels), options.max_side)
+        header = encoded_size(data, "image", settings.max_pixels)
     except ImageError as exc:
         raise ApiError(413 if "exceeds the limit" in str(exc) else 400, str(exc)) from None
+    size = fitted_size(*header, options.max_side)
     if min(size) < MIN_SIDE:
         raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
     try:
@@ -332,11 +374,15 @@ def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, runner:
         raise ApiError(413, f"image: {exc}; send max_side or a smaller image") from None
     except CinStyleError as exc:
         raise ApiError(422, f"image: {exc}") from None
+    return header, size, route
+
+
+def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, route: str):
+    """float32 for a batch, uint8 for an image that runs alone."""
     try:
-        image = decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=route != WHOLE)
+        return decode_image(data, "image", settings.max_pixels, options.max_side, as_uint8=route != WHOLE)
     except ImageError as exc:
         raise ApiError(400, str(exc)) from None
-    return image, route
 
 
 def _encode(result: np.ndarray, options: StylizeOptions) -> bytes:

@@ -43,8 +43,13 @@ def check_port(host: str, port: int) -> None:
 def serve(settings: ApiSettings) -> None:
     """Blocks until interrupted.  Each worker process loads its own model and batches
     its own requests; onnxruntime uses ``settings.threads`` threads in each."""
+    import logging
+
     import uvicorn
 
+    from cin_style.api.connections import AcceptErrorFilter, bounded_protocol
+
+    logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -52,6 +57,7 @@ def serve(settings: ApiSettings) -> None:
         "timeout_keep_alive": 5,
         "log_level": "warning",
         "server_header": False,
+        "http": bounded_protocol(settings.read_timeout_s, settings.max_connections),
     }
     if settings.workers == 1:
         from cin_style.api.app import create_app

@@ -22,7 +22,12 @@ class ApiSettings:
     memory, one at a time).  Batching: requests of one size wait up to ``batch_wait_ms``
     for each other and run as one onnxruntime call of up to ``max_batch`` images.  The
     queue holds at most ``queue_size`` requests and ``max_queued_pixels`` decoded pixels;
-    beyond either a request gets 503 with Retry-After.  ``timeout_s`` bounds a request's
+    beyond either a request gets 503 with Retry-After.  ``max_memory_mb`` caps the process:
+    every image in flight (uploaded, decoding, waiting, running, encoding) counts against
+    what the model leaves of it (api/budget.py), and one that does not fit gets 503 with
+    Retry-After at once.  Each request must arrive whole within ``read_timeout_s``; past
+    ``max_connections`` the slowest senders are dropped (api/connections.py).
+    ``timeout_s`` bounds a request's
     wait and run.
     """
 
@@ -38,9 +43,21 @@ class ApiSettings:
     queue_size: int = 64
     max_queued_pixels: int = 32_000_000
     timeout_s: float = 60.0
+    max_memory_mb: int = 1900
+    read_timeout_s: float = 30.0
+    max_connections: int = 512
 
     def __post_init__(self):
-        positive = ("workers", "max_upload_bytes", "max_pixels", "max_batch", "queue_size", "max_queued_pixels")
+        positive = (
+            "workers",
+            "max_upload_bytes",
+            "max_pixels",
+            "max_batch",
+            "queue_size",
+            "max_queued_pixels",
+            "max_memory_mb",
+            "max_connections",
+        )
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
@@ -52,6 +69,8 @@ class ApiSettings:
             raise ConfigError(f"batch_wait_ms must be in [0, 1000], got {self.batch_wait_ms}")
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise ConfigError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not (math.isfinite(self.read_timeout_s) and self.read_timeout_s > 0):
+            raise ConfigError(f"read_timeout_s must be > 0, got {self.read_timeout_s}")
         if self.model is not None and Path(self.model).suffix.lower() == ".pt":
             raise ConfigError(
                 f"{self.model}: the API serves .onnx graphs (torch-free); "

@@ -64,8 +64,44 @@ DEFAULTS = ApiSettings()
     show_default=True,
     help="Seconds a request may wait and run before a 503.",
 )
+@click.option(
+    "--max-memory-mb",
+    type=click.IntRange(min=64),
+    default=DEFAULTS.max_memory_mb,
+    show_default=True,
+    help="The process's memory cap: every image in flight counts against what the model leaves of "
+    "it; a request that does not fit gets 503 with Retry-After at once (GET /v1/styles shows the budget).",
+)
+@click.option(
+    "--read-timeout",
+    "read_timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULTS.read_timeout_s,
+    show_default=True,
+    help="Seconds a client has to send a whole request (headers and body); slower ones are disconnected.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=8),
+    default=DEFAULTS.max_connections,
+    show_default=True,
+    help="Open connections per process; past it the slowest senders are dropped.",
+)
 def api(
-    model, host, port, workers, threads, max_upload_mb, max_pixels, max_batch, batch_wait_ms, queue_size, timeout_s
+    model,
+    host,
+    port,
+    workers,
+    threads,
+    max_upload_mb,
+    max_pixels,
+    max_batch,
+    batch_wait_ms,
+    queue_size,
+    timeout_s,
+    max_memory_mb,
+    read_timeout_s,
+    max_connections,
 ):
     """Serve stylization over HTTP: POST an image, get it back stylized.
 
@@ -95,6 +131,9 @@ def api(
         batch_wait_ms=batch_wait_ms,
         queue_size=queue_size,
         timeout_s=timeout_s,
+        max_memory_mb=max_memory_mb,
+        read_timeout_s=read_timeout_s,
+        max_connections=max_connections,
     )
     StyleRunner(settings.graph_path(), device="cpu", warmup=False)  # a bad MODEL: one line, before binding
     check_port(host, port)

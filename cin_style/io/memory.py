@@ -1,5 +1,6 @@
-"""Peak resident memory of this process, for the benchmarks' fresh-process measurements
-(imports nothing: the measured process loads only what it measures)."""
+"""Resident memory of this process, now and at its peak: for the benchmarks' fresh-process
+measurements and the service's memory budget (imports nothing: the measured process
+loads only what it measures)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,15 @@ def peak_rss_mib(pid: int | None = None) -> float:
     if pid is not None:
         return float("nan")  # not Linux, or the process is gone
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """The resident set in MiB now (VmRSS; Linux only, else the peak)."""
+    try:
+        with open(f"/proc/{pid or 'self'}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mib(pid)
