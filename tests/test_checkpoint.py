@@ -141,3 +141,22 @@ def test_a_crafted_config_is_refused_before_anything_is_built(tmp_path, field, v
     torch.save(data, tmp_path / "crafted.pt")
     with pytest.raises(CheckpointError, match=field):
         load_model(tmp_path / "crafted.pt")
+
+
+def test_a_config_unlike_its_weights_is_refused_before_the_network_is_built(tmp_path, monkeypatch):
+    """Within the bounds a config can still ask for far more than its weights hold (width
+    1024: gigabytes of convolutions): it is compared with the weights' shapes first."""
+    from conftest import TINY_NAMES, make_tiny_model
+
+    from cin_style.nn import checkpoint
+
+    def never_built(*args, **kwargs):
+        raise AssertionError("the network was built before the config was checked")
+
+    for field, value in (("base_width", 1024), ("num_residual_blocks", 64), ("outer_kernel", 31)):
+        data = make_checkpoint(make_tiny_model(), TINY_NAMES)
+        data["model_config"][field] = value
+        torch.save(data, tmp_path / "crafted.pt")
+        monkeypatch.setattr(checkpoint, "StyleNet", never_built)
+        with pytest.raises(CheckpointError, match="do not match its config"):
+            load_model(tmp_path / "crafted.pt")

@@ -124,9 +124,27 @@ def make_checkpoint(model: StyleNet, style_names: list[str], **extra) -> dict:
     }
 
 
+def _check_shapes(config: StyleNetConfig, weights: dict) -> None:
+    """The config against the weights' own shapes, before anything is built: a crafted
+    config cannot make the network allocate what its weights do not hold."""
+    if not isinstance(weights, dict) or not all(hasattr(v, "shape") for v in weights.values()):
+        raise ValueError("the weights are not a dict of tensors")
+    head = weights.get("head.conv.weight")
+    expected = (config.base_width, 3, config.outer_kernel, config.outer_kernel)
+    if head is None or tuple(head.shape) != expected:
+        raise ValueError(f"head.conv.weight is {None if head is None else list(head.shape)}, not {list(expected)}")
+    gamma = weights.get("head.norm.gamma")
+    if gamma is None or tuple(gamma.shape) != (config.num_styles, config.base_width):
+        raise ValueError(f"head.norm.gamma does not hold {config.num_styles} styles")
+    blocks = {key.split(".")[1] for key in weights if key.startswith("residuals.")}
+    if len(blocks) != config.num_residual_blocks:
+        raise ValueError(f"{len(blocks)} residual blocks in the weights, {config.num_residual_blocks} in the config")
+
+
 def model_from_checkpoint(data: dict, path: str = "checkpoint") -> tuple[StyleNet, list[str]]:
     try:
         config = StyleNetConfig.from_dict(data["model_config"])
+        _check_shapes(config, data["model"])
         model = StyleNet(config)
         model.load_state_dict(data["model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
