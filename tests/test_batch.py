@@ -172,11 +172,19 @@ def test_a_killed_driver_then_a_rerun_does_every_image_once(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((out / "manifest").glob("part-*"))) < 2:
         time.sleep(0.02)
+    from cin_style.batch.reaper import descendants
+
+    cluster = {pid: cmd for pid, cmd in descendants(first.pid).items() if b"cin_style.batch.reaper" not in cmd}
+    assert any(b"raylet" in cmd for cmd in cluster.values()), cluster  # its own local cluster
     first.send_signal(signal.SIGKILL)
     first.wait()
     partial = {r["input"] for r in manifest_rows(out)}
     assert 0 < len(partial) < 123, len(partial)  # killed mid-run
-    time.sleep(2)  # the killed driver's cluster goes with it
+    deadline = time.monotonic() + 20  # Ray's agents once outlived the driver by minutes
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in cluster):
+        time.sleep(0.2)
+    left = {pid: cmd[:60] for pid, cmd in cluster.items() if Path(f"/proc/{pid}").exists()}
+    assert not left, left
     second = cli_batch(photos, out)
     _, err = second.communicate(timeout=600)
     assert second.returncode == 1, err  # the three bad files

@@ -138,6 +138,7 @@ def _run_on_ray(job: BatchJob, pending: list[Item], actor_args: dict):
     from cin_style.batch.worker import StylizeActor
 
     started_here = not ray.is_initialized()
+    reaper = None
     if started_here:
         # Ray's own logs and bars stay off (warnings and errors still show): ours is the bar.
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -149,6 +150,10 @@ def _run_on_ray(job: BatchJob, pending: list[Item], actor_args: dict):
             logging_level=logging.ERROR,
             configure_logging=True,
         )
+        if job.address is None:  # our own local cluster: nothing of it may outlive a killed driver
+            from cin_style.batch import reaper as reapers
+
+            reaper = reapers.start()
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
@@ -171,3 +176,6 @@ def _run_on_ray(job: BatchJob, pending: list[Item], actor_args: dict):
     finally:
         if started_here:
             ray.shutdown()
+        if reaper is not None:
+            reaper.terminate()
+            reaper.wait()
