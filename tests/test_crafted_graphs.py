@@ -105,3 +105,55 @@ def test_the_good_graph_passes_the_same_checks(crafted, tmp_path):
                                       str(tmp_path / "o.png")])
     assert result.exit_code == 0, result.output
     assert np.asarray(Image.open(tmp_path / "o.png")).shape == (40, 48, 3)
+
+
+def test_the_service_refuses_a_crafted_graph_in_one_line_before_binding(crafted):
+    import subprocess
+    import sys
+
+    root, paths = crafted
+    for case in ("not_json", "halves_the_image"):
+        done = subprocess.run([sys.executable, "-m", "cin_style.cli.main", "api", str(paths[case]), "--port", "1"],
+                              capture_output=True, text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1 and "Traceback" not in done.stderr, (case, done.stderr)
+
+
+def test_pickled_code_and_foreign_files_are_refused_without_advice_to_load_them_unsafely(tmp_path):
+    import os
+
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo unpickled",))
+
+    torch.save({"model": Payload()}, tmp_path / "evil.pt")
+    (tmp_path / "text.jpg").write_text("not an image, not a model")
+    for name, words in (("evil.pt", "holds Python objects"), ("text.jpg", "not a PyTorch file")):
+        result = CliRunner().invoke(cli, ["styles", str(tmp_path / name)])
+        assert result.exit_code == 1 and words in result.output, result.output
+        assert "weights_only" not in result.output and "False" not in result.output
+
+
+@pytest.mark.parametrize("args,words", [(["--max-pixels", "-5"], "max-pixels"), (["--max-pixels", "0"], "max-pixels"),
+                                        (["--style", "alpha=1e308,beta=1e308"], "too large")])
+def test_bad_numbers_on_the_command_line_are_refused(crafted, tmp_path, args, words):
+    root, _ = crafted
+    result = CliRunner().invoke(cli, ["stylize", str(root / "good.onnx"), str(root / "p.png"), "-o",
+                                      str(tmp_path / "o.png"), *args])
+    assert result.exit_code != 0 and words in result.output and not (tmp_path / "o.png").exists(), result.output
+
+
+def test_accept_errors_are_logged_once_a_minute():
+    import logging
+
+    from cin_style.api.connections import AcceptErrorFilter
+
+    accept = AcceptErrorFilter()
+    records = [logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "socket.accept() out of system resource",
+                                 (), (OSError, OSError(24, "Too many open files"), None)) for _ in range(100)]
+    kept = [r for r in records if accept.filter(r)]
+    assert len(kept) == 1 and kept[0].exc_info is None and "once a minute" in kept[0].getMessage()
+    other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "something else", (), None)
+    assert accept.filter(other)

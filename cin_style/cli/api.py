@@ -135,7 +135,7 @@ def api(
         read_timeout_s=read_timeout_s,
         max_connections=max_connections,
     )
-    StyleRunner(settings.graph_path(), device="cpu", warmup=False)  # a bad MODEL: one line, before binding
+    StyleRunner(settings.graph_path(), device="cpu")  # a bad or unsound MODEL: one line, before binding
     check_port(host, port)
     click.echo(f"cin-style api on http://{host}:{port} (docs at /docs); Ctrl-C stops it", err=True)
     serve(settings)
