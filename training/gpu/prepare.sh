@@ -5,7 +5,7 @@
 #   data/train/, data/validation/, data/styles.txt, data/train.txt, data/validation.txt
 #                           the reference recipe's photos (short side SHORT px) and the 16 paintings
 #   peers/                  pytorch/examples' fast_neural_style (from ../shared/peers)
-#   wheels/                 the packages of ours the GPU image lacks (platformdirs, pytorch-msssim)
+#   wheels/                 the packages of ours the GPU image lacks (platformdirs, pytorch-msssim, the serve extra)
 # Usage: bash training/gpu/prepare.sh [SHORT]   (default 320: 256-px crops with room to move)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -56,6 +56,8 @@ PY
 cp -r ../shared/peers/pytorch-examples-fast-neural-style "$carry/peers"
 "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any \
-    -d "$carry/wheels" platformdirs pytorch-msssim
+    -d "$carry/wheels" platformdirs pytorch-msssim click tqdm \
+    fastapi starlette pydantic pydantic-core uvicorn h11 python-multipart prometheus-client \
+    anyio sniffio idna annotated-types annotated-doc typing-inspection typing-extensions  # the serve extra (issue 38)
 du -sh "$carry"
 echo "carry it: run(command='bash training/gpu/check.sh', carry=['$carry'], timeout_s=600)"
