@@ -185,6 +185,7 @@ def test_a_killed_driver_then_a_rerun_does_every_image_once(tmp_path):
         time.sleep(0.2)
     left = {pid: cmd[:60] for pid, cmd in cluster.items() if Path(f"/proc/{pid}").exists()}
     assert not left, left
+    time.sleep(2)  # Ray's session files and ports settle before a new local cluster starts
     second = cli_batch(photos, out)
     _, err = second.communicate(timeout=600)
     assert second.returncode == 1, err  # the three bad files

@@ -55,6 +55,11 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
+def _alive_after(pid: int, seconds: float) -> bool:
+    time.sleep(seconds)
+    return _alive(pid)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     try:
@@ -81,7 +86,7 @@ def descendants(pid: int) -> dict[int, bytes]:
 def watch(driver: int) -> None:
     known: dict[int, bytes] = {}
     me = os.getpid()
-    while _alive(driver):
+    while _alive(driver) or _alive_after(driver, POLL_S):  # gone twice in a row: really gone
         known.update({pid: cmd for pid, cmd in descendants(driver).items() if pid != me})
         time.sleep(POLL_S)
     for pid, command in known.items():
