@@ -54,7 +54,7 @@ class MemoryBudget:
     """A thread-safe count of reserved bytes against ``limit``."""
 
     def __init__(self, limit: int):
-        self.limit, self.used, self.peak_used = int(limit), 0, 0
+        self.limit, self.used = int(limit), 0
         self._lock = threading.Lock()
 
     def reserve(self, size: int) -> Reservation:
@@ -65,7 +65,6 @@ class MemoryBudget:
                     f"{size / 2**20:,.0f} MiB more than its {self.limit / 2**20:,.0f} MiB allow"
                 )
             self.used += size
-            self.peak_used = max(self.peak_used, self.used)
         return Reservation(self, size)
 
     def _release(self, size: int) -> None:
@@ -77,7 +76,8 @@ class MemoryBudget:
 
 
 class Reservation:
-    """Bytes held until ``release`` (a context manager; releasing twice is harmless)."""
+    """Bytes held until ``release`` (releasing twice is harmless: a request that timed out
+    hands its release to the work still running)."""
 
     def __init__(self, budget: MemoryBudget, size: int):
         self.budget, self.size = budget, size
@@ -86,12 +86,6 @@ class Reservation:
         size, self.size = self.size, 0
         if size:
             self.budget._release(size)
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 def release_freed_memory() -> None:
