@@ -43,13 +43,13 @@ class ExportSummary:
 
 
 def _refuse_training_state(path: Path) -> None:
-    from cin_style.nn.checkpoint import CheckpointError, load_checkpoint
+    from cin_style.nn.checkpoint import TRAINING_STATE_KEYS, CheckpointError, load_checkpoint
 
     try:
         data = load_checkpoint(path)
     except CheckpointError:
         return  # not a checkpoint of ours: nothing of a training run to lose
-    if "optimizer" in data:
+    if any(key in data for key in TRAINING_STATE_KEYS):
         raise UsageError(
             f"{path} holds a training run's state (optimizer, RNG, history) that a slim export would "
             f"replace; choose another output",
