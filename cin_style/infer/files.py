@@ -69,15 +69,7 @@ def stylize_files(
     per region, ``weights`` filling the rest (blend/masks.py)."""
     from PIL import Image
 
-    from cin_style.io.image import (
-        DEFAULT_MAX_PIXELS,
-        check_min_side,
-        check_min_size,
-        fitted_size,
-        image_size,
-        load_image,
-        save_image,
-    )
+    from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_size, fitted_size, image_size, load_image, save_image
 
     pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale, tile)
     limit = max_pixels or DEFAULT_MAX_PIXELS
@@ -91,7 +83,7 @@ def stylize_files(
             width, height = fitted_size(*image_size(path, limit), max_size)
             check_min_size(width, height, path)
             route = pipeline.route(height, width, masks=bool(masks))
-            photo = check_min_side(load_image(path, limit, max_size=max_size, as_uint8=route != WHOLE), path)
+            photo = load_image(path, limit, max_size=max_size, as_uint8=route != WHOLE)
             blend = weights[None]
             if masks:
                 from cin_style.blend.masks import weight_map
