@@ -64,6 +64,9 @@ def crafted(tmp_path_factory):
         "other_input": _renamed(onnx.load(root / "good.onnx"), INPUT_IMAGE, "photo"),
         "other_output": _renamed(onnx.load(root / "good.onnx"), OUTPUT, "out"),
         "tiled_without_convs": _with_metadata(onnx.load(root / "good.onnx"), variant="tiled"),
+        # Metadata that passes, inputs of another contract (a tiled graph from an older cin-style).
+        "tiled_of_another_contract": _with_metadata(onnx.load(root / "good.onnx"), variant="tiled",
+                                                    residual_convs="2", outer_kernel="9"),
         "halves_the_image": _halving_graph(),
     }
     assert len(good.graph.input) == 2
@@ -76,7 +79,7 @@ def crafted(tmp_path_factory):
 
 
 CASES = ["not_json", "empty_list", "a_number", "too_many", "duplicates", "wrong_count", "other_input",
-         "other_output", "tiled_without_convs", "halves_the_image"]
+         "other_output", "tiled_without_convs", "tiled_of_another_contract", "halves_the_image"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from cin_style.infer.pipeline import WHOLE
-from cin_style.infer.tiles import DEFAULT_TILE, FRONT_HALO
+from cin_style.infer.tiles import DEFAULT_TILE, SPILL_BYTES, STRIP_CHANNELS
 
 # Per pixel of the decoded image: Pillow's RGBA decode before the crop to RGB and any
 # max_side resize, and the encoded answer.
@@ -25,9 +25,12 @@ ENCODE_BYTES_PER_PIXEL = 4
 # The network in one piece, per pixel, for each channel of its first layer: float
 # activations at full, half and quarter resolution with the copies padding makes.
 WHOLE_BYTES_PER_PIXEL_PER_CHANNEL = 8
-# In tiles: the photo and the result (uint8), the two quarter-resolution buffers (fp16,
-# spilled to a temp file past tiles.SPILL_BYTES), and one tile with its halo.
+# In tiles: the photo and the result (uint8), the layers' fp16 outputs alive at once (about
+# three full-resolution layers' worth, in memory up to tiles.SPILL_BYTES), and one strip's
+# float32 copies as the runtime normalises and convolves it.
 TILED_BYTES_PER_PIXEL = 8
+LIVE_FP16_LAYERS = 3
+STRIP_COPIES = 8
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,10 @@ class CostModel:
         decode = header_pixels * DECODE_BYTES_PER_PIXEL
         if route == WHOLE:
             network = pixels * (self.base_width * WHOLE_BYTES_PER_PIXEL_PER_CHANNEL + 24)
-        else:  # tiled, or scaled (its small image may tile too): bounded by a tile's worth
-            tile = (DEFAULT_TILE + 2 * FRONT_HALO) ** 2
-            network = pixels * (TILED_BYTES_PER_PIXEL + self.base_width // 2) + tile * self.base_width * 8
+        else:  # tiled, or scaled (its small image may tile too): bounded by a strip's worth
+            kept = min(SPILL_BYTES, pixels * self.base_width * 2 * LIVE_FP16_LAYERS)
+            strip = STRIP_CHANNELS * DEFAULT_TILE**2 * 4 * STRIP_COPIES
+            network = pixels * TILED_BYTES_PER_PIXEL + kept + strip
         return upload_bytes + max(decode, network + pixels * ENCODE_BYTES_PER_PIXEL)
 
 

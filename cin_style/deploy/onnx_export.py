@@ -46,7 +46,14 @@ from cin_style.infer.contract import (
 from cin_style.infer.runtimes import cpu_session
 from cin_style.io.atomic import atomic_write
 from cin_style.io.image import MIN_PSNR_DB, output_parity
-from cin_style.nn.stylenet import ConditionalInstanceNorm2d, StyleNet, UpsampleConvCIN, crop_to
+from cin_style.nn.stylenet import (
+    ConditionalInstanceNorm2d,
+    StyleNet,
+    UpsampleConvCIN,
+    crop_to,
+    phase_kernels,
+    phase_upsample_conv,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +81,6 @@ class _OneNormPassCIN(ConditionalInstanceNorm2d):
         return folded.reshape(n, c, h, w).to(x.dtype)
 
 
-# Nearest 2x upsampling then a 3x3 conv, phase by phase: output row 2i takes input rows
-# i-1 (tap 0) and i (taps 1+2), row 2i+1 takes rows i (taps 0+1) and i+1 (tap 2), and the
-# same for columns.  So each of the four (row, column) output phases is a 2x2 conv of the
-# input edge-padded by 1 (a reflection pad of the upsampled image by 1 is an edge pad of
-# the input by 1), read at offset (row phase, column phase).  [phase, 2x2 row, 3x3 tap]:
-_PHASE_TAPS = torch.tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], dtype=torch.float64)
-
-
-def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
-    """[out, in, 3, 3] conv kernel → [4·out, in, 2, 2]: the 2x2 kernels of the four output
-    phases of upsample-2x → reflection pad 1 → conv, phase-major (row phase, column phase)."""
-    if weight.shape[-2:] != (3, 3):
-        raise ValueError(f"expected a 3x3 kernel, got {list(weight.shape)}")
-    taps = _PHASE_TAPS.to(weight.device)
-    kernels = torch.einsum("ayp,bxq,oipq->aboiyx", taps, taps, weight.double())
-    return kernels.reshape(4 * weight.shape[0], weight.shape[1], 2, 2).to(weight.dtype)
-
-
 class _PhaseUpsampleConv(UpsampleConvCIN):
     """What export traces in place of each upsampling layer: the same numbers from one
     2x2 conv at the input's size (all four phases, 4x the channels), the phases cut at
@@ -101,15 +90,7 @@ class _PhaseUpsampleConv(UpsampleConvCIN):
     (docs/design-notes.md, "Upsampling")."""
 
     def pre_norm(self, x: torch.Tensor, size) -> torch.Tensor:
-        out = self.block.conv.out_channels
-        phases = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.phase_kernel, self.phase_bias)
-        h, w = x.shape[-2:]
-        cut = [
-            phases[:, k * out : (k + 1) * out, a : a + h, b : b + w]
-            for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))
-        ]
-        interleaved = torch.stack(cut, dim=2).reshape(x.shape[0], 4 * out, h, w)  # channel 4c + 2a + b
-        return crop_to(F.pixel_shuffle(interleaved, 2), size)
+        return crop_to(phase_upsample_conv(x, self.phase_kernel, self.phase_bias), size)
 
 
 class _Graph(nn.Module):

@@ -41,22 +41,24 @@ __all__ = [
     "MIN_SIDE",
     "OUTPUT",
     "PARITY_SIZES",
-    "TILED_STATS",
     "VARIANT_MASKS",
     "VARIANT_TILED",
+    "tiled_names",
     "tiled_sibling_path",
 ]
 
-# The tiled variant (`cin-style export --tiled`): the network cut at its norm layers,
-# which the runner drives tile by tile (infer/tiles.py) for images of any size.
-#   inputs   style_weights [1,S]; stats_<layer> [2,C] (mean and 1/std over the whole image)
-#            for head, down1, down2, up1, up2, tail; one input per piece: in_head, in_down1,
-#            in_down2, in_quarter [1,3,h,w] (photo crops); in_residual_<i> [1,4w,h,w] (padded
-#            strips); in_up1, in_up2, in_tail, in_stylized [1,4w,h,w] (quarter-res crops) with
-#            size_<piece> [1,1,H,W] whose shape is the tile's full-resolution size
-#   outputs  head, down1, down2 (pre-norm), quarter (down2 normalised), residual_<i>
-#            (pre-norm, 2 per block), residual_affine [2·blocks,2,4w] (blended γ, β), up1, up2,
-#            tail (pre-norm), stylized
+# The tiled variant (`cin-style export --tiled`): the network one conv at a time, which
+# the runner drives over row strips (infer/tiles.py) for images of any size.  For each conv
+# layer (head, down1, down2, residual_<i>, up1, up2, tail: tiles.network_layers):
+#   inputs   in_<layer> [1,C,h,w] the rows it reads (fp16; the head's float32 photo rows);
+#            norm_<layer> [2,C] (scale, offset) of the previous layer's norm (all but the
+#            head); stream_<layer> [1,C,h,w] fp16, the residual stream's rows (block sums);
+#            shift_<layer> [C'] subtracted from its output; and style_weights [1,S]
+#   outputs  <layer> fp16 (its conv's output before its norm, less the shift),
+#            sums_<layer> [2,C'] (per-channel sum and sum of squares of that),
+#            stream_out_<layer> fp16 (the stream's next rows, for layers that start a block),
+#            affine_<layer> [2,C'] (the blended γ and β of its norm)
+#   metadata residual_convs, outer_kernel
 # A call feeds real data to the piece it fetches and 16-px dummies to the rest
 # (onnxruntime runs every node of a graph, whatever is fetched).
 VARIANT_TILED = "tiled"
@@ -65,7 +67,27 @@ VARIANT_TILED = "tiled"
 # every style's region is normalised with its own statistics (model.py).  A [N, S, 1, 1]
 # map is a global blend.
 VARIANT_MASKS = "masks"
-TILED_STATS = ("head", "down1", "down2", "up1", "up2", "tail")
+
+
+def tiled_names(layers) -> tuple[list[str], list[str]]:
+    """The tiled variant's input and output names for ``layers`` (tiles.network_layers),
+    in torch_tiles.LayerPieces.forward's order."""
+    from cin_style.infer.tiles import PHOTO, SUM
+
+    inputs = (
+        [INPUT_WEIGHTS]
+        + [f"in_{layer.name}" for layer in layers]
+        + [f"norm_{layer.name}" for layer in layers if layer.source != PHOTO]
+        + [f"stream_{layer.name}" for layer in layers if layer.source == SUM]
+        + [f"shift_{layer.name}" for layer in layers]
+    )
+    outputs = (
+        [layer.name for layer in layers]
+        + [f"sums_{layer.name}" for layer in layers]
+        + [f"stream_out_{layer.name}" for layer in layers if layer.keeps_stream]
+        + [f"affine_{layer.name}" for layer in layers]
+    )
+    return inputs, outputs
 
 
 def tiled_sibling_path(path: str | os.PathLike) -> Path:

@@ -26,10 +26,12 @@ from cin_style.infer.contract import (
     OUTPUT,
     VARIANT_MASKS,
     VARIANT_TILED,
+    tiled_names,
     tiled_sibling_path,
 )
 from cin_style.infer.runtimes import DEFAULT_RUNTIME, GRAPH_RUNTIMES, graph_session
 from cin_style.infer.stylizer import Capabilities, image_batch, unit_float
+from cin_style.infer.tiles import UP, network_layers
 from cin_style.io.image import chw_to_hwc, hwc_to_chw, to_uint8
 
 # Untiled CPU runs up to this many pixels use onnxruntime's CPU arena (StyleRunner._session_for).
@@ -168,9 +170,18 @@ def _check_signature(session, metadata: dict[str, str], style_count: int, path: 
     inputs = {item.name: item.shape for item in session.get_inputs()}
     outputs = [item.name for item in session.get_outputs()]
     if metadata.get("variant") == VARIANT_TILED:
-        convs = metadata.get("residual_convs", "")
-        if not (convs.isdigit() and 0 < int(convs) <= 256) or INPUT_WEIGHTS not in inputs:
-            raise RunnerError(f"{path}: a tiled-variant graph without its residual_convs or {INPUT_WEIGHTS}")
+        convs, kernel = metadata.get("residual_convs", ""), metadata.get("outer_kernel", "")
+        if not (convs.isdigit() and kernel.isdigit() and int(convs) <= 256 and int(convs) % 2 == 0 and int(kernel) % 2):
+            raise RunnerError(
+                f"{path}: a tiled graph from an older cin-style, or not a cin-style graph (no residual_convs "
+                f"and outer_kernel); export it again from its checkpoint"
+            )
+        expected_inputs, expected_outputs = tiled_names(network_layers(int(convs), int(kernel)))
+        if set(inputs) != set(expected_inputs) or not set(expected_outputs) <= set(outputs):
+            raise RunnerError(
+                f"{path}: a tiled graph from an older cin-style, or not a cin-style graph (it takes "
+                f"{sorted(inputs)[:4]}...); export it again from its checkpoint"
+            )
         return
     image, weights = inputs.get(INPUT_IMAGE), inputs.get(INPUT_WEIGHTS)
     masks = metadata.get("variant") == VARIANT_MASKS
@@ -285,9 +296,9 @@ class StyleRunner:
         if not self.capabilities.tiles_only:
             out = self._tiled_sibling().run_tiled(batch, rows, tile=tile, finish=finish, progress=progress)
             return out[0] if single else out
-        convs = int(self.metadata["residual_convs"])
+        convs, kernel = int(self.metadata["residual_convs"]), int(self.metadata["outer_kernel"])
         out = stylize_tiled_each(
-            lambda row: OrtTileBackend(self._session_for(None), row, convs),
+            lambda row: OrtTileBackend(self._session_for(None), row, convs, kernel),
             batch,
             rows,
             tile=tile,
@@ -363,55 +374,41 @@ class StyleRunner:
 
 
 class OrtTileBackend:
-    """cin_style.infer.tiles.TileBackend over an exported tiled graph (contract.py), one blend.
+    """cin_style.infer.tiles.LayerBackend over an exported tiled graph (contract.py), one blend.
 
     Every piece of the graph has its own inputs; a call feeds real data to the piece
     it fetches and 16-px dummies to all the others (onnxruntime runs every node).
     """
 
-    def __init__(self, session, weights: np.ndarray, residual_convs: int):
+    def __init__(self, session, weights: np.ndarray, residual_convs: int, outer_kernel: int):
         self.session = session
-        self.residual_convs = residual_convs
+        self.layers = network_layers(residual_convs, outer_kernel)
+        # The smallest input each piece takes (its kernel's size), so the pieces not fetched cost nothing.
+        side = {
+            f"{kind}_{layer.name}": 2 if layer.kind == UP else layer.kernel
+            for layer in self.layers
+            for kind in ("in", "stream")
+        }
         self.dummies = {}
         for item in session.get_inputs():
-            # 16 px at full resolution: 4 at quarter resolution, 6 rows for a padded strip.
-            side = (
-                16
-                if item.name.startswith(("in_head", "in_down", "in_quarter", "size_"))
-                else 6
-                if item.name.startswith("in_residual")
-                else 4
-            )
-            shape = [d if isinstance(d, int) else side for d in item.shape]
-            self.dummies[item.name] = np.zeros(shape, np.float32)
+            shape = [d if isinstance(d, int) else side.get(item.name, 16) for d in item.shape]
+            dtype = np.float16 if "float16" in item.type else np.float32
+            self.dummies[item.name] = (np.ones if item.name.startswith("norm_") else np.zeros)(shape, dtype)
         self.dummies[INPUT_WEIGHTS] = np.asarray(weights, np.float32).reshape(1, -1)
-        self._affine = self._run("residual_affine", {})
+        names = [f"affine_{layer.name}" for layer in self.layers]
+        self._affine = dict(zip(names, self.session.run(names, self.dummies)))
 
-    def _run(self, fetch: str, feeds: dict) -> np.ndarray:
-        return self.session.run([fetch], {**self.dummies, **feeds})[0]
+    def conv(self, layer, rows, norm, stream, shift):
+        name = layer.name
+        feeds = {f"in_{name}": rows, f"shift_{name}": shift}
+        if norm is not None:
+            feeds[f"norm_{name}"] = np.stack(norm).astype(np.float32)
+        if stream is not None:
+            feeds[f"stream_{name}"] = stream
+        fetch = [name, f"sums_{name}"] + ([f"stream_out_{name}"] if layer.keeps_stream else [])
+        out = self.session.run(fetch, {**self.dummies, **feeds})
+        return out[0], out[1], (out[2] if layer.keeps_stream else None)
 
-    @staticmethod
-    def _stats(stats) -> dict:
-        return {f"stats_{k}": np.stack(v).astype(np.float32) for k, v in stats.items()}
-
-    def front(self, crop, stats, fetch):
-        return self._run(
-            "quarter" if fetch == "quarter" else fetch,
-            {f"in_{fetch}": np.ascontiguousarray(crop, np.float32), **self._stats(stats)},
-        )
-
-    def residual_conv(self, index, padded):
-        return self._run(f"residual_{index}", {f"in_residual_{index}": np.ascontiguousarray(padded, np.float32)})
-
-    def residual_affine(self, index):
-        return self._affine[index, 0], self._affine[index, 1]
-
-    def back(self, quarter, half_hw, full_hw, stats, fetch):
-        return self._run(
-            OUTPUT if fetch == "stylized" else fetch,
-            {
-                f"in_{fetch}": np.ascontiguousarray(quarter, np.float32),
-                f"size_{fetch}": np.zeros((1, 1, *full_hw), np.float32),
-                **self._stats(stats),
-            },
-        )
+    def affine(self, layer):
+        gamma, beta = self._affine[f"affine_{layer.name}"]
+        return gamma, beta

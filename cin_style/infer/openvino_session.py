@@ -35,7 +35,8 @@ class OpenVinoSession:
 
         def port(p) -> SimpleNamespace:
             dims = [d.get_length() if d.is_static else None for d in p.get_partial_shape()]
-            return SimpleNamespace(name=p.get_any_name(), shape=dims)
+            kind = "float16" if p.get_element_type() == ov.Type.f16 else "float"
+            return SimpleNamespace(name=p.get_any_name(), shape=dims, type=f"tensor({kind})")
 
         self._inputs = [port(p) for p in self._compiled.inputs]
         self._outputs = [port(p) for p in self._compiled.outputs]

@@ -1,31 +1,33 @@
-"""Stylize images too large for memory, in tiles, with the untiled result
-(numpy only: the PyTorch model and the exported tiled graph share it).
+"""Stylize images too large to run in one piece, in bounded memory, with the untiled
+network's result (numpy only: the PyTorch model and the exported tiled graph share it).
 
 Instance norm makes every output pixel depend on statistics of the whole image at
-every norm layer, so tiles that normalise themselves disagree (seams), and
+every norm layer, so pieces that normalise themselves disagree (seams), and
 statistics taken from a downscaled copy are not the full image's (docs/deploy.md
-measures how far they move the output).  So the statistics here are exact, gathered
-layer by layer:
+measures how far they move the output).  So the statistics here are exact: the
+network runs one conv layer at a time over the whole image, in full-width row strips.
 
-* The full- and half-resolution layers (head, down1, down2 and, at the end, up1,
-  up2, tail) are cheap per pixel: they are recomputed tile by tile, once per norm
-  layer whose statistics are still missing, with a halo wider than their
-  receptive field so that each tile's core is what the whole image gives.
-* The quarter-resolution activation after down2 (4·width channels on 1/16 of the
-  pixels: 8 values per pixel, 0.5 GB in fp16 for an 8K photo) is kept whole and
-  the residual blocks, most of the arithmetic, run on it once, layer by layer,
-  in row strips.
+* A strip of a layer's output is computed once, from the rows of the previous layer's
+  pre-norm output it reads (its own rows plus the kernel's halo), normalised on the
+  way in with that layer's whole-image statistics, known by then.
+* Each strip comes back in fp16 less a per-channel shift (so that fp16 keeps its
+  digits), with its per-channel sums; the strips are kept as they come (a temp file
+  past SPILL_BYTES) while the sums add up to the layer's statistics.
+* The residual stream (each block's input plus its output) is kept the same way: the
+  layer that reads it writes out the rows it computed.
 
-The halos cost extra arithmetic over one untiled pass (docs/design-notes.md), in
-exchange for memory bounded by two quarter-resolution buffers plus one tile.  Tile origins sit on multiples of 4
-so both stride-2 grids line up with the untiled network's.
+So every conv runs once per output pixel, as in one piece; what tiling adds is the
+halo rows read twice and copying strips in and out.  Memory is bounded by the strips
+kept in memory (SPILL_BYTES for each layer's output) and the strip being computed.
 
-A backend runs the network's pieces (``TileBackend``); ``stylize_tiled`` drives it.
+A backend runs one layer's conv over a strip (``LayerBackend``); ``stylize_tiled`` drives it.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,276 +35,354 @@ from typing import Protocol
 
 import numpy as np
 
-ALIGN = 4  # two stride-2 stages: tile origins on multiples of 4 keep the grids aligned
-FRONT_HALO = 16  # full-res px, > receptive field of head + down1 + down2 (7 px)
-BACK_HALO = 16  # full-res px, > receptive field of up1 + up2 + tail (~7 px)
-STRIP_ROWS = 32  # quarter-res rows per residual-conv strip (taller strips peak higher at 8K)
-DEFAULT_TILE = 512
+ALIGN = 4  # two stride-2 stages: strips start on multiples of 4 at full resolution
+DEFAULT_TILE = 512  # a strip's largest array holds about STRIP_CHANNELS · DEFAULT_TILE² values
+STRIP_CHANNELS = 16  # (the runtime makes a few float32 copies of a strip's input as it normalises it)
 EPS = 1e-5  # ConditionalInstanceNorm2d's
-FRONT = ("head", "down1", "down2")
-BACK = ("up1", "up2", "tail")
 # `stylize` tiles images above this many pixels by default: untiled, larger images need
 # several GiB (`cin-style bench big` measures it).
 AUTO_TILE_PIXELS = 2048 * 2048
-# A quarter-resolution buffer larger than this lives in a temp file (_SpilledBuffer) so that
-# peak memory stays flat past 8K (each buffer is 1 GiB at 64 MP with the reference model).
-SPILL_BYTES = 256 * 2**20
+# The layers' outputs alive at once stay in memory up to this many bytes in all; the rest go
+# to temp files (_Strips), so that peak memory stays flat at any size (the reference model's
+# full-resolution outputs are 768 MB each at 12 MP).
+SPILL_BYTES = 384 * 2**20
 
-Stats = dict[str, tuple[np.ndarray, np.ndarray]]  # norm layer → (mean [C], 1/std [C])
-
-
-class TileBackend(Protocol):
-    """The network in pieces, for one blend.  Arrays are float32 [1, C, H, W]."""
-
-    residual_convs: int  # 2 per residual block
-
-    def front(self, crop: np.ndarray, stats: Stats, fetch: str) -> np.ndarray:
-        """``fetch`` in FRONT: that layer's conv output before its norm (the layers
-        before it normalised with ``stats``); "quarter": down2's normalised output."""
-
-    def residual_conv(self, index: int, padded: np.ndarray) -> np.ndarray:
-        """Residual conv ``index`` (3x3, no padding of its own) before its norm."""
-
-    def residual_affine(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """That conv's norm's γ and β for the blend, [C] each."""
-
-    def back(
-        self, quarter: np.ndarray, half_hw: tuple[int, int], full_hw: tuple[int, int], stats: Stats, fetch: str
-    ) -> np.ndarray:
-        """``fetch`` in BACK: that conv's output before its norm; "stylized": the output."""
-
-
-@dataclass
-class _Moments:
-    """Per-channel sums over the whole image, in float64."""
-
-    total: np.ndarray | float = 0.0
-    squares: np.ndarray | float = 0.0
-    count: int = 0
-
-    def add(self, x: np.ndarray) -> None:
-        x = x.astype(np.float64)
-        self.total = self.total + x.sum(axis=(0, 2, 3))
-        self.squares = self.squares + np.einsum("nchw,nchw->c", x, x)
-        self.count += x.shape[0] * x.shape[2] * x.shape[3]
-
-    def mean_inv_std(self) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.asarray(self.total / self.count)
-        var = np.maximum(self.squares / self.count - mean * mean, 0.0)
-        return mean.astype(np.float32), (1.0 / np.sqrt(var + EPS)).astype(np.float32)
+# How a layer's conv reads its input.
+CONV, DOWN, UP = "conv", "down", "up"  # stride 1; 3x3 stride 2; nearest 2x upsample then 3x3
+# What its input is: the image; the previous layer's norm + ReLU; the residual stream plus
+# the previous layer's norm (a block's sum).
+PHOTO, NORMED, SUM = "photo", "normed", "sum"
 
 
 @dataclass(frozen=True)
-class Tile:
-    """A core region (rows y0:y1, cols x0:x1, full resolution) and its crop with halo."""
+class Layer:
+    """One conv of the network and the norm after it (named as in the tiled graph)."""
 
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    cy0: int
-    cy1: int
-    cx0: int
-    cx1: int
-
-    def core(self, scale: int) -> tuple[slice, slice, slice, slice]:
-        """The core, in crop coordinates, of a layer at 1/scale resolution."""
-        top, left = (self.y0 - self.cy0) // scale, (self.x0 - self.cx0) // scale
-        return (
-            slice(None),
-            slice(None),
-            slice(top, top + _span(self.y0, self.y1, scale)),
-            slice(left, left + _span(self.x0, self.x1, scale)),
-        )
+    name: str
+    kind: str
+    kernel: int
+    scale: int  # its output is at 1/scale of the image's size
+    source: str
+    keeps_stream: bool = False  # its input is the residual stream's next value: it writes it out
 
 
-def _span(start: int, stop: int, scale: int) -> int:
-    # A layer at 1/scale has ceil(n / scale) positions; start is a multiple of scale.
-    return math.ceil(stop / scale) - start // scale
+def network_layers(residual_convs: int, outer_kernel: int) -> tuple[Layer, ...]:
+    """StyleNet's convs in order: head, down1, down2, residual_<i> (two per block), up1, up2, tail."""
+    residuals = tuple(
+        Layer(f"residual_{i}", CONV, 3, 4, SUM if i % 2 == 0 and i else NORMED, keeps_stream=i % 2 == 0)
+        for i in range(residual_convs)
+    )
+    return (
+        Layer("head", CONV, outer_kernel, 1, PHOTO),
+        Layer("down1", DOWN, 3, 2, NORMED),
+        Layer("down2", DOWN, 3, 4, NORMED),
+        *residuals,
+        Layer("up1", UP, 3, 2, SUM if residual_convs else NORMED),
+        Layer("up2", UP, 3, 1, NORMED),
+        Layer("tail", CONV, outer_kernel, 1, NORMED),
+    )
 
 
-def tiles(height: int, width: int, tile: int, halo: int) -> list[Tile]:
-    out = []
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            out.append(
-                Tile(
-                    y0, y1, x0, x1, max(0, y0 - halo), min(height, y1 + halo), max(0, x0 - halo), min(width, x1 + halo)
-                )
-            )
-    return out
+class LayerBackend(Protocol):
+    """The network's convs one at a time, for one blend."""
+
+    layers: tuple[Layer, ...]
+
+    def conv(
+        self,
+        layer: Layer,
+        rows: np.ndarray,
+        norm: tuple[np.ndarray, np.ndarray] | None,
+        stream: np.ndarray | None,
+        shift: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``layer``'s conv over ``rows`` [1, C, h, W] (fp16; the photo's float32): the
+        input rows it reads, halo and edge rows included; columns are padded as the
+        network pads them.  The input x first becomes relu(x * norm[0] + norm[1]) (NORMED,
+        per channel) or stream + x * norm[0] + norm[1] (SUM; ``stream`` holds the same rows).
+
+        Returns the conv's output less ``shift`` [C'] in fp16 (CONV: one row per input
+        row less the halo; DOWN: n rows from 2n + 1; UP: twice the rows and columns,
+        uncropped), its per-channel sum and sum of squares [2, C'] in float32, and, for a
+        ``keeps_stream`` layer, its normalised input rows in fp16."""
+
+    def affine(self, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+        """The blended γ and β of ``layer``'s norm, [C] each."""
 
 
-def count_steps(height: int, width: int, tile: int, residual_convs: int) -> int:
-    """How many progress units ``stylize_tiled`` reports for an image."""
-    count = len(range(0, height, tile)) * len(range(0, width, tile))
-    return 8 * count + residual_convs
+class _Moments:
+    """Per-channel sums of shifted values (near zero, so E[x²] - E[x]² keeps its digits)."""
+
+    def __init__(self) -> None:
+        self.sums = np.zeros((2, 1))
+        self.count = 0
+
+    def add(self, sums: np.ndarray, count: int) -> None:
+        self.sums = self.sums + sums.astype(np.float64)
+        self.count += count
+
+    def mean_inv_std(self, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = self.sums[0] / self.count
+        var = np.maximum(self.sums[1] / self.count - mean * mean, 0.0)
+        return (mean + shift).astype(np.float32), (1.0 / np.sqrt(var + EPS)).astype(np.float32)
 
 
-def _normalize(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray], affine) -> np.ndarray:
-    (mean, inv_std), (gamma, beta) = stats, affine
-    scale = (inv_std * gamma)[None, :, None, None]
-    return x * scale + (beta - mean * inv_std * gamma)[None, :, None, None]
+def _sums(x: np.ndarray) -> np.ndarray:
+    """[2, C]: per-channel sum and sum of squares of [C, h, w], in float32."""
+    flat = x.astype(np.float32).reshape(x.shape[0], -1)
+    return np.stack([flat.sum(axis=1), np.einsum("ij,ij->i", flat, flat)])
 
 
-class _SpilledBuffer:
-    """A [C, H, W] array in an anonymous temp file (under TMPDIR), mapped only while one
-    slice is read or written: its pages are the OS's file cache, not this process's memory."""
+class _MemoryBudget:
+    """Bytes of strips one image may keep in memory, across the layers alive at once."""
 
-    def __init__(self, shape: tuple[int, ...], dtype):
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self._file = tempfile.TemporaryFile(prefix="cin-style-tiles-")
-        self._file.truncate(math.prod(self.shape) * self.dtype.itemsize)
+    def __init__(self, limit: int):
+        self.left = limit
 
-    def _mapped(self) -> np.memmap:
-        return np.memmap(self._file, self.dtype, "r+", shape=self.shape)
+    def take(self, size: int) -> bool:
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
 
-    def __getitem__(self, key) -> np.ndarray:
-        return np.array(self._mapped()[key])  # a copy: the mapping goes when this returns
+    def give(self, size: int) -> None:
+        self.left += size
 
-    def __setitem__(self, key, value) -> None:
-        self._mapped()[key] = value
+
+class _Strips:
+    """A layer's output [C, H, W] kept as the row strips it was made in: in memory while
+    ``budget`` allows, else in an anonymous temp file under TMPDIR."""
+
+    def __init__(self, shape: tuple[int, int, int], dtype, budget: _MemoryBudget):
+        self.shape, self.dtype, self.budget = shape, np.dtype(dtype), budget
+        self.size = math.prod(shape) * self.dtype.itemsize
+        self.starts: list[int] = []
+        self.parts: list = []  # arrays [C, r, W], or (file offset, rows)
+        self.file = None if budget.take(self.size) else tempfile.TemporaryFile(prefix="cin-style-tiles-")
+        self._end = 0
+
+    def append(self, strip: np.ndarray) -> None:
+        self.starts.append(self.starts[-1] + self._rows(-1) if self.starts else 0)
+        strip = np.ascontiguousarray(strip)
+        if self.file is None:
+            self.parts.append(strip)
+            return
+        os.pwrite(self.file.fileno(), strip.data, self._end)
+        self.parts.append((self._end, strip.shape[1]))
+        self._end += strip.nbytes
+
+    def _rows(self, i: int) -> int:
+        part = self.parts[i]
+        return part[1] if isinstance(part, tuple) else part.shape[1]
+
+    def _span(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo:hi as a contiguous [C, hi - lo, W] (a kept strip itself when it is one)."""
+        first = bisect.bisect_right(self.starts, lo) - 1
+        part = self.parts[first]
+        if not isinstance(part, tuple) and self.starts[first] == lo and part.shape[1] == hi - lo:
+            return part
+        channels, _, width = self.shape
+        out = np.empty((channels, hi - lo, width), self.dtype)
+        for i in range(first, len(self.parts)):
+            start, rows, part = self.starts[i], self._rows(i), self.parts[i]
+            if start >= hi:
+                break
+            a, b = max(lo, start), min(hi, start + rows)
+            if isinstance(part, tuple):  # one read per channel: the strip is kept [C, r, W]
+                assert self.file is not None
+                row_bytes = width * self.dtype.itemsize
+                for c in range(channels):
+                    offset = part[0] + (c * rows + a - start) * row_bytes
+                    os.preadv(self.file.fileno(), [out[c, a - lo : b - lo].data], offset)
+            else:
+                out[:, a - lo : b - lo] = part[:, a - start : b - start]
+        return out
+
+    def read(self, start: int, stop: int, mode: str) -> np.ndarray:
+        """Rows start:stop as [1, C, h, W]; outside the layer, reflected (as a reflection pad
+        does) or clamped (what nearest upsampling's reflection pad reads)."""
+        height = self.shape[1]
+        if 0 <= start and stop <= height:
+            return self._span(start, stop)[None]
+        index = np.arange(start, stop)
+        if mode == "reflect":
+            index = np.abs(index)
+            index = np.where(index >= height, 2 * (height - 1) - index, index)
+        index = np.clip(index, 0, height - 1)
+        lo, hi = int(index.min()), int(index.max()) + 1
+        return self._span(lo, hi)[:, index - lo][None]
 
     def close(self) -> None:
-        self._file.close()
-
-
-def _quarter_buffer(shape: tuple[int, ...], dtype):
-    """A whole quarter-resolution buffer: in memory, or spilled above SPILL_BYTES."""
-    if math.prod(shape) * np.dtype(dtype).itemsize > SPILL_BYTES:
-        return _SpilledBuffer(shape, dtype)
-    return np.empty(shape, dtype)
-
-
-def _padded_strip(source: np.ndarray, r0: int, r1: int) -> np.ndarray:
-    """Rows r0:r1 of a whole [C, H, W] buffer with the 1-px border a 3x3 conv needs:
-    real neighbour rows inside the image, reflection at its edges (as ConvCIN pads)."""
-    height = source.shape[1]
-    x = source[None, :, max(r0 - 1, 0) : min(r1 + 1, height)].astype(np.float32)
-    x = np.pad(x, ((0, 0), (0, 0), (int(r0 == 0), int(r1 == height)), (1, 1)), mode="reflect")
-    return x
-
-
-def _residual_conv(
-    backend: TileBackend, index: int, source: np.ndarray, target: np.ndarray, skip: np.ndarray | None = None
-) -> None:
-    """target = conv ``index`` with its norm over the whole quarter-res buffer, in strips:
-    a pass for the statistics (the pre-norm output parked in ``target``), a pass that
-    normalises in place (+ ReLU; for a block's second conv + ``skip``, written to ``skip``)."""
-    height = source.shape[1]
-    moments = _Moments()
-    pending = None  # written one strip late: the next strip still reads these source rows
-    for r0 in range(0, height, STRIP_ROWS):
-        r1 = min(r0 + STRIP_ROWS, height)
-        out = backend.residual_conv(index, _padded_strip(source, r0, r1))
-        moments.add(out)
-        if pending is not None:
-            target[:, pending[0] : pending[1]] = pending[2]
-        pending = (r0, r1, out[0])
-    assert pending is not None  # height >= 1: the loop ran
-    target[:, pending[0] : pending[1]] = pending[2]
-    stats, affine = moments.mean_inv_std(), backend.residual_affine(index)
-    for r0 in range(0, height, STRIP_ROWS):
-        rows = slice(r0, min(r0 + STRIP_ROWS, height))
-        y = _normalize(target[None, :, rows].astype(np.float32), stats, affine)[0]
-        if skip is not None:
-            skip[:, rows] = skip[:, rows].astype(np.float32) + y
+        if self.file is None:
+            self.budget.give(self.size)
         else:
-            target[:, rows] = np.maximum(y, 0)
+            self.file.close()
+        self.parts = []
+
+
+class _Photo:
+    """The image as a source [3, H, W] of float32 rows in [0, 1]."""
+
+    def __init__(self, image: np.ndarray):
+        self.image, self.shape = image, (3, *image.shape[:2])
+
+    def read(self, start: int, stop: int, mode: str) -> np.ndarray:
+        height = self.shape[1]
+        index = np.abs(np.arange(start, stop))
+        index = np.where(index >= height, 2 * (height - 1) - index, index)
+        rows = self.image[index].transpose(2, 0, 1)
+        return (rows.astype(np.float32) / 255)[None]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Output:
+    """A layer's pre-norm output, kept less ``shift``; ``stats`` are the whole image's."""
+
+    strips: _Strips
+    shift: np.ndarray
+    stats: tuple[np.ndarray, np.ndarray]
+
+    def norm(self, affine: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (scale, offset) taking the kept values to the normalised ones."""
+        (mean, inv_std), (gamma, beta) = self.stats, affine
+        scale = inv_std * gamma
+        return scale.astype(np.float32), (beta + (self.shift - mean) * scale).astype(np.float32)
+
+
+def _input_rows(layer: Layer, start: int, stop: int) -> tuple[int, int, str]:
+    """The input rows a layer reads for output rows start:stop, and how edges pad."""
+    if layer.kind == CONV:
+        halo = layer.kernel // 2
+        return start - halo, stop + halo, "reflect"
+    if layer.kind == DOWN:
+        return 2 * start - 1, 2 * stop, "reflect"
+    # UP, start even: output row r reads upsampled rows r-1..r+1, source rows (r-1)//2..(r+1)//2
+    return start // 2 - 1, -(-stop // 2) + 1, "clamp"
+
+
+def strip_rows(tile: int, values_per_row: int) -> int:
+    """Output rows per strip: about STRIP_CHANNELS·tile² values in the strip's largest
+    array (its input or its output), a multiple of ALIGN."""
+    return max(ALIGN, STRIP_CHANNELS * tile * tile // max(values_per_row, 1) // ALIGN * ALIGN)
+
+
+def count_steps(residual_convs: int) -> int:
+    """How many progress units ``stylize_tiled`` reports for an image: one per layer and
+    one for the output."""
+    return 6 + residual_convs + 1
+
+
+def _run_layer(
+    backend: LayerBackend, layer: Layer, source, norm, stream, size: tuple[int, int], tile: int, budget: _MemoryBudget
+):
+    """One layer over the whole image, strip by strip: its output with its statistics, and
+    the residual stream's next value when the layer writes it."""
+    height, width = size
+
+    def run(start: int, stop: int, shift: np.ndarray):
+        first, last, mode = _input_rows(layer, start, stop)
+        rows = source.read(first, last, mode)
+        kept = None if stream is None else stream.read(first, last, mode)
+        out, sums, written = backend.conv(layer, rows, norm, kept, shift)
+        out = out[0]
+        if layer.kind == UP:  # cut the rows and columns past this strip, and their sums
+            kept = slice(2, 2 + stop - start)
+            sums = sums - _sums(out[:, : kept.start]) - _sums(out[:, kept.stop :]) - _sums(out[:, kept, width:])
+            out = out[:, kept, :width]
+        if written is not None:
+            halo = layer.kernel // 2
+            written = written[0, :, halo : halo + stop - start]
+        return out, sums, written
+
+    # The shift: the mean of a few middle rows, near enough the image's to keep fp16's digits.
+    middle = min(height // 2 // ALIGN * ALIGN, max(height - ALIGN, 0))
+    probe, sums, _ = run(middle, min(middle + ALIGN, height), np.zeros_like(backend.affine(layer)[0]))
+    shift = (sums[0] / (probe.shape[1] * probe.shape[2])).astype(np.float32)
+    moments, output = _Moments(), _Strips((probe.shape[0], height, width), probe.dtype, budget)
+    next_stream = _Strips((source.shape[0], *size), probe.dtype, budget) if layer.keeps_stream else None
+    input_rows = {CONV: 1, DOWN: 2, UP: 0.5}[layer.kind]  # per output row
+    rows = strip_rows(tile, max(int(source.shape[0] * source.shape[2] * input_rows), probe.shape[0] * width))
+    for start in range(0, height, rows):
+        stop = min(start + rows, height)
+        out, sums, written = run(start, stop, shift)
+        moments.add(sums, out.shape[1] * out.shape[2])
+        output.append(out)
+        if next_stream is not None:
+            next_stream.append(written)
+    return _Output(output, shift, moments.mean_inv_std(shift)), next_stream
 
 
 def stylize_tiled(
-    backend: TileBackend,
+    backend: LayerBackend,
     image: np.ndarray,
     *,
     tile: int = DEFAULT_TILE,
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress=None,
-    buffer_dtype=np.float16,
 ) -> np.ndarray:
     """uint8 [H, W, 3] → uint8 [H, W, 3], what the untiled network gives (to rounding).
 
-    ``finish(stylized, photo)`` post-processes each tile (float [h, w, 3] in [0, 1]:
-    strength and preserve-colour are per-pixel).  ``progress``: a tqdm-like bar; its
-    ``total`` is set here and it is ``update``d as tile passes complete.  The two quarter-resolution buffers are
-    ``buffer_dtype`` (fp16: activations after instance norm are O(1)).
+    ``tile``: each strip holds about tile² pixels.  ``finish(stylized, photo)``
+    post-processes each strip (float [h, w, 3] in [0, 1]: strength and preserve-colour are
+    per-pixel).  ``progress``: a tqdm-like bar; its ``total`` is set here and it is
+    ``update``d as layers complete.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {list(image.shape)}")
     if tile < 64 or tile % ALIGN:
         raise ValueError(f"tile must be a multiple of {ALIGN} and at least 64, got {tile}")
     height, width = image.shape[:2]
+    half = (-(-height // 2), -(-width // 2))
+    sizes = {1: (height, width), 2: half, 4: (-(-half[0] // 2), -(-half[1] // 2))}
+    residual_convs = sum(layer.name.startswith("residual_") for layer in backend.layers)
     if progress is not None:
-        progress.total = count_steps(height, width, tile, backend.residual_convs)
+        progress.total = count_steps(residual_convs)
         progress.refresh()
     advance = progress.update if progress is not None else (lambda n: None)
-    stats: Stats = {}
 
-    def photo(t: Tile) -> np.ndarray:
-        crop = image[t.cy0 : t.cy1, t.cx0 : t.cx1].astype(np.float32) / 255
-        return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
-
-    def gather(layer: str, run: Callable[[Tile], np.ndarray], scale: int, grid: list[Tile]) -> None:
-        moments = _Moments()
-        for t in grid:
-            moments.add(run(t)[t.core(scale)])
-            advance(1)
-        stats[layer] = moments.mean_inv_std()
-
-    # 1. Front: head, down1, down2 statistics (a tile pass each), then the quarter buffer.
-    front_grid = tiles(height, width, tile, FRONT_HALO)
-    for layer, scale in zip(FRONT, (1, 2, 4)):
-        gather(layer, lambda t: backend.front(photo(t), stats, layer), scale, front_grid)
-    quarter_hw = (math.ceil(math.ceil(height / 2) / 2), math.ceil(math.ceil(width / 2) / 2))
-    quarter = None
-    for t in front_grid:
-        out = backend.front(photo(t), stats, "quarter")[t.core(4)][0]
-        if quarter is None:
-            quarter = _quarter_buffer((out.shape[0], *quarter_hw), buffer_dtype)
-        quarter[:, t.y0 // 4 : t.y0 // 4 + out.shape[1], t.x0 // 4 : t.x0 // 4 + out.shape[2]] = out
-        advance(1)
-    assert quarter is not None  # the grid covers the image: at least one tile ran
-    # 2. Residual blocks on the whole quarter buffer, conv by conv.
-    scratch = _quarter_buffer(quarter.shape, quarter.dtype)
-    for index in range(0, backend.residual_convs, 2):
-        _residual_conv(backend, index, quarter, scratch)
-        advance(1)
-        _residual_conv(backend, index + 1, scratch, scratch, skip=quarter)
-        advance(1)
-    if isinstance(scratch, _SpilledBuffer):
-        scratch.close()
-    del scratch
-    # 3. Back: up1, up2, tail statistics (a tile pass each), then the output.
-    back_grid = tiles(height, width, tile, BACK_HALO)
-
-    def back(t: Tile, fetch: str) -> np.ndarray:
-        crop = quarter[None, :, t.cy0 // 4 : math.ceil(t.cy1 / 4), t.cx0 // 4 : math.ceil(t.cx1 / 4)]
-        # The untiled net doubles and crops to ceil(H/2), then doubles and crops to H; a
-        # tile that reaches the image's edge doubles and crops at that same edge.
-        half = tuple(
-            min(2 * (c0 // 4 + n), math.ceil(size / 2)) - c0 // 2
-            for c0, n, size in zip((t.cy0, t.cx0), crop.shape[2:], (height, width))
+    previous: _Output | None = None  # the last layer's output, and that layer
+    previous_layer, stream = backend.layers[0], None
+    budget = _MemoryBudget(SPILL_BYTES)
+    for layer in backend.layers:
+        source: _Photo | _Strips
+        if layer.source == PHOTO:
+            source, norm = _Photo(image), None
+        else:
+            assert previous is not None  # the head comes first
+            source, norm = previous.strips, previous.norm(backend.affine(previous_layer))
+        output, next_stream = _run_layer(
+            backend, layer, source, norm, stream if layer.source == SUM else None, sizes[layer.scale], tile, budget
         )
-        full = tuple(min(2 * (c0 // 2 + n), size) - c0 for c0, n, size in zip((t.cy0, t.cx0), half, (height, width)))
-        return backend.back(crop.astype(np.float32), half, full, stats, fetch)
-
-    for layer, scale in zip(BACK, (2, 1, 1)):
-        gather(layer, lambda t: back(t, layer), scale, back_grid)
-    result = np.empty_like(image)
-    for t in back_grid:
-        out = back(t, "stylized")[t.core(1)][0].transpose(1, 2, 0)
-        if finish is not None:
-            out = finish(out, image[t.y0 : t.y1, t.x0 : t.x1].astype(np.float32) / 255)
-        result[t.y0 : t.y1, t.x0 : t.x1] = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+        source.close()
+        if layer.source == SUM or next_stream is not None:
+            if stream is not None:
+                stream.close()
+            stream = next_stream
+        previous, previous_layer = output, layer
         advance(1)
-    if isinstance(quarter, _SpilledBuffer):
-        quarter.close()
+
+    assert previous is not None
+    scale, offset = previous.norm(backend.affine(previous_layer))
+    result = np.empty_like(image)
+    rows = strip_rows(DEFAULT_TILE, 3 * width)
+    for start in range(0, height, rows):
+        part = slice(start, min(start + rows, height))
+        x = previous.strips.read(part.start, part.stop, "reflect")[0].astype(np.float32)
+        x = x * scale[:, None, None] + offset[:, None, None]
+        out = (1.0 / (1.0 + np.exp(-x))).transpose(1, 2, 0)
+        if finish is not None:
+            out = finish(out, image[part].astype(np.float32) / 255)
+        result[part] = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+    previous.strips.close()
+    advance(1)
     return result
 
 
 def stylize_tiled_each(
-    backend_for: Callable[[np.ndarray], TileBackend],
+    backend_for: Callable[[np.ndarray], LayerBackend],
     images: np.ndarray,
     rows: np.ndarray,
     *,

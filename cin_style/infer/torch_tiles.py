@@ -1,11 +1,13 @@
-"""StyleNet cut at its norm layers, for tiled stylization (tiles.py): run directly
-by ``TorchTileBackend`` and traced as one graph by ``export --tiled``, so PyTorch
-and onnxruntime tile with the same pieces.
+"""StyleNet one conv at a time, for tiled stylization (tiles.py): run directly by
+``TorchTileBackend`` and traced as one graph by ``export --tiled``, so PyTorch and
+onnxruntime tile with the same pieces.
 
-Each norm layer here takes its statistics from outside ([2, C]: mean, 1/std over
-the whole image) instead of from the tensor it sees, then applies the blended γ/β
-exactly like ConditionalInstanceNorm2d.  The tests check the pieces against
-``StyleNet.forward``.
+A piece is one conv over a strip of rows that already carries its halo: it pads only
+columns (the strip's edge rows are real neighbours, or the image's padding, from
+tiles.py).  Its input is first normalised with the previous layer's whole-image
+statistics (a per-channel scale and offset) and ReLU'd, or added to the residual
+stream; its output comes back shifted, in fp16, with its per-channel sums.  The tests
+check the pieces against ``StyleNet.forward``.
 """
 
 from __future__ import annotations
@@ -17,127 +19,102 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cin_style.infer.tiles import BACK, FRONT, Stats
-from cin_style.nn.stylenet import ConvCIN, StyleNet, crop_to
+from cin_style.infer.tiles import PHOTO, SUM, Layer, network_layers
+from cin_style.nn.stylenet import ConvCIN, StyleNet, UpsampleConvCIN, phase_kernels, phase_upsample_conv
 
 
-def _apply_norm(block: ConvCIN, pre: torch.Tensor, weights: torch.Tensor, stats: torch.Tensor):
-    gamma = (weights @ block.norm.gamma.float())[0]
-    beta = (weights @ block.norm.beta.float())[0]
-    scale = stats[1] * gamma
-    y = pre * scale[None, :, None, None] + (beta - stats[0] * scale)[None, :, None, None]
-    return F.relu(y) if block.relu else y
+def _affine(block: ConvCIN, weights: torch.Tensor) -> torch.Tensor:
+    """[2, C]: the blended γ and β of the block's norm."""
+    return torch.stack([(weights @ block.norm.gamma.float())[0], (weights @ block.norm.beta.float())[0]])
 
 
-class TileStages(nn.Module):
+class LayerPieces(nn.Module):
     def __init__(self, net: StyleNet):
         super().__init__()
         if next(net.parameters()).dtype != torch.float32:  # a copy: the caller's model stays as it is
             net = copy.deepcopy(net).float()
         self.net = net.eval()
-        self.front_blocks = [net.head, net.down1, net.down2]
-        self.back_blocks = [net.up1.block, net.up2.block, net.tail]
-        self.up_layers = {"up1": net.up1, "up2": net.up2}
-        self.residual_blocks = [conv for block in net.residuals for conv in (block.conv1, block.conv2)]
+        convs = [conv for block in net.residuals for conv in (block.conv1, block.conv2)]
+        self.layers = network_layers(len(convs), net.config.outer_kernel)
+        modules = [net.head, net.down1, net.down2, *convs, net.up1, net.up2, net.tail]
+        self.blocks: dict[str, ConvCIN | UpsampleConvCIN] = {
+            layer.name: module for layer, module in zip(self.layers, modules)
+        }
+        # Upsampling convs run phase by phase (4/9 of the multiply-adds), as export writes them.
+        with torch.no_grad():
+            self.phases = {
+                name: (phase_kernels(up.block.conv.weight), up.block.conv.bias.repeat(4))
+                for name, up in (("up1", net.up1), ("up2", net.up2))
+            }
 
-    def front(self, crop, weights, stats: dict[str, torch.Tensor], fetch: str | None = None) -> dict:
-        """Pre-norm outputs of head, down1, down2 and the normalised "quarter", stopping
-        after ``fetch`` (None: all of them)."""
-        out, x = {}, crop
-        for name, block in zip(FRONT, self.front_blocks):
-            out[name] = block.conv(block.pad(x))
-            if fetch == name:
-                return out
-            x = _apply_norm(block, out[name], weights, stats[name])
-        out["quarter"] = x
-        return out
+    def norm_block(self, layer: Layer) -> ConvCIN:
+        block = self.blocks[layer.name]
+        return block.block if isinstance(block, UpsampleConvCIN) else block
 
-    def back(
-        self, quarter, weights, half_hw, full_hw, stats: dict[str, torch.Tensor], fetch: str | None = None
-    ) -> dict:
-        """Pre-norm outputs of up1, up2, tail and the "stylized" tile, stopping after ``fetch``."""
-        out, x = {}, quarter
-        for name, block, size in zip(BACK, self.back_blocks, (half_hw, full_hw, None)):
-            if size is None:
-                out[name] = block.conv(block.pad(x))
-            else:
-                out[name] = crop_to(self.up_layers[name].uncropped(x), size)
-            if fetch == name:
-                return out
-            x = _apply_norm(block, out[name], weights, stats[name])
-        out["stylized"] = torch.sigmoid(x)
-        return out
+    def piece(self, layer: Layer, rows, norm=None, stream=None, shift=None, kept=torch.float16):
+        """``layer``'s conv (tiles.LayerBackend.conv): (output less ``shift``, its per-channel
+        sums [2, C], the normalised input when the layer keeps the stream), kept in ``kept``."""
+        x = rows.float()
+        if norm is not None:
+            x = x * norm[0][None, :, None, None] + norm[1][None, :, None, None]
+            x = x + stream.float() if layer.source == SUM else F.relu(x)
+        block = self.blocks[layer.name]
+        if isinstance(block, UpsampleConvCIN):
+            y = phase_upsample_conv(x, *self.phases[layer.name])
+        else:
+            pad = block.conv.kernel_size[0] // 2
+            y = block.conv(F.pad(x, (pad, pad, 0, 0), mode="reflect"))
+        y = y - shift[None, :, None, None]
+        sums = torch.stack([y.sum(dim=(0, 2, 3)), (y * y).sum(dim=(0, 2, 3))])
+        return y.to(kept), sums, (x.to(kept) if layer.keeps_stream else None)
 
-    def residual_affine(self, weights) -> torch.Tensor:
-        """[convs, 2, C]: each residual norm's blended γ and β."""
-        return torch.stack(
-            [
-                torch.stack([(weights @ b.norm.gamma.float())[0], (weights @ b.norm.beta.float())[0]])
-                for b in self.residual_blocks
-            ]
-        )
+    def affine(self, layer: Layer, weights: torch.Tensor) -> torch.Tensor:
+        return _affine(self.norm_block(layer), weights)
 
-    def forward(self, style_weights, stats: list, front_in: list, residual_in: list, back_in: list, full_like: list):
-        """Every piece at once, each from its own input: what `export --tiled` traces.
-        A call feeds real data only to the piece it fetches and 16-px dummies to the
-        rest (onnxruntime runs the whole graph), so each call pays for its own piece.
-        ``stats``: head, down1, down2, up1, up2, tail; ``front_in``/``back_in``/``full_like``
-        one per front/back output (``full_like`` carries only its shape, the tile's size)."""
-        front_stats = dict(zip(FRONT, stats[:3]))
-        back_stats = dict(zip(BACK, stats[3:]))
-        outputs = []
-        for crop, fetch in zip(front_in, (*FRONT, "quarter")):
-            outputs.append(self.front(crop, style_weights, front_stats, None if fetch == "quarter" else fetch)[fetch])
-        outputs += [block.conv(x) for block, x in zip(self.residual_blocks, residual_in)]
-        outputs.append(self.residual_affine(style_weights))
-        for quarter, like, fetch in zip(back_in, full_like, (*BACK, "stylized")):
-            full = (like.shape[2], like.shape[3])
-            half = ((full[0] + 1) // 2, (full[1] + 1) // 2)  # = what tiles.py computes (see there)
-            outputs.append(
-                self.back(quarter, style_weights, half, full, back_stats, None if fetch == "stylized" else fetch)[fetch]
-            )
-        return tuple(outputs)
+    def forward(self, style_weights, rows: list, norms: list, streams: list, shifts: list):
+        """Every piece at once, each from its own input: what `export --tiled` traces
+        (contract.tiled_names gives the order).  ``rows`` and ``shifts``: one per layer;
+        ``norms``: one per layer but the head; ``streams``: one per SUM layer."""
+        norm_of, stream_of = iter(norms), iter(streams)
+        outputs, sums, kept = [], [], []
+        for layer, x, shift in zip(self.layers, rows, shifts):
+            norm = None if layer.source == PHOTO else next(norm_of)
+            y, total, written = self.piece(layer, x, norm, next(stream_of) if layer.source == SUM else None, shift)
+            outputs.append(y)
+            sums.append(total)
+            if written is not None:
+                kept.append(written)
+        return (*outputs, *sums, *kept, *(self.affine(layer, style_weights) for layer in self.layers))
 
 
 class TorchTileBackend:
-    """tiles.TileBackend over a PyTorch StyleNet for one blend."""
+    """tiles.LayerBackend over a PyTorch StyleNet for one blend; ``kept``: the dtype the
+    strips are kept in (fp16 as the tiled graph keeps them; float32 to test the scheme)."""
 
-    def __init__(self, net: StyleNet, weights: np.ndarray):
-        self.stages = TileStages(net)
+    def __init__(self, net: StyleNet, weights: np.ndarray, kept=torch.float16):
+        self.kept = kept
+        self.pieces = LayerPieces(net)
+        self.layers = self.pieces.layers
         self.device = next(net.parameters()).device
-        self.weights = torch.as_tensor(np.asarray(weights, np.float32).reshape(1, -1), device=self.device)
-        self.residual_convs = len(self.stages.residual_blocks)
+        weights = torch.as_tensor(np.asarray(weights, np.float32).reshape(1, -1), device=self.device)
         with torch.no_grad():
-            self._affine = self.stages.residual_affine(self.weights).cpu().numpy()
+            self._affine = {layer.name: self.pieces.affine(layer, weights).cpu().numpy() for layer in self.layers}
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-
-    def _stats(self, stats: Stats) -> dict[str, torch.Tensor]:
-        return {k: self._tensor(np.stack(v)) for k, v in stats.items()}
+    def _tensor(self, array: np.ndarray | None) -> torch.Tensor | None:
+        return None if array is None else torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     @torch.no_grad()
-    def front(self, crop, stats, fetch):
-        out = self.stages.front(
-            self._tensor(crop), self.weights, self._stats(stats), None if fetch == "quarter" else fetch
+    def conv(self, layer, rows, norm, stream, shift):
+        outputs = self.pieces.piece(
+            layer,
+            self._tensor(rows),
+            None if norm is None else self._tensor(np.stack(norm)),
+            self._tensor(stream),
+            self._tensor(shift),
+            self.kept,
         )
-        return out[fetch].float().cpu().numpy()
+        return tuple(None if t is None else t.cpu().numpy() for t in outputs)
 
-    @torch.no_grad()
-    def residual_conv(self, index, padded):
-        return self.stages.residual_blocks[index].conv(self._tensor(padded)).float().cpu().numpy()
-
-    def residual_affine(self, index):
-        return self._affine[index, 0], self._affine[index, 1]
-
-    @torch.no_grad()
-    def back(self, quarter, half_hw, full_hw, stats, fetch):
-        out = self.stages.back(
-            self._tensor(quarter),
-            self.weights,
-            half_hw,
-            full_hw,
-            self._stats(stats),
-            None if fetch == "stylized" else fetch,
-        )
-        return out[fetch].float().cpu().numpy()
+    def affine(self, layer):
+        gamma, beta = self._affine[layer.name]
+        return gamma, beta

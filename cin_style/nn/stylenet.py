@@ -107,6 +107,39 @@ def crop_to(y: torch.Tensor, size) -> torch.Tensor:
     return F.pad(y, (0, size[1] - y.shape[3], 0, size[0] - y.shape[2]))
 
 
+# Nearest 2x upsampling then a 3x3 conv, phase by phase: output row 2i takes input rows
+# i-1 (tap 0) and i (taps 1+2), row 2i+1 takes rows i (taps 0+1) and i+1 (tap 2), and the
+# same for columns.  So each of the four (row, column) output phases is a 2x2 conv of the
+# input edge-padded by 1 (a reflection pad of the upsampled image by 1 is an edge pad of
+# the input by 1), read at offset (row phase, column phase).  [phase, 2x2 row, 3x3 tap]:
+_PHASE_TAPS = torch.tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], dtype=torch.float64)
+
+
+def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """[out, in, 3, 3] conv kernel → [4·out, in, 2, 2]: the 2x2 kernels of the four output
+    phases of upsample-2x → reflection pad 1 → conv, phase-major (row phase, column phase)."""
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"expected a 3x3 kernel, got {list(weight.shape)}")
+    taps = _PHASE_TAPS.to(weight.device)
+    kernels = torch.einsum("ayp,bxq,oipq->aboiyx", taps, taps, weight.double())
+    return kernels.reshape(4 * weight.shape[0], weight.shape[1], 2, 2).to(weight.dtype)
+
+
+def phase_upsample_conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Upsample-2x → reflection pad 1 → conv at twice ``x``'s size, from ``phase_kernels``
+    (and the bias repeated 4 times): one 2x2 conv at the input's size, the phases cut at
+    their offsets and interleaved by DepthToSpace."""
+    out = kernel.shape[0] // 4
+    phases = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, bias)
+    h, w = x.shape[-2:]
+    cut = [
+        phases[:, k * out : (k + 1) * out, a : a + h, b : b + w]
+        for k, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1)))
+    ]
+    interleaved = torch.stack(cut, dim=2).reshape(x.shape[0], 4 * out, h, w)  # channel 4c + 2a + b
+    return F.pixel_shuffle(interleaved, 2)
+
+
 class UpsampleConvCIN(nn.Module):
     """Nearest 2x upsample, reflection pad, conv, then crop to ``size`` (an odd size
     drops the last row or column) → CIN → ReLU.
