@@ -128,3 +128,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_configure(config):
+    """The tests' parity checks compare with float32 PyTorch, so "auto" runs graphs on
+    onnxruntime here (OpenVINO's bf16 is its own test: test_fastest_runtime.py)."""
+    from cin_style.infer.runtimes import RUNTIME_ENV
+
+    os.environ.setdefault(RUNTIME_ENV, "onnxruntime")

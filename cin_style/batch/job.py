@@ -80,13 +80,14 @@ def graph_of(model: str | None) -> Path:
 def run_batch(job: BatchJob, show_progress: bool = True) -> BatchSummary:
     from cin_style.infer.contract import tiled_sibling_path
     from cin_style.infer.onnx_runner import StyleRunner
+    from cin_style.infer.runtimes import DEFAULT_RUNTIME
     from cin_style.infer.stylizer import blend_for
     from cin_style.io.atomic import refuse_overwriting_inputs, remove_stale_temps_under
     from cin_style.progress import progress
 
     started = time.perf_counter()
     graph = graph_of(job.model)
-    probe = StyleRunner(graph, device="cpu", warmup=False)  # names and a clear error before any Ray
+    probe = StyleRunner(graph, device="cpu", warmup=False, runtime=DEFAULT_RUNTIME)  # names, a clear error, before Ray
     weights, blend = blend_for(probe, list(job.styles))
     items = resolve_items(job.source, job.output, job.format)
     store, root = Store.for_location(job.output)

@@ -117,6 +117,7 @@ def api(
     """
     from cin_style.api.server import check_installed, check_port, serve
     from cin_style.infer.onnx_runner import StyleRunner
+    from cin_style.infer.runtimes import DEFAULT_RUNTIME
 
     check_installed()
     settings = ApiSettings(
@@ -135,7 +136,7 @@ def api(
         read_timeout_s=read_timeout_s,
         max_connections=max_connections,
     )
-    StyleRunner(settings.graph_path(), device="cpu")  # a bad or unsound MODEL: one line, before binding
+    StyleRunner(settings.graph_path(), device="cpu", runtime=DEFAULT_RUNTIME)  # a bad MODEL: one line, before binding
     check_port(host, port)
     click.echo(f"cin-style api on http://{host}:{port} (docs at /docs); Ctrl-C stops it", err=True)
     serve(settings)

@@ -21,7 +21,7 @@ LEGACY_MODE_FLAGS = {
     "--batch": "batch",
     "--style-scale": "style-scale",
     "--runtimes": "runtimes",
-}
+}  # (newer benchmarks, e.g. `bench sizes`, have only their subcommand)
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -247,3 +247,16 @@ def runtimes(sizes, threads, repeats, as_json):
     """The bundled graphs in each runtime that runs here (onnxruntime, its ORT format,
     OpenVINO, LiteRT) side by side, on the most --threads."""
     _report("runtimes", as_json, sizes=sizes, threads=threads, repeats=repeats)
+
+
+@bench.command()
+@click.option("--sizes", default=None, help="Comma list of photo sizes in megapixels (4:3)  [default: 1,4,12,48].")
+@click.option("--models", default=None, help="Comma list of bundled models  [default: reference,lite].")
+@click.option("--runtimes", default=None, help="Comma list of runtimes  [default: every one installed].")
+@json_option
+@quiet_option
+def sizes(sizes, models, runtimes, as_json):
+    """A phone photo's cost: seconds, seconds per megapixel and peak memory of one 1, 4, 12
+    and 48 MP photo with each installed runtime and bundled model, by the route `stylize`
+    takes, and tiles against one piece per pixel at 2 MP.  Each case in a fresh process."""
+    _report("sizes", as_json, sizes=sizes, models=models, runtimes=runtimes)

@@ -90,8 +90,8 @@ from cin_style.io.image import MIN_PSNR_DB
     "--tiled-sibling/--no-tiled-sibling",
     default=True,
     show_default=True,
-    help=f"With a plain graph NAME.onnx, also write NAME.tiled.onnx: images above {AUTO_TILE_PIXELS / 1e6:.1f} MP "
-    "then run through it in bounded memory (without it they are refused).",
+    help="With a plain graph NAME.onnx, also write NAME.tiled.onnx: large images then run through it, "
+    f"faster and in bounded memory (without it, images above {AUTO_TILE_PIXELS / 1e6:.1f} MP are refused).",
 )
 @click.option(
     "--replace-training-state",

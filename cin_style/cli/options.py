@@ -9,7 +9,7 @@ import sys
 import click
 
 from cin_style.config import ClipConfig, LossConfig
-from cin_style.infer.runtimes import DEFAULT_RUNTIME, GRAPH_RUNTIMES
+from cin_style.infer.runtimes import AUTO_RUNTIME, STYLIZE_RUNTIMES
 from cin_style.infer.scale import MAX_STYLE_SCALE
 from cin_style.progress import configure_logging
 
@@ -45,12 +45,14 @@ device_option = click.option(
 )
 runtime_option = click.option(
     "--runtime",
-    type=click.Choice(list(GRAPH_RUNTIMES)),
-    default=DEFAULT_RUNTIME,
+    type=click.Choice(list(STYLIZE_RUNTIMES)),
+    default=AUTO_RUNTIME,
     show_default=True,
-    help="What runs an .onnx model (and a bundled model's graph): onnxruntime, or OpenVINO on "
-    "the CPU (the openvino extra; it picks bf16 on CPUs that have it: several times faster "
-    "there, `cin-style bench runtimes` shows by how much on yours).",
+    help="What runs the model.  auto: the fastest installed: a bundled model runs as its ONNX "
+    "graph; a graph runs on OpenVINO on the CPU where the openvino extra is installed (bf16 on "
+    "CPUs that have it, several times faster), else onnxruntime (CUDA where available); a .pt "
+    "checkpoint on PyTorch.  Name one to choose it (pytorch: a bundled model's checkpoint as "
+    "before).  `cin-style bench sizes` compares them on this machine.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 quiet_option = click.option(

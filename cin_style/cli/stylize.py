@@ -17,7 +17,7 @@ from cin_style.cli.options import (
     style_option,
     style_scale_option,
 )
-from cin_style.infer.tiles import ALIGN, AUTO_TILE_PIXELS, DEFAULT_TILE
+from cin_style.infer.tiles import ALIGN, AUTO_TILE_PIXELS, DEFAULT_TILE, TILE_ABOVE_PIXELS
 from cin_style.io.image import DEFAULT_MAX_PIXELS
 
 
@@ -32,9 +32,10 @@ def styles(model, as_json):
     `reference`.
     """
     from cin_style.assets.bundled import resolve_model, shipped_models
-    from cin_style.infer.loader import load_stylizer
+    from cin_style.infer.loader import exact_runtime, load_stylizer
 
-    names = load_stylizer(resolve_model(model), device="cpu").style_names
+    path = resolve_model(model)
+    names = load_stylizer(path, device="cpu", runtime=exact_runtime(path)).style_names
     if as_json:
         click.echo(json.dumps(names))
         return
@@ -71,10 +72,12 @@ def styles(model, as_json):
     type=click.IntRange(min=64),
     default=None,
     metavar="SIZE",
-    help=f"Stylize in SIZE-px tiles (a multiple of {ALIGN}) in bounded memory, seamless: instance-"
-    f"norm statistics come from the whole image.  Images above {AUTO_TILE_PIXELS / 1e6:.1f} MP go in "
-    f"tiles of {DEFAULT_TILE} by themselves: a .pt model always can, an .onnx graph through its tiled "
-    f"sibling NAME.tiled.onnx, which `export` writes beside it (the bundled models ship with theirs).",
+    help=f"Stylize in tiles in bounded memory, seamless and as one piece gives: the network runs "
+    f"layer by layer over full-width strips of about SIZE² pixels (a multiple of {ALIGN}) with "
+    f"whole-image statistics.  Large images go in tiles of {DEFAULT_TILE} by themselves (from "
+    f"{min(TILE_ABOVE_PIXELS.values()) / 1e6:.1f}-{AUTO_TILE_PIXELS / 1e6:.1f} MP by runtime, where "
+    f"tiles are faster or lighter): a .pt model always can, an .onnx graph through its tiled sibling "
+    f"NAME.tiled.onnx, which `export` writes beside it (the bundled models ship with theirs).",
 )
 @click.option(
     "--style-mask",
@@ -109,9 +112,9 @@ def stylize(
 ):
     """Stylize photos with a blend of a model's styles.
 
-    MODEL is a .pt checkpoint or an exported .onnx file (run by onnxruntime,
-    CUDA when available); without it, the bundled reference model (16
-    styles: `cin-style styles`). INPUT is a file, folder or glob.
+    MODEL is a .pt checkpoint or an exported .onnx file (run by the fastest
+    installed runtime: see --runtime); without it, the bundled reference model
+    (16 styles: `cin-style styles`). INPUT is a file, folder or glob.
 
     \b
     Examples:
@@ -174,6 +177,8 @@ def stylize(
                         "device": stylizer.device,
                         "model": str(stylizer.path),
                         "runtime": stylizer.runtime,
+                        "runtime_precision": stylizer.runtime_precision,
+                        "route": done.route,
                         "seconds": done.seconds,
                     }
                 )

@@ -23,7 +23,7 @@ import numpy as np
 
 from cin_style.errors import CinStyleError
 from cin_style.infer.contract import INPUT_IMAGE, INPUT_WEIGHTS, META_PREFIX, OUTPUT
-from cin_style.infer.runtimes import cpu_session
+from cin_style.infer.runtimes import DEFAULT_RUNTIME, cpu_session
 from cin_style.io.atomic import atomic_write
 from cin_style.io.image import MIN_PSNR_DB, load_image, psnr, resize_short_side
 from cin_style.timing import median_seconds
@@ -82,7 +82,7 @@ def quantize_int8(
     from cin_style.deploy.onnx_export import set_metadata
     from cin_style.infer.onnx_runner import StyleRunner
 
-    fp32 = StyleRunner(fp32_graph, device="cpu", warmup=False)
+    fp32 = StyleRunner(fp32_graph, device="cpu", warmup=False, runtime=DEFAULT_RUNTIME)
     can = fp32.capabilities
     if can.baked or can.tiles or can.masks:
         raise QuantizationError("int8 export takes a plain graph (not baked, tiled or masks)")

@@ -294,13 +294,13 @@ def evaluate_model(
     from cin_style.assets.bundled import names_bundled_model, resolve_model
     from cin_style.data.styles import parse_style_inputs
     from cin_style.evaluate.sheet import contact_sheet
-    from cin_style.infer.loader import load_stylizer
+    from cin_style.infer.loader import exact_runtime, load_stylizer
     from cin_style.io.image import is_image_source, list_images, save_image
     from cin_style.nn.devices import pick_device
     from cin_style.nn.vgg import build_encoder
 
     model_path = resolve_model(model)
-    stylizer = load_stylizer(model_path, device=device)
+    stylizer = load_stylizer(model_path, device=device, runtime=exact_runtime(model_path))
     if styles:
         style_images = {s.name: s.path for s in parse_style_inputs(list(styles))}
     else:

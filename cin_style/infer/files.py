@@ -26,6 +26,7 @@ class FileResult:
     size: tuple[int, int] | None = None  # (width, height)
     seconds: float = 0.0
     error: str | None = None
+    route: str | None = None  # pipeline.SCALED, TILED or WHOLE
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -> list[Path]:
@@ -95,4 +96,5 @@ def stylize_files(
             message = str(exc)
             yield FileResult(path, target, error=message if message.startswith(str(path)) else f"{path}: {message}")
             continue
-        yield FileResult(path, target, (photo.shape[1], photo.shape[0]), round(time.perf_counter() - started, 4))
+        seconds = round(time.perf_counter() - started, 4)
+        yield FileResult(path, target, (photo.shape[1], photo.shape[0]), seconds, route=route)

@@ -29,7 +29,7 @@ from cin_style.infer.contract import (
     tiled_names,
     tiled_sibling_path,
 )
-from cin_style.infer.runtimes import DEFAULT_RUNTIME, GRAPH_RUNTIMES, graph_session
+from cin_style.infer.runtimes import AUTO_RUNTIME, DEFAULT_RUNTIME, GRAPH_RUNTIMES, fastest_graph_runtime, graph_session
 from cin_style.infer.stylizer import Capabilities, image_batch, unit_float
 from cin_style.infer.tiles import UP, network_layers
 from cin_style.io.image import chw_to_hwc, hwc_to_chw, to_uint8
@@ -114,15 +114,25 @@ def execution_providers(device: str, runtime: str) -> list:
 
     providers: list = ["CPUExecutionProvider"]
     wants_cuda = device in ("auto", "cuda") and runtime == "onnxruntime"
-    if wants_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present():
+    if wants_cuda and cuda_usable():
         _preload_cuda_libraries(ort)
         providers.insert(0, ("CUDAExecutionProvider", CUDA_PROVIDER_OPTIONS))
     return providers
 
 
+def cuda_usable() -> bool:
+    """Whether this onnxruntime build and machine can run graphs on CUDA."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present()
+
+
 def _checked_runtime(runtime: str, device: str) -> str:
+    """``runtime`` as asked; "auto": the fastest installed for ``device`` (fastest_graph_runtime)."""
     if device not in DEVICES:
         raise RunnerError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if runtime == AUTO_RUNTIME:
+        return fastest_graph_runtime(device == "cuda" or (device == "auto" and cuda_usable()))
     if runtime not in GRAPH_RUNTIMES:
         raise RunnerError(f"runtime must be one of {', '.join(GRAPH_RUNTIMES)}, got {runtime!r}")
     if runtime != DEFAULT_RUNTIME and device == "cuda":
@@ -217,14 +227,16 @@ class StyleRunner:
         device: str = "auto",
         threads: int | None = None,
         warmup: bool = True,
-        runtime: str = DEFAULT_RUNTIME,
+        runtime: str = AUTO_RUNTIME,
     ):
         self.path, self.runtime, self._threads = Path(path), _checked_runtime(runtime, device), threads
         if not self.path.is_file():
             raise RunnerError(f"{self.path}: no such file")
-        self.session = self._open_session(execution_providers(device, runtime), arena=True)
+        self.session = self._open_session(execution_providers(device, self.runtime), arena=True)
         self._lean_session = None  # made when a large image first needs it (CPU only)
         self.providers = self.session.get_providers()
+        # OpenVINO's own choice (bf16 where the CPU has it); onnxruntime computes as the graph says.
+        self.runtime_precision: str | None = getattr(self.session, "precision", None)
         self.device = _active_device(self.providers, device)
         self.metadata = graph_metadata(self.session)
         self.style_names: list[str] = _style_names(self.metadata, self.path)

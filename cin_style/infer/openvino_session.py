@@ -31,7 +31,8 @@ class OpenVinoSession:
         if precision:
             config["INFERENCE_PRECISION_HINT"] = precision
         self._compiled = core.compile_model(model, "CPU", config)
-        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        chosen = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = chosen.to_string() if hasattr(chosen, "to_string") else str(chosen)  # "bf16", "f32"
 
         def port(p) -> SimpleNamespace:
             dims = [d.get_length() if d.is_static else None for d in p.get_partial_shape()]

@@ -8,7 +8,7 @@ tiled photo straight to uint8, a quarter of a float copy):
     scaled  strokes ``style_scale`` times larger: the network runs on the photo shrunk
             by that factor (infer/scale.py), itself in tiles when still large
     tiled   in tiles, in bounded memory (infer/tiles.py): a tiles-only graph, a ``tile``
-            size asked for, or an image above ``tiles.AUTO_TILE_PIXELS``
+            size asked for, or an image above ``tiles.tiles_above`` its runtime
     whole   one run of the network; images of one size go together, ``batch_size`` a run
 
 then the finish step (strength, preserve-colour: infer/finish.py) and uint8.
@@ -41,9 +41,9 @@ BeforeFinish = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, masks: bool = False) -> bool:
     """Whether an image goes in tiles: a tiles-only graph always does; a stylizer that can
-    tile does when asked (``tile``) or above AUTO_TILE_PIXELS (not with style masks).  An
-    image above AUTO_TILE_PIXELS that cannot go in tiles is refused (ImageError): in one
-    piece it would need several GiB."""
+    tile does when asked (``tile``) or above ``tiles.tiles_above`` its runtime (not with
+    style masks).  An image above AUTO_TILE_PIXELS that cannot go in tiles is refused
+    (ImageError): in one piece it would need several GiB."""
     can, limit = stylizer.capabilities, tiles.AUTO_TILE_PIXELS
     if masks:
         if tile is not None or can.tiles_only:
@@ -57,7 +57,7 @@ def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, mas
     if can.tiles_only:
         return True
     if can.tiles:
-        return tile is not None or height * width > limit
+        return tile is not None or height * width > tiles.tiles_above(stylizer.runtime, stylizer.device)
     if tile is not None:
         raise UsageError(
             f"{stylizer.path.name} cannot run in tiles: a graph without its tiled sibling", parameter="tile"

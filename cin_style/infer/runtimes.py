@@ -24,12 +24,39 @@ RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # by default).  onnxruntime is in every install; the others come with their extras.
 RUNTIMES = {"onnxruntime": (".onnx", ".ort"), "openvino": (".xml", ".onnx"), "litert": (".tflite",)}
 DEFAULT_RUNTIME = "onnxruntime"
-# The runtimes that stylize photos (`stylize`/`video --runtime`): those that run .onnx graphs,
-# every variant (tiled, masks, baked) included.
+# The runtimes that stylize photos from .onnx graphs, every variant (tiled, masks, baked) included.
 GRAPH_RUNTIMES = tuple(name for name, suffixes in RUNTIMES.items() if ".onnx" in suffixes)
+PYTORCH = "pytorch"  # what runs a .pt checkpoint
+AUTO_RUNTIME = "auto"  # the fastest installed for the model and device (fastest_graph_runtime)
+# What `stylize`/`video --runtime` and the Python API take.
+STYLIZE_RUNTIMES = (AUTO_RUNTIME, *GRAPH_RUNTIMES, PYTORCH)
+# Pins what "auto" picks, for a deployment that wants one runtime everywhere (the tests pin
+# onnxruntime: their parity checks are against float32).
+RUNTIME_ENV = "CIN_STYLE_RUNTIME"
 # Which runtime opens a file by default: the first that lists its suffix.
 RUNTIME_OF_SUFFIX = {suffix: name for name, suffixes in reversed(RUNTIMES.items()) for suffix in suffixes}
 LITERT_METADATA_NAME = "cin_style"  # the TFLite metadata entry holding the graph's facts (JSON)
+
+
+def openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def fastest_graph_runtime(on_gpu: bool) -> str:
+    """What "auto" runs a graph with: onnxruntime on a GPU (its CUDA provider); on the
+    CPU, OpenVINO where its extra is installed (it runs in bf16 on CPUs that have it,
+    several times onnxruntime's speed; README, "Performance"), else onnxruntime.
+    ``RUNTIME_ENV`` overrides."""
+    pinned = os.environ.get(RUNTIME_ENV, "").strip()
+    if pinned:
+        if pinned not in GRAPH_RUNTIMES:
+            raise UsageError(f"{RUNTIME_ENV} must be one of {', '.join(GRAPH_RUNTIMES)}, got {pinned!r}")
+        return pinned
+    if not on_gpu and openvino_installed():
+        return "openvino"
+    return DEFAULT_RUNTIME
 
 
 def runtime_of(path: str | os.PathLike) -> str:

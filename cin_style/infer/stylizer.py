@@ -47,6 +47,7 @@ class Stylizer(Protocol):
     style_names: list[str]
     device: str
     runtime: str  # what runs it: "pytorch", "onnxruntime" or "openvino"
+    runtime_precision: str | None  # the arithmetic the runtime chose itself (OpenVINO: bf16 or f32), else None
     capabilities: Capabilities
     metadata: dict[str, str]  # a graph's cin_style.* metadata (baked_blend, ...); {} for a .pt model
 

@@ -39,13 +39,25 @@ ALIGN = 4  # two stride-2 stages: strips start on multiples of 4 at full resolut
 DEFAULT_TILE = 512  # a strip's largest array holds about STRIP_CHANNELS · DEFAULT_TILE² values
 STRIP_CHANNELS = 16  # (the runtime makes a few float32 copies of a strip's input as it normalises it)
 EPS = 1e-5  # ConditionalInstanceNorm2d's
-# `stylize` tiles images above this many pixels by default: untiled, larger images need
-# several GiB (`cin-style bench big` measures it).
+# The most pixels any runtime runs in one piece (a graph without a tiled sibling, style
+# masks); a stylizer that can tile does so from fewer pixels on the CPU (tiles_above).
 AUTO_TILE_PIXELS = 2048 * 2048
+# On the CPU, from these many pixels one piece is slower than strips (onnxruntime,
+# PyTorch) or peaks past 1.5 GB (OpenVINO, PyTorch) with the bundled reference model:
+# README, "Performance" (`cin-style bench sizes`).
+TILE_ABOVE_PIXELS = {"onnxruntime": 1536 * 1024, "openvino": 1448 * 1448, "pytorch": 1024 * 1024}
 # The layers' outputs alive at once stay in memory up to this many bytes in all; the rest go
 # to temp files (_Strips), so that peak memory stays flat at any size (the reference model's
 # full-resolution outputs are 768 MB each at 12 MP).
 SPILL_BYTES = 384 * 2**20
+
+
+def tiles_above(runtime: str, device: str) -> int:
+    """How many pixels a stylizer that can tile runs in one piece at most."""
+    if device != "cpu":
+        return AUTO_TILE_PIXELS
+    return min(AUTO_TILE_PIXELS, TILE_ABOVE_PIXELS.get(runtime, AUTO_TILE_PIXELS))
+
 
 # How a layer's conv reads its input.
 CONV, DOWN, UP = "conv", "down", "up"  # stride 1; 3x3 stride 2; nearest 2x upsample then 3x3

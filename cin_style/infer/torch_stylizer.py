@@ -47,6 +47,7 @@ class TorchStylizer:
 
     capabilities = Capabilities(masks=True, tiles=True)
     runtime = "pytorch"
+    runtime_precision: str | None = None
 
     def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "fp32"):
         from cin_style.nn.checkpoint import load_model

@@ -176,6 +176,7 @@ def write_site(
     ``force``, and are never deleted: only our own files are replaced.
     """
     from cin_style.infer.onnx_runner import StyleRunner
+    from cin_style.infer.runtimes import DEFAULT_RUNTIME
 
     out = Path(out).resolve()  # "." has no name to build a temp folder beside
     if out == Path(out.anchor):
@@ -194,7 +195,7 @@ def write_site(
         check_ort_dist(dist)
     source, title = _graph_source(model)
     if source.suffix.lower() == ".onnx":
-        runner = StyleRunner(source, device="cpu", threads=1)  # ours, and sound? (else a clear error)
+        runner = StyleRunner(source, device="cpu", threads=1, runtime=DEFAULT_RUNTIME)  # ours, and sound?
         if runner.capabilities.tiles_only or runner.capabilities.masks:
             raise SiteError(
                 f"{source} is the {runner.metadata['variant']} variant; the page runs a plain "
@@ -211,7 +212,7 @@ def write_site(
             shutil.copyfile(source, graph)
         else:
             _export(source, graph, precision)
-        runner = StyleRunner(graph, device="cpu", threads=1)
+        runner = StyleRunner(graph, device="cpu", threads=1, runtime=DEFAULT_RUNTIME)
         if dist is not None:
             (folder / RUNTIME_FOLDER).mkdir()
             for name in runtime_files():
