@@ -13,6 +13,8 @@ table to print.  Numbers only — nothing is asserted.
     batch    images/s of `batch` on Ray Data against `stylize` of the same folder (bench/batch.py)
     style-scale  texture statistics, content and cost of --style-scale 1, 2, 4 at 2048 px (bench/style_scale.py)
     runtimes the bundled graphs in onnxruntime, its ORT format, OpenVINO and LiteRT (bench/runtimes.py)
+    sizes    a 1, 4, 12, 48 MP photo with each installed runtime and bundled model, and tiles
+             against one piece per pixel (bench/sizes.py)
 """
 
 from __future__ import annotations
@@ -23,7 +25,20 @@ from pathlib import Path
 
 from cin_style.errors import UsageError
 
-MODES = ("infer", "train", "torch", "browser", "big", "video", "memory", "api", "batch", "style-scale", "runtimes")
+MODES = (
+    "infer",
+    "train",
+    "torch",
+    "browser",
+    "big",
+    "video",
+    "memory",
+    "api",
+    "batch",
+    "style-scale",
+    "runtimes",
+    "sizes",
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,8 @@ def run(
     compile: bool = False,
     sheet: str | Path | None = None,
     camera: bool = False,
+    models: str | None = None,
+    runtimes: str | None = None,
 ) -> BenchReport:
     """Run one benchmark (``MODES``).  ``sizes`` is a comma list (square sides; for
     ``big`` the names 2048²,4K,8K); ``model`` is for browser and big; ``peer`` and
@@ -77,6 +94,19 @@ def run(
     batch_list = tuple(int_list(batches, "--batches")) if batches else None
     if batch_list is not None and min(batch_list) < 1:
         raise UsageError("--batches must be >= 1")
+    if mode == "sizes":
+        from cin_style.bench.sizes import MEGAPIXELS, MODELS, format_sizes_table, installed_runtimes, run_sizes_bench
+
+        megapixels = int_list(sizes, "--sizes") if sizes else list(MEGAPIXELS)
+        model_list = [m.strip() for m in (models or ",".join(MODELS)).split(",") if m.strip()]
+        runtime_list = [r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else installed_runtimes()
+        unknown = [r for r in runtime_list if r not in installed_runtimes()]
+        if unknown:
+            raise UsageError(f"--runtimes takes the installed {', '.join(installed_runtimes())}; got {unknown}")
+        if min(megapixels) < 1:
+            raise UsageError("--sizes are megapixels, at least 1")
+        report = run_sizes_bench(tuple(megapixels), tuple(model_list), runtime_list)
+        return BenchReport(mode, report, format_sizes_table(report))
     if mode == "runtimes":
         from cin_style.bench.runtimes import format_runtimes_table, run_runtimes_bench
 

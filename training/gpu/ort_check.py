@@ -79,8 +79,8 @@ def check_graph(name: str, rng: np.random.Generator, tmp: Path) -> dict:
     from cin_style.nn.checkpoint import load_model
 
     graph = bundled_graph(name)
-    runner = StyleRunner(graph, device=DEVICE)
-    cpu = StyleRunner(graph, device="cpu")
+    runner = StyleRunner(graph, device=DEVICE, runtime="onnxruntime")
+    cpu = StyleRunner(graph, device="cpu", runtime="onnxruntime")
     styles = len(runner.style_names)
     report: dict = {"graph": graph.name, "providers": runner.providers, "device": runner.device}
 
@@ -98,7 +98,7 @@ def check_graph(name: str, rng: np.random.Generator, tmp: Path) -> dict:
         )
     fp16_path = tmp / f"{name}.fp16.onnx"
     export(bundled_model(name), fp16_path, precision="fp16", tiled_sibling=False)
-    fp16 = StyleRunner(fp16_path, device=DEVICE)
+    fp16 = StyleRunner(fp16_path, device=DEVICE, runtime="onnxruntime")
     report["parity"] = {
         "vs_cpu_provider_max_abs": float(np.abs(on_device - on_cpu).max()),
         "vs_pytorch_max_abs": float(np.abs(on_device - expected).max()),
