@@ -281,11 +281,15 @@ def test_bad_settings_are_one_line_before_binding(graph, tmp_path):
 @pytest.mark.slow
 def test_a_large_image_goes_in_tiles_as_stylize_does(graph, tmp_path):
     photo = textured(2100, 2050, seed=6, noise=10)  # above 2048² pixels
-    expected = stylize_cli(graph, photo, tmp_path, "--style", "gamma")
+    expected = stylize_cli(graph, photo, tmp_path, "--style", "gamma", "--style-scale", "1")
     server = Server(graph)
     try:
-        status, _, body = server.post_raw(png(photo), "?style=gamma")
-        assert status == 200 and np.array_equal(decoded(body), expected)
+        status, headers, body = server.post_raw(png(photo), "?style=gamma&style_scale=1")
+        assert status == 200 and np.array_equal(decoded(body), expected) and headers["x-style-scale"] == "1"
+        # By default the strokes follow the photo's size (--style-scale auto), as in `stylize`.
+        expected = stylize_cli(graph, photo, tmp_path, "--style", "gamma")
+        status, headers, body = server.post_raw(png(photo), "?style=gamma")
+        assert status == 200 and np.array_equal(decoded(body), expected) and headers["x-style-scale"] == "2"
     finally:
         server.stop()
 
@@ -297,10 +301,10 @@ def test_a_phone_sized_upload_to_the_bundled_model_runs_in_tiles(tmp_path):
     from cin_style.assets.bundled import bundled_graph
 
     photo = textured(2250, 3000, seed=8, noise=10)
-    expected = stylize_cli(bundled_graph("lite"), photo, tmp_path, "--style", "poppies")
+    expected = stylize_cli(bundled_graph("lite"), photo, tmp_path, "--style", "poppies", "--style-scale", "1")
     server = Server(Path("lite"))
     try:
-        status, headers, body = server.post_raw(png(photo), "?style=poppies")
+        status, headers, body = server.post_raw(png(photo), "?style=poppies&style_scale=1")
         assert status == 200, body[:300]
         assert headers["x-image-size"] == "3000x2250" and np.array_equal(decoded(body), expected)
     finally:

@@ -16,6 +16,7 @@ from PIL import Image
 from test_web import foreign_graph
 
 from cin_style.deploy.onnx_export import export_onnx
+from cin_style.infer.grain import DEFAULT_GRAIN, with_grain
 from cin_style.infer.onnx_runner import StyleRunner
 from cin_style.io.synthetic import textured
 from cin_style.web.browser import (
@@ -72,9 +73,16 @@ def textured_png(path: Path, width=72, height=56) -> tuple[Path, np.ndarray]:
     return path, rgb.astype(np.float32)[None].transpose(0, 3, 1, 2) / 255
 
 
+def with_page_grain(image: np.ndarray) -> np.ndarray:
+    """float [1, 3, H, W] photo pixels with the grain the page adds by default (infer/grain.py)."""
+    pixels = np.rint(image[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+    return with_grain(pixels, DEFAULT_GRAIN).transpose(2, 0, 1)[None].astype(np.float32) / 255
+
+
 def python_result(graph: Path, image: np.ndarray, weights) -> np.ndarray:
+    """What `stylize` feeds the network for these pixels (with the default grain), run by onnxruntime."""
     runner = StyleRunner(graph, device="cpu", warmup=False)
-    return runner.run_nchw(image, np.array([weights], np.float32))
+    return runner.run_nchw(with_page_grain(image), np.array([weights], np.float32))
 
 
 def test_page_matches_onnxruntime_and_follows_the_sliders(tools, sites):
@@ -183,8 +191,9 @@ def test_the_stroke_size_slider_runs_the_python_style_scale(tools, sites):
     runner = StyleRunner(folder / "tiny.onnx", device="cpu", warmup=False)
     weights = np.array([1, 0, 0], np.float32)
     photo = np.asarray(Image.open(png).convert("RGB"))
-    expected = stylize_at_scale(lambda small: runner.run(small[None].astype(np.float32) / 255, weights[None])[0],
-                                photo, 2).transpose(2, 0, 1)
+    expected = stylize_at_scale(
+        lambda small: runner.run(with_grain(small, DEFAULT_GRAIN)[None].astype(np.float32) / 255, weights[None])[0],
+        photo, 2).transpose(2, 0, 1)
     got = np.array(scaled_out, np.float32).reshape(expected.shape)
     assert np.abs(got - expected).max() <= 2e-3
     assert np.abs(got - np.array(plain, np.float32).reshape(expected.shape)).max() > 0.05

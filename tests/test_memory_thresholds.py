@@ -29,7 +29,8 @@ def files(tmp_path_factory, model):
 
 
 def run(model_file, runtime, width, height) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _CASE, str(model_file), runtime, str(width), str(height), "default"],
+    proc = subprocess.run([sys.executable, "-c", _CASE, str(model_file), runtime, str(width), str(height), "default",
+                           "1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

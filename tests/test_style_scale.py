@@ -2,6 +2,8 @@
 bad scales are one line, the guided filter keeps the photo's edges, and the ONNX and
 PyTorch paths agree."""
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -60,8 +62,9 @@ def test_the_output_has_the_inputs_size(models, tmp_path, height, width, scale):
 
 def test_bad_scales_are_one_line(models, tmp_path):
     photo = textured(60, 80, seed=3, noise=20)
-    for value, code, words in [("0.5", 2, "1<=x<=16"), ("nan", 1, "style scale must be in [1, 16]"),
-                               ("17", 2, "1<=x<=16"), ("abc", 2, "not a valid float")]:
+    in_range = "style scale must be in [1, 16]"
+    for value, code, words in [("0.5", 2, in_range), ("nan", 2, in_range), ("17", 2, in_range),
+                               ("abc", 2, "a number >= 1 or auto")]:
         result, _ = stylize(models, tmp_path, photo, "--style-scale", value)
         assert result.exit_code == code and words in result.output and "Traceback" not in result.output, result.output
     # A scale that shrinks this photo under the network's 16 px fails that file alone.
@@ -133,3 +136,27 @@ def test_video_and_the_service_take_it(models, tmp_path, monkeypatch):
     monkeypatch.setattr(scale_mod, "MAX_STYLE_SCALE", 16.0)
     with pytest.raises(ConfigError):
         list(stylize_frames(stylizer, frames, BLEND, style_scale=0.5))
+
+
+def test_auto_follows_the_photo_size_and_says_what_ran(models, tmp_path):
+    """--style-scale auto (the default): the network sees about AUTO_NETWORK_PIXELS, in
+    quarter steps; photos up to about 1.3 MP run as at S = 1, bit for bit."""
+    from cin_style.infer.scale import AUTO_STYLE_SCALE, DEFAULT_STYLE_SCALE, scale_for
+
+    assert DEFAULT_STYLE_SCALE == AUTO_STYLE_SCALE == check_style_scale("Auto")
+    sizes = {(640, 480): 1.0, (1280, 1024): 1.0, (2048, 2048): 2.0, (4000, 3000): 3.25, (8000, 6000): 6.75,
+             (16, 16): 1.0, (100_000, 100_000): 16.0}
+    assert {size: scale_for("auto", *size) for size in sizes} == sizes
+    assert scale_for(2.5, 16, 16) == 2.5
+    small = textured(60, 80, seed=3, noise=20)
+    auto = stylize_images(load_stylizer(models / "m.pt", device="cpu"), small, BLEND)
+    one = stylize_images(load_stylizer(models / "m.pt", device="cpu"), small, BLEND, style_scale=1)
+    assert np.array_equal(auto, one)
+    photo = textured(1200, 1600, seed=5, noise=20)  # 1.9 MP: auto runs it at 1.25
+    Image.fromarray(photo).save(tmp_path / "big.png")
+    for extra, scale, route in [((), 1.25, "scaled"), (("--style-scale", "1"), 1.0, "tiled")]:
+        result = CliRunner().invoke(cli, ["stylize", str(models / "m.pt"), str(tmp_path / "big.png"), "-o",
+                                          str(tmp_path / "big-out.png"), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        facts = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
+        assert (facts["style_scale"], facts["route"]) == (scale, route)

@@ -206,6 +206,7 @@ def test_large_frames_go_through_the_tiles_and_a_limit(setup, monkeypatch):
     (DCI 4K by default) are refused before any work."""
     from cin_style.deploy.export import export
     from cin_style.infer import tiles
+    from cin_style.infer.grain import DEFAULT_GRAIN
     from cin_style.infer.loader import load_stylizer
     from cin_style.io.image import ImageError
     from cin_style.io.video import VideoError
@@ -218,7 +219,7 @@ def test_large_frames_go_through_the_tiles_and_a_limit(setup, monkeypatch):
     whole = list(stylize_frames(stylizer, frames, weights, consistency="none"))
     monkeypatch.setattr(tiles, "AUTO_TILE_PIXELS", 40 * 40)
     tiled = list(stylize_frames(stylizer, frames, weights, consistency="none"))
-    assert all(np.array_equal(t, stylizer.run_tiled(f, weights)) for t, f in zip(tiled, frames))
+    assert all(np.array_equal(t, stylizer.run_tiled(f, weights, grain=DEFAULT_GRAIN)) for t, f in zip(tiled, frames))
     assert max(np.abs(t.astype(int) - w).max() for t, w in zip(tiled, whole)) <= 2
     export(setup / "m.pt", setup / "alone.onnx", tiled_sibling=False, verify=False)
     with pytest.raises(ImageError, match="no tiled sibling"):

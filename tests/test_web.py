@@ -347,3 +347,34 @@ def test_web_force_never_replaces_a_users_own_files(graphs, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
     with pytest.raises(SiteError, match="root"):
         write_site("/", graphs / "tiny.onnx", force=True)
+
+
+def test_the_page_grain_is_the_python_grain(tmp_path):
+    """tensor.js's grainPlanes, run in Node, feeds the network exactly the pixels
+    cin_style.infer.grain.with_grain gives (the page and the camera match `stylize`)."""
+    from cin_style.infer.grain import with_grain
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    rgb = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    rgb[:4] = 0
+    rgb[-4:] = 255  # the clip at both ends
+    tensor_js = (Path(site_mod.__file__).parent / "page" / "tensor.js").as_uri()
+    planes = (rgb.transpose(2, 0, 1).astype(np.float32) / 255).ravel().tolist()
+    script = f"""
+import * as t from {json.dumps(tensor_js)};
+const planes = Float32Array.from({json.dumps(planes)});
+console.log(JSON.stringify({{
+  three: Array.from(t.grainPlanes(planes, 53, 37, 3)),
+  eight: Array.from(t.grainPlanes(planes, 53, 37, 8)),
+  off: t.grainPlanes(planes, 53, 37, 0) === planes,
+}}));
+"""
+    (tmp_path / "grain.mjs").write_text(script)
+    out = json.loads(subprocess.run([node, str(tmp_path / "grain.mjs")], capture_output=True, text=True,
+                                    check=True).stdout)
+    for amplitude in (3, 8):
+        page = np.rint(np.array(out["three" if amplitude == 3 else "eight"]).reshape(3, 37, 53) * 255)
+        assert np.array_equal(page.transpose(1, 2, 0).astype(np.uint8), with_grain(rgb, amplitude))
+    assert out["off"]

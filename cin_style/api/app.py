@@ -38,7 +38,7 @@ from cin_style.errors import CinStyleError, first_line
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import ARENA_MAX_PIXELS, StyleRunner
-from cin_style.infer.pipeline import WHOLE, Pipeline
+from cin_style.infer.pipeline import SCALED, WHOLE, Pipeline
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
 from cin_style.io.memory import rss_mib
 
@@ -263,7 +263,7 @@ def create_app(settings: ApiSettings | None = None):
         data, json_options, fields = await _read_body(request)
         merged = merge_options(params, request.query_params.multi_items(), fields, json_options)
         options = resolve_options(merged, runner)
-        header, size, route = _plan(data, options, settings, runner)
+        header, size, route, scale = _plan(data, options, settings, runner)
         cost = service.costs.bytes_for(route, header[0] * header[1], size[0] * size[1], len(data))
         try:
             reservation = service.budget.reserve(cost)
@@ -274,7 +274,7 @@ def create_app(settings: ApiSettings | None = None):
             image = await run_in_threadpool(_decode, data, options, settings, route)
             del data
             finish = Finish(options.strength, options.preserve_color)
-            future = _submit(service, Job(image, options.weights, finish, route, options.style_scale))
+            future = _submit(service, Job(image, options.weights, finish, route, scale, options.grain))
             del image
             try:
                 result = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
@@ -291,7 +291,7 @@ def create_app(settings: ApiSettings | None = None):
         finally:
             if release_here:
                 reservation.release()
-        headers = {"X-Style-Blend": options.blend, "X-Image-Size": answered}
+        headers = {"X-Style-Blend": options.blend, "X-Image-Size": answered, "X-Style-Scale": f"{scale:g}"}
         return Response(encoded, media_type=OUTPUT_FORMATS[options.format][1], headers=headers)
 
     return app
@@ -371,12 +371,13 @@ def _plan(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: S
     if min(size) < MIN_SIDE:
         raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
     try:
-        route = Pipeline(runner, style_scale=options.style_scale).route(size[1], size[0])
+        pipeline = Pipeline(runner, style_scale=options.style_scale)
+        route, scale = pipeline.route(size[1], size[0]), pipeline.scale_for(size[1], size[0])
     except ImageError as exc:  # too large for a graph that cannot tile
         raise ApiError(413, f"image: {exc}; send max_side or a smaller image") from None
     except CinStyleError as exc:
         raise ApiError(422, f"image: {exc}") from None
-    return header, size, route
+    return header, size, route, (scale if route == SCALED else 1.0)
 
 
 def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, route: str):

@@ -20,6 +20,7 @@ import numpy as np
 
 from cin_style.errors import CinStyleError
 from cin_style.infer.finish import Finish
+from cin_style.infer.grain import DEFAULT_GRAIN
 from cin_style.infer.onnx_runner import StyleRunner
 from cin_style.infer.pipeline import WHOLE, Pipeline
 
@@ -38,6 +39,7 @@ class Job:
     finish: Finish
     route: str = WHOLE
     style_scale: float = 1.0
+    grain: int = DEFAULT_GRAIN
     future: Future = field(default_factory=Future)  # → uint8 [H, W, 3]
 
     @property
@@ -46,7 +48,7 @@ class Job:
 
     @property
     def key(self) -> tuple:
-        return (self.route, self.style_scale, *self.image.shape[:2])
+        return (self.route, self.style_scale, self.grain, *self.image.shape[:2])
 
     @property
     def pixels(self) -> int:
@@ -139,7 +141,7 @@ class Batcher:
                 job.future.set_result(result)
 
     def _run(self, jobs: list[Job]) -> list[np.ndarray]:
-        pipeline = Pipeline(self.runner, style_scale=jobs[0].style_scale, batch_size=len(jobs))
+        pipeline = Pipeline(self.runner, style_scale=jobs[0].style_scale, batch_size=len(jobs), grain=jobs[0].grain)
         return pipeline.stylize(
             [job.image for job in jobs], np.stack([job.weights for job in jobs]), finishes=[job.finish for job in jobs]
         )

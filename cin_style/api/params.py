@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cin_style.blend.weights import format_blend, weight_matrix
 from cin_style.errors import CinStyleError
-from cin_style.infer.scale import MAX_STYLE_SCALE
+from cin_style.infer.grain import DEFAULT_GRAIN, MAX_GRAIN
+from cin_style.infer.scale import AUTO_STYLE_SCALE, DEFAULT_STYLE_SCALE, MAX_STYLE_SCALE
 from cin_style.infer.stylizer import Stylizer, blend_for
 
 # format → (Pillow's name, media type)
@@ -48,7 +49,14 @@ class StylizeParams(BaseModel):
     format: str = Field("png", description=f"the output: {', '.join(OUTPUT_FORMATS)}")
     max_side: int | None = Field(None, description="scale the photo down to this long side first (px)")
     quality: int = Field(95, description=f"JPEG/WebP quality {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}")
-    style_scale: float = Field(1.0, description=f"1..{MAX_STYLE_SCALE:g}: brush strokes that many times larger")
+    style_scale: float | str = Field(
+        DEFAULT_STYLE_SCALE,
+        description=f"1..{MAX_STYLE_SCALE:g}: brush strokes that many times larger; auto: by the photo's size "
+        "(the X-Style-Scale header says what ran)",
+    )
+    grain: int = Field(
+        DEFAULT_GRAIN, description=f"0..{MAX_GRAIN}: levels of a fixed faint grain so flat areas get texture (0: off)"
+    )
 
     @field_validator("style", mode="before")
     @classmethod
@@ -84,9 +92,16 @@ class StylizeParams(BaseModel):
     def _quality(cls, value):
         return int(_number(value, "quality", *QUALITY_RANGE, whole=True))
 
+    @field_validator("grain", mode="before")
+    @classmethod
+    def _grain(cls, value):
+        return int(_number(value, "grain", 0, MAX_GRAIN, whole=True))
+
     @field_validator("style_scale", mode="before")
     @classmethod
     def _style_scale(cls, value):
+        if isinstance(value, str) and value.strip().lower() == AUTO_STYLE_SCALE:
+            return AUTO_STYLE_SCALE
         return _number(value, "style_scale", 1.0, MAX_STYLE_SCALE)
 
 
@@ -104,7 +119,8 @@ class StylizeOptions:
     format: str = "png"
     max_side: int | None = None
     quality: int = 95
-    style_scale: float = 1.0
+    style_scale: float | str = DEFAULT_STYLE_SCALE
+    grain: int = DEFAULT_GRAIN
 
 
 def validation_error(errors: Sequence[Mapping[str, Any]], where: str = "parameter") -> ApiError:
@@ -158,6 +174,7 @@ def resolve_options(params: StylizeParams, stylizer: Stylizer) -> StylizeOptions
         max_side=params.max_side,
         quality=params.quality,
         style_scale=params.style_scale,
+        grain=params.grain,
     )
 
 

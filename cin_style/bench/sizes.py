@@ -1,6 +1,7 @@
 """`cin-style bench sizes`: what a photo of 1, 4, 12 and 48 MP costs with each installed
-runtime and bundled model, by the route `stylize` takes (one piece or tiles), and what
-tiles cost per pixel against one piece where both fit.
+runtime and bundled model at style scale 1 (the network at full size), by the route
+`stylize` takes (one piece or tiles), then at `--style-scale auto`; and what tiles cost per
+pixel against one piece where both fit.
 
 Every case runs in a fresh process (its peak resident set is its own); the picture is the
 bundled sample photos tiled at their own size (bench/big.py's mosaic), 4:3.  Numbers
@@ -26,8 +27,9 @@ import json, sys, time
 import numpy as np
 from cin_style.io.memory import peak_rss_mib
 
-model, runtime, width, height, route = sys.argv[1:6]
+model, runtime, width, height, route, style_scale = sys.argv[1:7]
 width, height = int(width), int(height)
+style_scale = style_scale if style_scale == "auto" else float(style_scale)
 from cin_style.assets.bundled import resolve_model
 from cin_style.bench.big import mosaic
 from cin_style.infer.loader import load_stylizer
@@ -44,12 +46,13 @@ if route == "tiled":
 elif route == "whole":
     stylizer.run(image[None].astype(np.float32) / 255, weights[None])
 else:
-    pipeline = Pipeline(stylizer)
+    pipeline = Pipeline(stylizer, style_scale=style_scale)
     route = pipeline.route(height, width)
     pipeline.stylize([image], weights[None])
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "route": route, "rss_before_mib": before, "peak_rss_mib": peak_rss_mib(),
-                  "runtime": stylizer.runtime, "runtime_precision": stylizer.runtime_precision}))
+                  "runtime": stylizer.runtime, "runtime_precision": stylizer.runtime_precision,
+                  "style_scale_ran": Pipeline(stylizer, style_scale=style_scale).scale_for(height, width)}))
 """
 
 
@@ -66,8 +69,8 @@ def installed_runtimes() -> list[str]:
     return ["onnxruntime"] + (["openvino"] if openvino_installed() else []) + (["pytorch"] if torch_installed() else [])
 
 
-def _run_case(model: str, runtime: str, size: tuple[int, int], route: str) -> dict | None:
-    command = [sys.executable, "-c", _CASE, model, runtime, str(size[0]), str(size[1]), route]
+def _run_case(model: str, runtime: str, size: tuple[int, int], route: str, style_scale="1") -> dict | None:
+    command = [sys.executable, "-c", _CASE, model, runtime, str(size[0]), str(size[1]), route, str(style_scale)]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         log.info(f"{model} {runtime} {size[0]}x{size[1]} {route} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -76,7 +79,11 @@ def _run_case(model: str, runtime: str, size: tuple[int, int], route: str) -> di
 
 
 def run_sizes_bench(
-    megapixels=MEGAPIXELS, models=MODELS, runtimes: list[str] | None = None, ratio_megapixels=RATIO_MEGAPIXELS
+    megapixels=MEGAPIXELS,
+    models=MODELS,
+    runtimes: list[str] | None = None,
+    ratio_megapixels=RATIO_MEGAPIXELS,
+    style_scales=("1", "auto"),
 ) -> dict:
     from cin_style.infer.runtimes import fastest_graph_runtime
 
@@ -86,19 +93,15 @@ def run_sizes_bench(
         for runtime in runtimes:
             for mp in megapixels:
                 size = photo_size(mp)
-                log.info(f"{model} {runtime} {size[0]}x{size[1]} ...")
-                result = _run_case(model, runtime, size, "default")
-                if result is not None:
-                    pixels = size[0] * size[1] / 1e6
-                    rows.append(
-                        {
-                            "model": model,
-                            "megapixels": mp,
-                            "size": size,
-                            **result,
-                            "s_per_mp": result["seconds"] / pixels,
-                        }
-                    )
+                for scale in style_scales:
+                    log.info(f"{model} {runtime} {size[0]}x{size[1]} style scale {scale} ...")
+                    result = _run_case(model, runtime, size, "default", scale)
+                    if result is not None:
+                        pixels = size[0] * size[1] / 1e6
+                        rows.append(
+                            {"model": model, "megapixels": mp, "size": size, "style_scale": scale, **result}
+                            | {"s_per_mp": result["seconds"] / pixels}
+                        )
             if ratio_megapixels:
                 size = photo_size(ratio_megapixels)
                 both = {route: _run_case(model, runtime, size, route) for route in ("whole", "tiled")}
@@ -123,13 +126,14 @@ def format_sizes_table(report: dict) -> str:
     lines = [
         f"One photo, the route `stylize` takes; peak RSS of a fresh process; `--runtime auto` picks "
         f"{report['default_runtime']} here",
-        "| model | runtime | photo | route | seconds | s/MP | peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| model | runtime | photo | style scale | route | seconds | s/MP | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         runtime = r["runtime"] + (f" ({r['runtime_precision']})" if r.get("runtime_precision") else "")
         lines.append(
-            f"| {r['model']} | {runtime} | {r['megapixels']} MP ({r['size'][0]}x{r['size'][1]}) | {r['route']} | "
+            f"| {r['model']} | {runtime} | {r['megapixels']} MP ({r['size'][0]}x{r['size'][1]}) | "
+            f"{r['style_scale']} ({r['style_scale_ran']:g}) | {r['route']} | "
             f"{r['seconds']:.1f} | {r['s_per_mp']:.2f} | {r['peak_rss_mib']:.0f} MiB |"
         )
     if report["ratios"]:

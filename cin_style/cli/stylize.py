@@ -8,6 +8,7 @@ import click
 
 from cin_style.cli.options import (
     device_option,
+    grain_option,
     json_option,
     max_pixels_option,
     preserve_color_option,
@@ -89,6 +90,7 @@ def styles(model, as_json):
     "uncovered gets the --style blend.  Needs a .pt model or `export --masks`.",
 )
 @style_scale_option
+@grain_option
 @device_option
 @runtime_option
 @json_option
@@ -106,6 +108,7 @@ def stylize(
     tile,
     mask_specs,
     style_scale,
+    grain,
     device,
     runtime,
     as_json,
@@ -160,6 +163,7 @@ def stylize(
         tile=tile,
         masks=masks,
         style_scale=style_scale,
+        grain=grain,
     ):
         if done.error:
             failures += 1
@@ -179,6 +183,8 @@ def stylize(
                         "runtime": stylizer.runtime,
                         "runtime_precision": stylizer.runtime_precision,
                         "route": done.route,
+                        "grain": grain,
+                        "style_scale": done.style_scale,
                         "seconds": done.seconds,
                     }
                 )

@@ -6,6 +6,7 @@ import click
 
 from cin_style.cli.options import (
     device_option,
+    grain_option,
     max_pixels_option,
     preserve_color_option,
     quiet_option,
@@ -71,6 +72,7 @@ from cin_style.video.stylize import DEFAULT_MAX_VIDEO_PIXELS
 @device_option
 @runtime_option
 @style_scale_option
+@grain_option
 @quiet_option
 def video(
     inputs,
@@ -88,6 +90,7 @@ def video(
     max_size,
     max_pixels,
     style_scale,
+    grain,
     device,
     runtime,
 ):
@@ -133,5 +136,6 @@ def video(
         strength=strength,
         preserve_color=preserve_color,
         style_scale=style_scale,
+        grain=grain,
     )
     click.echo(f"wrote {output or frames_dir} ({count} frames, {blend}, consistency {consistency}, {stylizer.device})")

@@ -12,7 +12,9 @@ import numpy as np
 
 from cin_style.errors import ConfigError, UsageError
 from cin_style.infer.finish import Finish
-from cin_style.infer.pipeline import TILED, WHOLE, Pipeline
+from cin_style.infer.grain import DEFAULT_GRAIN
+from cin_style.infer.pipeline import SCALED, TILED, WHOLE, Pipeline
+from cin_style.infer.scale import AUTO_STYLE_SCALE, DEFAULT_STYLE_SCALE
 from cin_style.infer.stylizer import Stylizer
 from cin_style.io.image import ImageError
 
@@ -27,6 +29,7 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     route: str | None = None  # pipeline.SCALED, TILED or WHOLE
+    style_scale: float | None = None  # what it ran at ("auto" resolved)
 
 
 def output_paths(inputs: Sequence[Path], output: str | Path, fmt: str = "png") -> list[Path]:
@@ -61,7 +64,8 @@ def stylize_files(
     max_pixels: int | None = None,
     tile: int | None = None,
     masks: Sequence[tuple[str, Path]] = (),
-    style_scale: float = 1.0,
+    style_scale: float | str = DEFAULT_STYLE_SCALE,
+    grain: int = DEFAULT_GRAIN,
 ) -> Iterator[FileResult]:
     """Stylize each input into its output, one at a time, yielding as it goes.
     An unreadable, too small or too large image fails alone (``error`` says why);
@@ -72,9 +76,9 @@ def stylize_files(
 
     from cin_style.io.image import DEFAULT_MAX_PIXELS, check_min_size, fitted_size, image_size, load_image, save_image
 
-    pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale, tile)
+    pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale, tile, grain=grain)
     limit = max_pixels or DEFAULT_MAX_PIXELS
-    if pipeline.style_scale != 1.0 and masks:
+    if pipeline.style_scale not in (1.0, AUTO_STYLE_SCALE) and masks:
         raise UsageError("style scale and style masks do not go together yet", parameter="style_scale")
     for path, target in zip(inputs, outputs, strict=True):
         started = time.perf_counter()
@@ -97,4 +101,5 @@ def stylize_files(
             yield FileResult(path, target, error=message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         seconds = round(time.perf_counter() - started, 4)
-        yield FileResult(path, target, (photo.shape[1], photo.shape[0]), seconds, route=route)
+        scale = pipeline.scale_for(height, width) if route == SCALED else 1.0
+        yield FileResult(path, target, (photo.shape[1], photo.shape[0]), seconds, route=route, style_scale=scale)

@@ -292,10 +292,11 @@ class StyleRunner:
         return weights
 
     def run_tiled(
-        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None
+        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None, grain: int = 0
     ) -> np.ndarray:
         """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory, as the
-        untiled network gives them (infer/tiles.py); needs the tiled variant or a sibling."""
+        untiled network gives them (infer/tiles.py); needs the tiled variant or a sibling.
+        ``grain``: the network sees the photos with it (grain.py)."""
         from cin_style.infer.tiles import stylize_tiled_each
 
         if not self.capabilities.tiles:
@@ -306,7 +307,7 @@ class StyleRunner:
         batch, rows, single = image_batch(images, weights)
         rows = weight_matrix(rows, self.style_names, len(batch), normalize=False)
         if not self.capabilities.tiles_only:
-            out = self._tiled_sibling().run_tiled(batch, rows, tile=tile, finish=finish, progress=progress)
+            out = self._tiled_sibling().run_tiled(batch, rows, tile=tile, finish=finish, progress=progress, grain=grain)
             return out[0] if single else out
         convs, kernel = int(self.metadata["residual_convs"]), int(self.metadata["outer_kernel"])
         out = stylize_tiled_each(
@@ -316,6 +317,7 @@ class StyleRunner:
             tile=tile,
             finish=finish,
             progress=progress,
+            grain=grain,
         )
         return out[0] if single else out
 

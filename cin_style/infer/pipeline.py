@@ -28,7 +28,15 @@ from cin_style.blend.weights import weight_matrix
 from cin_style.errors import UsageError
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
-from cin_style.infer.scale import check_style_scale, small_size, stylize_at_scale
+from cin_style.infer.grain import DEFAULT_GRAIN, check_grain, with_grain
+from cin_style.infer.scale import (
+    AUTO_STYLE_SCALE,
+    DEFAULT_STYLE_SCALE,
+    check_style_scale,
+    scale_for,
+    small_size,
+    stylize_at_scale,
+)
 from cin_style.infer.stylizer import Stylizer, unit_float
 from cin_style.io.image import ImageError, as_float_image, like_input, to_uint8
 
@@ -73,21 +81,28 @@ def use_tiles(stylizer: Stylizer, height: int, width: int, tile: int | None, mas
 
 @dataclass(frozen=True)
 class Pipeline:
-    """How every image of a job goes through ``stylizer``: ``finish`` after the network,
-    strokes ``style_scale`` times larger, ``tile``-px tiles when asked (else by size)."""
+    """How every image of a job goes through ``stylizer``: ``grain`` on the network's input
+    (flat regions get texture: grain.py), ``finish`` after the network, strokes
+    ``style_scale`` times larger, ``tile``-px tiles when asked (else by size)."""
 
     stylizer: Stylizer
     finish: Finish = field(default_factory=Finish)
-    style_scale: float = 1.0
+    style_scale: float | str = DEFAULT_STYLE_SCALE  # or "auto": by the photo's size (scale.scale_for)
     tile: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    grain: int = DEFAULT_GRAIN
 
     def __post_init__(self):
         object.__setattr__(self, "style_scale", check_style_scale(self.style_scale))
+        object.__setattr__(self, "grain", check_grain(self.grain))
         if self.tile is not None and (self.tile < 64 or self.tile % tiles.ALIGN):
             raise UsageError(f"tile must be a multiple of {tiles.ALIGN}, at least 64, got {self.tile}", "tile")
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {self.batch_size}", "batch_size")
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The style scale an image of this size runs at."""
+        return scale_for(self.style_scale, width, height)
 
     def route(self, height: int, width: int, *, masks: bool = False) -> str:
         """SCALED, TILED or WHOLE for an image of this size; what cannot run is refused
@@ -98,10 +113,13 @@ class Pipeline:
                 f"or a graph exported with masks",
                 parameter="masks",
             )
-        if self.style_scale != 1.0:
+        scale = self.scale_for(height, width)
+        if scale != 1.0:
             if masks:
+                if self.style_scale == AUTO_STYLE_SCALE:  # masks keep the network's own stroke size
+                    return TILED if self._tiled(height, width, masks) else WHOLE
                 raise UsageError("style scale and style masks do not go together yet", parameter="style_scale")
-            small_size(width, height, self.style_scale)  # too small to shrink: refused now
+            small_size(width, height, scale)  # too small to shrink: refused now
             return SCALED
         return TILED if self._tiled(height, width, masks) else WHOLE
 
@@ -135,7 +153,10 @@ class Pipeline:
             for start in range(0, len(photos), self.batch_size):
                 chunk = photos[start : start + self.batch_size]
                 floats = np.stack([unit_float(p) for p in chunk])
-                stylized = self.stylizer.run(floats, weights[start : start + len(chunk)])
+                network_input = (
+                    np.stack([unit_float(with_grain(p, self.grain)) for p in chunk]) if self.grain else floats
+                )
+                stylized = self.stylizer.run(network_input, weights[start : start + len(chunk)])
                 for i, (photo, photo_float, result) in enumerate(zip(chunk, floats, stylized), start):
                     out.append(self._finished(photo, result, finishes[i], before_finish, as_float, photo_float))
             return out
@@ -143,23 +164,37 @@ class Pipeline:
         for photo, row, finish in zip(photos, weights, finishes):
             photo = photo if photo.dtype == np.uint8 else to_uint8(photo)
             if route == SCALED:
-                result = stylize_at_scale(lambda small: self.network(small, row), photo, self.style_scale)
+                scale = self.scale_for(height, width)
+                if before_finish is None:  # the finish runs in the upsampling's strips: no full-size float copy
+                    results.append(
+                        stylize_at_scale(
+                            lambda small: self.network(small, row),
+                            photo,
+                            scale,
+                            finish=None if finish.is_identity else finish,
+                            as_uint8=not as_float,
+                        )
+                    )
+                    continue
+                result = stylize_at_scale(lambda small: self.network(small, row), photo, scale)
             elif before_finish is None:  # the finish runs inside the tiles: no full-size float copy
                 with _bar(label) as bar:
-                    done = self.stylizer.run_tiled(photo, row, tile=self.tile, finish=finish, progress=bar)
+                    done = self.stylizer.run_tiled(
+                        photo, row, tile=self.tile, finish=finish, progress=bar, grain=self.grain
+                    )
                 results.append(unit_float(done) if as_float else done)
                 continue
             else:
-                result = unit_float(self.stylizer.run_tiled(photo, row, tile=self.tile))
+                result = unit_float(self.stylizer.run_tiled(photo, row, tile=self.tile, grain=self.grain))
             results.append(self._finished(photo, result, finish, before_finish, as_float))
         return results
 
     def network(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The network alone on a uint8 image [H, W, 3] with one blend [S] (no style scale,
-        no finish): float [H, W, 3] in [0, 1], in tiles where needed."""
+        no finish): float [H, W, 3] in [0, 1], in tiles where needed; with the grain."""
         if self._tiled(image.shape[0], image.shape[1]):
-            return unit_float(self.stylizer.run_tiled(image, row, tile=self.tile))
-        return self.stylizer.run(image, row)
+            return unit_float(self.stylizer.run_tiled(image, row, tile=self.tile, grain=self.grain))
+        return self.stylizer.run(with_grain(image, self.grain), row)
 
     def _finished(
         self,
@@ -192,8 +227,9 @@ def stylize_images(
     *,
     normalize: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    style_scale: float = 1.0,
+    style_scale: float | str = DEFAULT_STYLE_SCALE,
     tile: int | None = None,
+    grain: int = DEFAULT_GRAIN,
 ):
     """Stylize PIL images or uint8/float [H, W, 3] arrays.
 
@@ -201,13 +237,15 @@ def stylize_images(
     vector or [N, S] matrix (one row per image).  Images of equal size are batched
     together; large ones go in tiles.  Each result comes back as its input came
     (PIL → PIL, uint8 → uint8, float → float32 in [0, 1]); a list for a list.
-    ``style_scale`` > 1 makes the strokes that many times larger (``infer.scale``).
+    ``style_scale`` > 1 makes the strokes that many times larger, "auto" by the image's
+    size (``infer.scale``);
+    ``grain`` (levels, 0 off) gives flat regions texture (``infer.grain``).
     """
     single = not isinstance(images, list | tuple)
     items = [images] if single else list(images)
     arrays, kinds = zip(*(as_float_image(image) for image in items)) if items else ((), ())
     matrix = weight_matrix(weights, stylizer.style_names, len(arrays), normalize)
-    pipeline = Pipeline(stylizer, style_scale=style_scale, tile=tile, batch_size=batch_size)
+    pipeline = Pipeline(stylizer, style_scale=style_scale, tile=tile, batch_size=batch_size, grain=grain)
     results: list[Any] = [None] * len(arrays)
     groups: dict[tuple, list[int]] = {}
     for i, array in enumerate(arrays):

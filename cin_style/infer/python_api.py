@@ -16,7 +16,7 @@ def stylize(model: Any, images: Any, weights: Any, **options):
     ``StyleNet``, or a model file or bundled model's name.  ``images``: a PIL image, a
     uint8/float [H, W, 3] array, a list of those, or (PyTorch models) a tensor
     [3, H, W] / [N, 3, H, W].  Results come back as their inputs came.  ``options``:
-    normalize, batch_size, style_scale, tile (``stylize_images``).
+    normalize, batch_size, style_scale, tile, grain (``stylize_images``).
     """
     stylizer = as_stylizer(model)
     if type(images).__module__.startswith("torch"):

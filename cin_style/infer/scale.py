@@ -23,9 +23,15 @@ import numpy as np
 from PIL import Image
 
 from cin_style.errors import ConfigError
-from cin_style.io.image import MIN_SIDE
+from cin_style.io.image import MIN_SIDE, to_uint8
 
 MAX_STYLE_SCALE = 16.0
+# `--style-scale auto`: the network sees about AUTO_NETWORK_PIXELS, the photo shrunk by
+# sqrt(pixels / AUTO_NETWORK_PIXELS) in quarter steps, never by less than 1 (so photos up
+# to about 1.3 MP run as they are).  Chosen by measurement and by eye (README, "Stroke size").
+AUTO_STYLE_SCALE = "auto"
+AUTO_NETWORK_PIXELS = 1024 * 1024
+DEFAULT_STYLE_SCALE = AUTO_STYLE_SCALE
 RADIUS = 2  # the guided filter's window radius, in low-resolution pixels
 EPS = 1e-2  # its regularisation
 SIGMA = 0.1  # joint bilateral upsampling: the luminance scale (of 1) of its range weights
@@ -35,15 +41,26 @@ STRIP_ROWS = 256  # full-resolution rows per step of the final pass (bounded mem
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def check_style_scale(scale: float) -> float:
-    """A valid style scale as float, else a ConfigError (one line)."""
+def check_style_scale(scale: float | str) -> float | str:
+    """A valid style scale as float (or "auto"), else a ConfigError (one line)."""
+    if isinstance(scale, str) and scale.strip().lower() == AUTO_STYLE_SCALE:
+        return AUTO_STYLE_SCALE
     try:
         value = float(scale)
     except (TypeError, ValueError):
-        raise ConfigError(f"style scale must be a number >= 1, got {scale!r}") from None
+        raise ConfigError(f"style scale must be a number >= 1 or auto, got {scale!r}") from None
     if not math.isfinite(value) or not 1.0 <= value <= MAX_STYLE_SCALE:
         raise ConfigError(f"style scale must be in [1, {MAX_STYLE_SCALE:g}], got {scale!r}")
     return value
+
+
+def scale_for(scale: float | str, width: int, height: int) -> float:
+    """The style scale a ``width`` x ``height`` photo runs at: ``scale``, or for "auto" the
+    one at which the network sees about AUTO_NETWORK_PIXELS."""
+    if scale != AUTO_STYLE_SCALE:
+        return float(scale)
+    wanted = math.sqrt(width * height / AUTO_NETWORK_PIXELS)
+    return min(MAX_STYLE_SCALE, max(1.0, math.floor(wanted * 4) / 4))
 
 
 def small_size(width: int, height: int, scale: float) -> tuple[int, int]:
@@ -123,19 +140,26 @@ def guided_upsample(stylized_small: np.ndarray, photo: np.ndarray, guide_small: 
 
 
 def joint_bilateral_upsample(
-    stylized_small: np.ndarray, photo: np.ndarray, guide_small: np.ndarray, sigma: float = SIGMA
+    stylized_small: np.ndarray,
+    photo: np.ndarray,
+    guide_small: np.ndarray,
+    sigma: float = SIGMA,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    as_uint8: bool = False,
 ) -> np.ndarray:
     """float [h, w, 3] network output + uint8 [H, W, 3] photo (and its shrunk luminance
     [h, w]) → float [H, W, 3]: bilinear upsampling whose four weights are also weighted by
     how close each low-resolution sample's luminance is to the full-resolution pixel's
     (joint bilateral upsampling, Kopf et al. 2007, on the bilinear footprint).  The output
     keeps the network's own values, so its texture keeps its larger size, while a
-    transition snaps to the side of the photo's edge each pixel belongs to.  Row strips."""
+    transition snaps to the side of the photo's edge each pixel belongs to.  Row strips;
+    ``finish(strip, photo strip)`` runs on each, and ``as_uint8`` keeps only uint8 (no
+    full-size float copy: a 64 MP photo's would be 768 MB)."""
     height, width = photo.shape[:2]
     ylow, yhigh, yw = _bilinear_axis(height, stylized_small.shape[0])
     xlow, xhigh, xw = _bilinear_axis(width, stylized_small.shape[1])
     gain = -0.5 / (sigma * sigma)
-    out = np.empty((height, width, 3), np.float32)
+    out = np.empty((height, width, 3), np.uint8 if as_uint8 else np.float32)
     for r0 in range(0, height, STRIP_ROWS):
         rows = slice(r0, min(r0 + STRIP_ROWS, height))
         guide = luminance(photo[rows]) / 255.0
@@ -148,20 +172,31 @@ def joint_bilateral_upsample(
                 weight = wy[:, None] * wx[None, :] * (np.exp(gain * (guide - near) ** 2) + RANGE_FLOOR)
                 acc += weight[:, :, None] * stylized_small[yi][:, xi]
                 total += weight
-        out[rows] = np.clip(acc / total[:, :, None], 0.0, 1.0)
+        strip = np.clip(acc / total[:, :, None], 0.0, 1.0)
+        if finish is not None:
+            strip = finish(strip, photo[rows].astype(np.float32) / 255)
+        out[rows] = to_uint8(strip) if as_uint8 else strip
     return out
 
 
 def stylize_at_scale(
-    run_small: Callable[[np.ndarray], np.ndarray], photo: np.ndarray, scale: float, method: str = "bilateral"
+    run_small: Callable[[np.ndarray], np.ndarray],
+    photo: np.ndarray,
+    scale: float | str,
+    method: str = "bilateral",
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    as_uint8: bool = False,
 ) -> np.ndarray:
     """uint8 [H, W, 3] photo → float [H, W, 3] stylized with strokes ``scale`` times larger.
     ``run_small``: uint8 [h, w, 3] → float [h, w, 3] in [0, 1] (the network, any runtime).
-    ``method``: one of METHODS (the first is what every command uses)."""
+    ``method``: one of METHODS (the first is what every command uses; ``finish`` and
+    ``as_uint8``, as in ``joint_bilateral_upsample``, go with it only)."""
+    if (finish is not None or as_uint8) and method != "bilateral":
+        raise ConfigError("finish and as_uint8 go with the bilateral method only")
     if method not in METHODS:
         raise ConfigError(f"style-scale method must be one of {', '.join(METHODS)}, got {method!r}")
-    scale = check_style_scale(scale)
     height, width = photo.shape[:2]
+    scale = scale_for(check_style_scale(scale), width, height)
     small = shrink(photo, small_size(width, height, scale))
     stylized = run_small(small)
     if method == "bilinear":
@@ -178,4 +213,4 @@ def stylize_at_scale(
         )
     if method == "guided":
         return guided_upsample(stylized, photo, luminance(small) / 255.0)
-    return joint_bilateral_upsample(stylized, photo, luminance(small) / 255.0)
+    return joint_bilateral_upsample(stylized, photo, luminance(small) / 255.0, finish=finish, as_uint8=as_uint8)

@@ -63,8 +63,10 @@ class Stylizer(Protocol):
         tile: int | None = None,
         finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         progress: Any = None,
+        grain: int = 0,
     ) -> np.ndarray:
-        """Images + blends → uint8 images, in tiles (``capabilities.tiles``)."""
+        """Images + blends → uint8 images, in tiles (``capabilities.tiles``); the network sees
+        them with ``grain`` (grain.py)."""
         ...
 
 

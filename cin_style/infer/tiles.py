@@ -233,16 +233,18 @@ class _Strips:
 
 
 class _Photo:
-    """The image as a source [3, H, W] of float32 rows in [0, 1]."""
+    """The image as a source [3, H, W] of float32 rows in [0, 1], with its grain (grain.py)."""
 
-    def __init__(self, image: np.ndarray):
-        self.image, self.shape = image, (3, *image.shape[:2])
+    def __init__(self, image: np.ndarray, grain: int):
+        self.image, self.shape, self.grain = image, (3, *image.shape[:2]), grain
 
     def read(self, start: int, stop: int, mode: str) -> np.ndarray:
+        from cin_style.infer.grain import with_grain
+
         height = self.shape[1]
         index = np.abs(np.arange(start, stop))
         index = np.where(index >= height, 2 * (height - 1) - index, index)
-        rows = self.image[index].transpose(2, 0, 1)
+        rows = with_grain(self.image[index], self.grain, rows=index).transpose(2, 0, 1)
         return (rows.astype(np.float32) / 255)[None]
 
     def close(self) -> None:
@@ -334,13 +336,15 @@ def stylize_tiled(
     tile: int = DEFAULT_TILE,
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress=None,
+    grain: int = 0,
 ) -> np.ndarray:
     """uint8 [H, W, 3] → uint8 [H, W, 3], what the untiled network gives (to rounding).
 
     ``tile``: each strip holds about tile² pixels.  ``finish(stylized, photo)``
     post-processes each strip (float [h, w, 3] in [0, 1]: strength and preserve-colour are
     per-pixel).  ``progress``: a tqdm-like bar; its ``total`` is set here and it is
-    ``update``d as layers complete.
+    ``update``d as layers complete.  ``grain``: the network sees the photo with this grain
+    (grain.py); the finish sees it as it is.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {list(image.shape)}")
@@ -361,7 +365,7 @@ def stylize_tiled(
     for layer in backend.layers:
         source: _Photo | _Strips
         if layer.source == PHOTO:
-            source, norm = _Photo(image), None
+            source, norm = _Photo(image, grain), None
         else:
             assert previous is not None  # the head comes first
             source, norm = previous.strips, previous.norm(backend.affine(previous_layer))
@@ -401,6 +405,7 @@ def stylize_tiled_each(
     tile: int | None = None,
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress=None,
+    grain: int = 0,
 ) -> np.ndarray:
     """A batch [N, H, W, 3] (uint8, or float in [0, 1]) and its blends [N, S] → uint8
     [N, H, W, 3], one image at a time; ``backend_for(row)`` is the network for one blend."""
@@ -414,6 +419,7 @@ def stylize_tiled_each(
                 tile=tile or DEFAULT_TILE,
                 finish=finish,
                 progress=progress,
+                grain=grain,
             )
             for image, row in zip(images, rows)
         ]

@@ -80,16 +80,23 @@ class TorchStylizer:
         return out[0] if single else out
 
     def run_tiled(
-        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None
+        self, images: np.ndarray, weights, *, tile: int | None = None, finish=None, progress=None, grain: int = 0
     ) -> np.ndarray:
-        """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory (infer/tiles.py)."""
+        """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory (infer/tiles.py);
+        ``grain``: the network sees the photos with it (grain.py)."""
         from cin_style.infer.tiles import stylize_tiled_each
         from cin_style.infer.torch_tiles import TorchTileBackend
 
         batch, rows, single = image_batch(images, weights)
         rows = weight_matrix(rows, self.style_names, len(batch), normalize=False)
         out = stylize_tiled_each(
-            lambda row: TorchTileBackend(self.model, row), batch, rows, tile=tile, finish=finish, progress=progress
+            lambda row: TorchTileBackend(self.model, row),
+            batch,
+            rows,
+            tile=tile,
+            finish=finish,
+            progress=progress,
+            grain=grain,
         )
         return out[0] if single else out
 

@@ -39,7 +39,9 @@ class FramePipeline:
         preserve_color: bool = False,
         size: tuple[int, int] | None = None,
         style_scale: float = 1.0,
+        grain: int | None = None,
     ):
+        from cin_style.infer.grain import DEFAULT_GRAIN
         from cin_style.video.temporal import DEFAULT_STRENGTH, FlowBlender
 
         consistency_strength = DEFAULT_STRENGTH if consistency_strength is None else consistency_strength
@@ -48,7 +50,9 @@ class FramePipeline:
 
         self.weights = np.asarray(weights, np.float32)
         self.blender = FlowBlender(consistency_strength) if consistency == "flow" else None
-        self.pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale)
+        # The grain is the same in every frame (a pattern of pixel positions): it adds no flicker.
+        grain = DEFAULT_GRAIN if grain is None else grain
+        self.pipeline = Pipeline(stylizer, Finish(strength, preserve_color), style_scale, grain=grain)
         self.size = size  # (width, height) to scale frames to first, or None
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -69,7 +73,7 @@ def stylize_frames(
     stylizer: Stylizer, frames: Iterable[np.ndarray], weights: np.ndarray, *, batch_size: int = 4, **options
 ) -> Iterator[np.ndarray]:
     """Python API: uint8 [H, W, 3] frames in, stylized uint8 frames out, lazily.
-    ``options``: consistency, consistency_strength, strength, preserve_color, style_scale."""
+    ``options``: consistency, consistency_strength, strength, preserve_color, style_scale, grain."""
     pipeline, batch = FramePipeline(stylizer, weights, **options), []
     for frame in frames:
         batch.append(np.asarray(frame, np.uint8))

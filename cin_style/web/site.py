@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cin_style.assets.bundled import bundled_graph, models_folder, names_bundled_model, resolve_model
 from cin_style.errors import CinStyleError, UsageError
+from cin_style.infer.grain import DEFAULT_GRAIN
 from cin_style.io.atomic import atomic_folder
 
 ORT_WEB_VERSION = "1.30.0"
@@ -233,6 +234,7 @@ def write_site(
             "style_names": runner.style_names,
             "baked_blend": runner.metadata.get("baked_blend", "") if runner.capabilities.baked else "",
             "max_side": max_side,
+            "grain": DEFAULT_GRAIN,
             "facts": _facts(runner.metadata, graph, runtime),
             "card": "",
             "runtime": {

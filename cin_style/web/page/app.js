@@ -5,7 +5,7 @@
 // `cin-style bench browser` drive.
 import {
   fitSize, jointBilateralUpsample, luminancePlane, mixStrength, normalizeWeights, preserveColor,
-  rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
+  grainPlanes, rgbaToPlanes, shrinkPlanes, smallSize, texturedRgba,
 } from './tensor.js';
 import { Camera, CameraError, download as offer, drawPlanes } from './camera.js';
 
@@ -210,8 +210,10 @@ async function loadPhoto(file) {
 
 function feedsFor(planes, width, height, weights) {
   const { Tensor } = state.ort;
+  // The network sees the photo with the grain (flat regions get texture); the finish sees it as it is.
   // Copies: the proxy worker takes over (detaches) the buffers it is given.
-  const feeds = { image: new Tensor('float32', planes.slice(), [1, 3, height, width]) };
+  const input = grainPlanes(planes, width, height, Number($('grain').value));
+  const feeds = { image: new Tensor('float32', input === planes ? planes.slice() : input, [1, 3, height, width]) };
   if (!state.manifest.baked_blend) {
     feeds.style_weights = new Tensor('float32', weights.slice(), [1, weights.length]);
   }
@@ -248,7 +250,7 @@ async function render() {
   state.renders += 1;
   clearError();
   finish();
-  $('status').textContent = `${state.lastMs.toFixed(0)} ms per run at ${width}x${height} · ${backendText()}`;
+  $('status').textContent = `${state.lastMs.toFixed(0)} ms per run at ${width}x${height}, stroke size ${scale} · ${backendText()}`;
 }
 
 function backendText() {
@@ -304,6 +306,9 @@ function wireInputs() {
   const styleScale = $('style-scale');
   styleScale.addEventListener('input', () => { styleScale.nextElementSibling.value = styleScale.value; });
   styleScale.addEventListener('change', requestRender);  // a new run at the new scale
+  const grain = $('grain');
+  grain.addEventListener('input', () => { grain.nextElementSibling.value = grain.value; });
+  grain.addEventListener('change', requestRender);
   $('preserve-color').addEventListener('change', finish);
   $('download').addEventListener('click', download);
 }
@@ -388,6 +393,10 @@ async function bench(sides, repeats = 5) {
 async function start() {
   wireInputs();
   state.manifest = await loadManifest();
+  if (Number.isInteger(state.manifest.grain)) {  // cin_style/infer/grain.py's default
+    $('grain').value = state.manifest.grain;
+    $('grain').nextElementSibling.value = state.manifest.grain;
+  }
   const manifest = state.manifest;
   $('model-line').textContent = `${manifest.title} · ${manifest.style_names.length} styles`;
   document.title = `cin-style · ${manifest.title}`;
@@ -415,6 +424,7 @@ window.cinStyle = {
     threads: state.threads, error: state.error, lastMs: state.lastMs, isolated: crossOriginIsolated,
     width: state.photo?.width ?? 0, height: state.photo?.height ?? 0,
     weights: state.weights ? Array.from(state.weights) : null, styleScale: state.styleScale ?? 1,
+    grain: Number($('grain').value),
   }),
   output: () => Array.from(state.stylized ?? []),
   input: () => Array.from(state.photo?.planes ?? []),

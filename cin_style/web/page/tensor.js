@@ -32,6 +32,41 @@ export function rgbaToPlanes(rgba, width, height) {
   return out;
 }
 
+// The grain (cin_style/infer/grain.py): a fixed faint pattern of +-amplitude levels on the
+// network's input, a hash of each pixel's position and channel, so flat regions get texture.
+// The same 32-bit integer arithmetic as the Python side, so both feed the same pixels.
+const GRAIN_X = 0x9E3779B1, GRAIN_Y = 0x85EBCA77, GRAIN_C = 0xC2B2AE3D;
+const GRAIN_M1 = 0x7FEB352D, GRAIN_M2 = 0x846CA68B;
+
+/** The grain at (x, y, channel): an integer in [-amplitude, amplitude]. */
+export function grainLevel(x, y, c, amplitude) {
+  let h = (Math.imul(x, GRAIN_X) ^ Math.imul(y, GRAIN_Y) ^ Math.imul(c, GRAIN_C)) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, GRAIN_M1) >>> 0;
+  h = (h ^ (h >>> 15)) >>> 0;
+  h = Math.imul(h, GRAIN_M2) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  const spread = (h & 255) + ((h >>> 8) & 255);  // two bytes: most values near 0
+  return Math.floor((spread * (2 * amplitude + 1)) / 511) - amplitude;
+}
+
+/** float32 [3, H, W] photo planes (8-bit values) with the grain added and clipped; as they are at 0. */
+export function grainPlanes(planes, width, height, amplitude) {
+  if (!amplitude) return planes;
+  const plane = width * height;
+  const out = new Float32Array(planes.length);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const p = c * plane + y * width + x;
+        const level = Math.round(planes[p] * 255) + grainLevel(x, y, c, amplitude);
+        out[p] = Math.min(255, Math.max(0, level)) / 255;
+      }
+    }
+  }
+  return out;
+}
+
 /** float32 [3, H, W] in [0, 1] -> opaque RGBA bytes (rounded, clipped). */
 export function planesToRgba(planes, width, height) {
   const plane = width * height;
