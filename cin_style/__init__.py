@@ -18,7 +18,7 @@ losses → nn | data → assets | blend → config → io | progress | timing �
 
 from importlib import import_module
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _LAZY = {
     "load_model": "cin_style.nn.checkpoint",

@@ -11,12 +11,12 @@ Torch-free.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from dataclasses import dataclass
 
 from cin_style.infer.pipeline import WHOLE
 from cin_style.infer.tiles import DEFAULT_TILE, SPILL_BYTES, STRIP_CHANNELS
+from cin_style.io.memory import release_freed_memory
 
 # Per pixel of the decoded image: Pillow's RGBA decode before the crop to RGB and any
 # max_side resize, and the encoded answer.
@@ -90,12 +90,3 @@ class Reservation:
         size, self.size = self.size, 0
         if size:
             self.budget._release(size)
-
-
-def release_freed_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them otherwise: an idle server
-    once still held 4 GB after a burst).  A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass

@@ -297,7 +297,7 @@ class StyleRunner:
         """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory, as the
         untiled network gives them (infer/tiles.py); needs the tiled variant or a sibling.
         ``grain``: the network sees the photos with it (grain.py)."""
-        from cin_style.infer.tiles import stylize_tiled_each
+        from cin_style.infer.tiles import kept_bytes, stylize_tiled_each
 
         if not self.capabilities.tiles:
             raise RunnerError(
@@ -318,6 +318,7 @@ class StyleRunner:
             finish=finish,
             progress=progress,
             grain=grain,
+            kept=kept_bytes(self.runtime),
         )
         return out[0] if single else out
 

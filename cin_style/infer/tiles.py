@@ -35,6 +35,8 @@ from typing import Protocol
 
 import numpy as np
 
+from cin_style.io.memory import release_freed_memory
+
 ALIGN = 4  # two stride-2 stages: strips start on multiples of 4 at full resolution
 DEFAULT_TILE = 512  # a strip's largest array holds about STRIP_CHANNELS · DEFAULT_TILE² values
 STRIP_CHANNELS = 16  # (the runtime makes a few float32 copies of a strip's input as it normalises it)
@@ -48,8 +50,15 @@ AUTO_TILE_PIXELS = 2048 * 2048
 TILE_ABOVE_PIXELS = {"onnxruntime": 1536 * 1024, "openvino": 1448 * 1448, "pytorch": 1024 * 1024}
 # The layers' outputs alive at once stay in memory up to this many bytes in all; the rest go
 # to temp files (_Strips), so that peak memory stays flat at any size (the reference model's
-# full-resolution outputs are 768 MB each at 12 MP).
+# full-resolution outputs are 768 MB each at 12 MP).  PyTorch keeps less: its own heap grows
+# with the strips (1.56 GiB at 12 MP with 384 MiB kept; `bench sizes`).
 SPILL_BYTES = 384 * 2**20
+KEPT_BYTES_OF_RUNTIME = {"pytorch": 128 * 2**20}
+
+
+def kept_bytes(runtime: str) -> int:
+    """How many bytes of strips a tiled run on ``runtime`` keeps in memory."""
+    return min(SPILL_BYTES, KEPT_BYTES_OF_RUNTIME.get(runtime, SPILL_BYTES))
 
 
 def tiles_above(runtime: str, device: str) -> int:
@@ -337,6 +346,7 @@ def stylize_tiled(
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress=None,
     grain: int = 0,
+    kept: int | None = None,
 ) -> np.ndarray:
     """uint8 [H, W, 3] → uint8 [H, W, 3], what the untiled network gives (to rounding).
 
@@ -344,7 +354,8 @@ def stylize_tiled(
     post-processes each strip (float [h, w, 3] in [0, 1]: strength and preserve-colour are
     per-pixel).  ``progress``: a tqdm-like bar; its ``total`` is set here and it is
     ``update``d as layers complete.  ``grain``: the network sees the photo with this grain
-    (grain.py); the finish sees it as it is.
+    (grain.py); the finish sees it as it is.  ``kept``: bytes of strips kept in memory
+    (default SPILL_BYTES).
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {list(image.shape)}")
@@ -361,7 +372,7 @@ def stylize_tiled(
 
     previous: _Output | None = None  # the last layer's output, and that layer
     previous_layer, stream = backend.layers[0], None
-    budget = _MemoryBudget(SPILL_BYTES)
+    budget = _MemoryBudget(SPILL_BYTES if kept is None else kept)
     for layer in backend.layers:
         source: _Photo | _Strips
         if layer.source == PHOTO:
@@ -377,6 +388,7 @@ def stylize_tiled(
             if stream is not None:
                 stream.close()
             stream = next_stream
+        release_freed_memory()  # the strips of varying sizes fragment the heap (PyTorch's most)
         previous, previous_layer = output, layer
         advance(1)
 
@@ -406,6 +418,7 @@ def stylize_tiled_each(
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress=None,
     grain: int = 0,
+    kept: int | None = None,
 ) -> np.ndarray:
     """A batch [N, H, W, 3] (uint8, or float in [0, 1]) and its blends [N, S] → uint8
     [N, H, W, 3], one image at a time; ``backend_for(row)`` is the network for one blend."""
@@ -420,6 +433,7 @@ def stylize_tiled_each(
                 finish=finish,
                 progress=progress,
                 grain=grain,
+                kept=kept,
             )
             for image, row in zip(images, rows)
         ]

@@ -84,7 +84,7 @@ class TorchStylizer:
     ) -> np.ndarray:
         """Images + blends (``image_batch``) → uint8, in tiles, in bounded memory (infer/tiles.py);
         ``grain``: the network sees the photos with it (grain.py)."""
-        from cin_style.infer.tiles import stylize_tiled_each
+        from cin_style.infer.tiles import kept_bytes, stylize_tiled_each
         from cin_style.infer.torch_tiles import TorchTileBackend
 
         batch, rows, single = image_batch(images, weights)
@@ -97,6 +97,7 @@ class TorchStylizer:
             finish=finish,
             progress=progress,
             grain=grain,
+            kept=kept_bytes(self.runtime),
         )
         return out[0] if single else out
 
