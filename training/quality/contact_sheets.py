@@ -72,7 +72,7 @@ def main() -> None:
 
     # Grain: a smooth gradient and an upscaled photo's sky, at S = 1, grain 0 and the default.
     t = np.linspace(0, 1, 1152, dtype=np.float32)[:, None, None]
-    gradient = (np.array([60, 120, 230], np.float32) + t * np.array([150, 100, -60], np.float32))
+    gradient = np.array([60, 120, 230], np.float32) + t * np.array([150, 100, -60], np.float32)
     gradient = np.broadcast_to(gradient, (1152, 1536, 3)).round().astype(np.uint8).copy()
     upscaled = sky_photo(1536, 1152)
     rows = []
