@@ -78,3 +78,52 @@ def test_grain_off_gives_exactly_the_network_without_it(stylizer, model):
         direct = model(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, torch.from_numpy(row)[None])
     assert np.array_equal(out, direct[0].permute(1, 2, 0).numpy())
     assert TINY_NAMES == stylizer.style_names
+
+
+def failure_modes() -> dict[str, np.ndarray]:
+    """Synthetic stand-ins for what real photos bring, each with a flat sky in its top quarter:
+    an upscaled small photo, a heavily compressed JPEG, a noisy low-light shot."""
+    import io
+
+    from PIL import Image
+
+    sky = gradient(72, 96)
+    upscaled = np.asarray(Image.fromarray(sky[::6, ::6]).resize((96, 72), Image.Resampling.BICUBIC))
+    buffer = io.BytesIO()
+    Image.fromarray(sky).save(buffer, "JPEG", quality=12)
+    compressed = np.asarray(Image.open(buffer).convert("RGB"))
+    noise = np.random.default_rng(0).normal(0, 6, sky.shape)
+    dark = (sky.astype(np.float32) * 0.25 + noise).clip(0, 255).astype(np.uint8)
+    return {"upscaled": upscaled, "jpeg": compressed, "dark": dark}
+
+
+@pytest.mark.parametrize("mode", ["upscaled", "jpeg", "dark"])
+def test_the_failure_modes_get_texture_in_their_flat_regions(stylizer, mode):
+    photo, row = failure_modes()[mode], np.array([0, 1, 0], np.float32)
+    top = slice(0, photo.shape[0] // 4)
+    without = stripe_score(Pipeline(stylizer, grain=0).stylize([photo], row[None])[0][top])
+    with_grain_ = stripe_score(Pipeline(stylizer).stylize([photo], row[None])[0][top])
+    if mode == "dark":  # its own noise is texture already: stripes neither way
+        assert without > 0.3 and with_grain_ > 0.3
+    else:  # nothing varies along the sky's rows: stripes without the grain
+        assert without < 0.05 < 0.3 < with_grain_, (without, with_grain_)
+
+
+@pytest.mark.slow
+def test_the_default_command_paints_a_smooth_gradient(tmp_path):
+    """The issue's case: the default command (bundled reference model, --style-scale auto,
+    grain on) on a perfectly smooth 1536x1152 gradient: its horizontal gradient energy is at
+    least half its vertical one (stripes: 0)."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from cin_style.cli.main import cli
+
+    Image.fromarray(gradient(1152, 1536)).save(tmp_path / "sky.png")
+    runner = CliRunner()
+    for out, extra in (("default.png", ()), ("old.png", ("--grain", "0", "--style-scale", "1"))):
+        result = runner.invoke(cli, ["stylize", str(tmp_path / "sky.png"), "-o", str(tmp_path / out),
+                                     "--style", "starry_night", *extra])
+        assert result.exit_code == 0, result.output
+    assert stripe_score(np.asarray(Image.open(tmp_path / "default.png"))) >= 0.5
+    assert stripe_score(np.asarray(Image.open(tmp_path / "old.png"))) < 0.01
