@@ -149,7 +149,8 @@ from cin_style.io.memory import peak_rss_mib
 
 graph, bomb, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 runner = StyleRunner(graph, device="cpu")
-(result,) = stylize_files(runner, [bomb], [out], np.array([0.2, 0.5, 0.3], np.float32))
+# At style scale 1: the network at full size, in tiles (the default, auto, runs it on ~1 MP).
+(result,) = stylize_files(runner, [bomb], [out], np.array([0.2, 0.5, 0.3], np.float32), style_scale=1.0)
 print(json.dumps({"error": result.error, "size": result.size, "peak_rss_mib": peak_rss_mib()}))
 """
 
