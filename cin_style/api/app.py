@@ -38,7 +38,7 @@ from cin_style.errors import CinStyleError, first_line
 from cin_style.infer import tiles
 from cin_style.infer.finish import Finish
 from cin_style.infer.onnx_runner import ARENA_MAX_PIXELS, StyleRunner
-from cin_style.infer.pipeline import SCALED, WHOLE, Pipeline
+from cin_style.infer.pipeline import WHOLE, Pipeline
 from cin_style.io.image import MIN_SIDE, ImageError, decode_image, encoded_size, fitted_size
 from cin_style.io.memory import rss_mib
 
@@ -362,7 +362,7 @@ async def _read_body(request) -> tuple[bytes, dict | None, list[tuple[str, str]]
 
 def _plan(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: StyleRunner):
     """From the header alone, before any decoding: (header size, size after max_side,
-    route through infer/pipeline.py), or the request's refusal."""
+    route through infer/pipeline.py, the style scale it runs at), or the request's refusal."""
     try:
         header = encoded_size(data, "image", settings.max_pixels)
     except ImageError as exc:
@@ -371,13 +371,12 @@ def _plan(data: bytes, options: StylizeOptions, settings: ApiSettings, runner: S
     if min(size) < MIN_SIDE:
         raise ApiError(422, f"image: {size[0]}x{size[1]} is too small (min {MIN_SIDE} px a side)")
     try:
-        pipeline = Pipeline(runner, style_scale=options.style_scale)
-        route, scale = pipeline.route(size[1], size[0]), pipeline.scale_for(size[1], size[0])
+        route, scale = Pipeline(runner, style_scale=options.style_scale).plan(size[1], size[0])
     except ImageError as exc:  # too large for a graph that cannot tile
         raise ApiError(413, f"image: {exc}; send max_side or a smaller image") from None
     except CinStyleError as exc:
         raise ApiError(422, f"image: {exc}") from None
-    return header, size, route, (scale if route == SCALED else 1.0)
+    return header, size, route, scale
 
 
 def _decode(data: bytes, options: StylizeOptions, settings: ApiSettings, route: str):

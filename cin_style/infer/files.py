@@ -13,7 +13,7 @@ import numpy as np
 from cin_style.errors import ConfigError, UsageError
 from cin_style.infer.finish import Finish
 from cin_style.infer.grain import DEFAULT_GRAIN
-from cin_style.infer.pipeline import SCALED, TILED, WHOLE, Pipeline
+from cin_style.infer.pipeline import TILED, WHOLE, Pipeline
 from cin_style.infer.scale import AUTO_STYLE_SCALE, DEFAULT_STYLE_SCALE
 from cin_style.infer.stylizer import Stylizer
 from cin_style.io.image import ImageError
@@ -87,7 +87,7 @@ def stylize_files(
             # decoded straight to uint8 (a float copy would be 4x the photo).
             width, height = fitted_size(*image_size(path, limit), max_size)
             check_min_size(width, height, path)
-            route = pipeline.route(height, width, masks=bool(masks))
+            route, scale = pipeline.plan(height, width, masks=bool(masks))
             photo = load_image(path, limit, max_size=max_size, as_uint8=route != WHOLE)
             blend = weights[None]
             if masks:
@@ -101,5 +101,4 @@ def stylize_files(
             yield FileResult(path, target, error=message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         seconds = round(time.perf_counter() - started, 4)
-        scale = pipeline.scale_for(height, width) if route == SCALED else 1.0
         yield FileResult(path, target, (photo.shape[1], photo.shape[0]), seconds, route=route, style_scale=scale)

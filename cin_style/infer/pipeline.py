@@ -107,6 +107,10 @@ class Pipeline:
     def route(self, height: int, width: int, *, masks: bool = False) -> str:
         """SCALED, TILED or WHOLE for an image of this size; what cannot run is refused
         here, before any decoding (UsageError for options, ImageError for the image)."""
+        return self.plan(height, width, masks=masks)[0]
+
+    def plan(self, height: int, width: int, *, masks: bool = False) -> tuple[str, float]:
+        """(route, the style scale it runs at): ``route`` and what it says about the scale."""
         if masks and not self.stylizer.capabilities.masks:
             raise UsageError(
                 f"{self.stylizer.path.name} takes one blend per image; style masks need a .pt model "
@@ -117,11 +121,11 @@ class Pipeline:
         if scale != 1.0:
             if masks:
                 if self.style_scale == AUTO_STYLE_SCALE:  # masks keep the network's own stroke size
-                    return TILED if self._tiled(height, width, masks) else WHOLE
+                    return (TILED if self._tiled(height, width, masks) else WHOLE), 1.0
                 raise UsageError("style scale and style masks do not go together yet", parameter="style_scale")
             small_size(width, height, scale)  # too small to shrink: refused now
-            return SCALED
-        return TILED if self._tiled(height, width, masks) else WHOLE
+            return SCALED, scale
+        return (TILED if self._tiled(height, width, masks) else WHOLE), 1.0
 
     def _tiled(self, height: int, width: int, masks: bool = False) -> bool:
         return use_tiles(self.stylizer, height, width, self.tile, masks)

@@ -35,6 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cin_style.infer.grain import with_grain
 from cin_style.io.memory import release_freed_memory
 
 ALIGN = 4  # two stride-2 stages: strips start on multiples of 4 at full resolution
@@ -155,6 +156,16 @@ def _sums(x: np.ndarray) -> np.ndarray:
     return np.stack([flat.sum(axis=1), np.einsum("ij,ij->i", flat, flat)])
 
 
+def _edge_rows(start: int, stop: int, height: int, mode: str) -> np.ndarray:
+    """Row indices start:stop of a layer ``height`` rows tall; outside it, reflected (as a
+    reflection pad does) or clamped (what nearest upsampling's reflection pad reads)."""
+    index = np.arange(start, stop)
+    if mode == "reflect":
+        index = np.abs(index)
+        index = np.where(index >= height, 2 * (height - 1) - index, index)
+    return np.clip(index, 0, height - 1)
+
+
 class _MemoryBudget:
     """Bytes of strips one image may keep in memory, across the layers alive at once."""
 
@@ -223,14 +234,9 @@ class _Strips:
     def read(self, start: int, stop: int, mode: str) -> np.ndarray:
         """Rows start:stop as [1, C, h, W]; outside the layer, reflected (as a reflection pad
         does) or clamped (what nearest upsampling's reflection pad reads)."""
-        height = self.shape[1]
-        if 0 <= start and stop <= height:
+        if 0 <= start and stop <= self.shape[1]:
             return self._span(start, stop)[None]
-        index = np.arange(start, stop)
-        if mode == "reflect":
-            index = np.abs(index)
-            index = np.where(index >= height, 2 * (height - 1) - index, index)
-        index = np.clip(index, 0, height - 1)
+        index = _edge_rows(start, stop, self.shape[1], mode)
         lo, hi = int(index.min()), int(index.max()) + 1
         return self._span(lo, hi)[:, index - lo][None]
 
@@ -249,11 +255,7 @@ class _Photo:
         self.image, self.shape, self.grain = image, (3, *image.shape[:2]), grain
 
     def read(self, start: int, stop: int, mode: str) -> np.ndarray:
-        from cin_style.infer.grain import with_grain
-
-        height = self.shape[1]
-        index = np.abs(np.arange(start, stop))
-        index = np.where(index >= height, 2 * (height - 1) - index, index)
+        index = _edge_rows(start, stop, self.shape[1], mode)
         rows = with_grain(self.image[index], self.grain, rows=index).transpose(2, 0, 1)
         return (rows.astype(np.float32) / 255)[None]
 
